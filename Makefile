@@ -1,0 +1,36 @@
+# Two commands for a fresh clone (see README.md):
+#   make demo   create .venv from uv.lock, then run the offline demo replication
+#   make test   create .venv from uv.lock, then run the test suite
+# Only Python 3.11 and pip are needed; uv is installed into .uv/ (pinned) and
+# builds .venv from the lock file, so torch and torchvision are a matching pair.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
+VENV := .venv
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: setup demo test lint clean-env
+
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen
+	touch $@
+
+setup: $(VENV)/.synced
+
+demo: setup
+	$(VENV)/bin/srgan demo
+
+test: setup
+	$(VENV)/bin/python -m pytest -n 2
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+clean-env:
+	rm -rf .venv .uv

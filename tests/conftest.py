@@ -1,0 +1,24 @@
+"""Shared test fixtures: where the local data mirror (../shared/data) lives."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shared_data_dir() -> Path:
+    env = os.environ.get("SRGAN_SHARED_DATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The local mirror laid out as ``../shared/data`` (benchmarks/, train/, reference/)."""
+    path = _shared_data_dir()
+    if not (path / "benchmarks").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"the data mirror is missing in CI: {path}")
+        pytest.skip(f"no local data mirror at {path} (set SRGAN_SHARED_DATA)")
+    return path
