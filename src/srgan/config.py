@@ -1,0 +1,338 @@
+"""The configuration: ``params.yaml`` layered with profiles and ``--set`` overrides.
+
+One file, ``params.yaml``, holds the paper's settings; Snakemake reads it as its
+``configfile`` and DVC as its params file. A profile (``config/demo.yaml``) and
+``--set key=value`` pairs override it, in that order. The merged result is validated
+against ``config_schema.yaml`` (a wrong key or value names itself in a ``UserError``)
+and turned into the typed, frozen dataclasses below.
+
+This module is a leaf: it imports nothing else from the package but ``errors``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import jsonschema
+import yaml
+
+from srgan.errors import UserError
+
+SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
+PARAMS_FILE = "params.yaml"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str
+    mirror: str | None
+    train_set: str
+    train_dir: str | None
+    imagenet_dir: str | None
+    imagenet_samples: int
+    benchmarks: tuple[str, ...]
+    crop_size: int
+    batch_size: int
+    on_bad_image: str
+    workers: int
+    cache_images: int
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    blocks: int
+    channels: int
+    prelu: str
+    long_skip: bool
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    channels: tuple[int, ...]
+    strides: tuple[int, ...]
+    dense: int
+
+
+@dataclass(frozen=True)
+class VGGConfig:
+    weights: str
+    normalization: str
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    adversarial_weight: float
+    vgg_divisor: float
+    tv_weight: float
+
+
+@dataclass(frozen=True)
+class SRResNetSchedule:
+    steps: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class SRGANSchedule:
+    steps: int
+    lr: float
+    lr_decay_step: int
+    lr_decay: float
+    d_steps: int
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    srresnet: SRResNetSchedule
+    srgan: SRGANSchedule
+    adam_beta1: float
+    adam_beta2: float
+    checkpoint_every: int
+    log_every: int
+    eval_every: int
+    precision: str
+    channels_last: bool
+    compile: bool
+    deterministic: bool
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    datasets: tuple[str, ...]
+    baselines: tuple[str, ...]
+    tile: int
+
+
+@dataclass(frozen=True)
+class DepthStudyConfig:
+    blocks: tuple[int, ...]
+    long_skip: tuple[bool, ...]
+    steps: int
+    dataset: str
+
+
+@dataclass(frozen=True)
+class WorkflowConfig:
+    variants: tuple[str, ...]
+    threads: int
+    depth: DepthStudyConfig
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int
+    scale: int
+    device: str
+    data: DataConfig
+    model: ModelConfig
+    discriminator: DiscriminatorConfig
+    vgg: VGGConfig
+    loss: LossConfig
+    train: TrainConfig
+    evaluate: EvaluateConfig
+    workflow: WorkflowConfig
+    demo: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+    def hash(self) -> str:
+        return config_hash(self.to_dict())
+
+
+# --- loading and merging -------------------------------------------------------------
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing or malformed file is a ``UserError`` naming it."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise UserError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UserError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(
+            f"config file {path} must hold a mapping of keys, not {type(data).__name__}"
+        )
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` with ``override`` laid over it (mappings merge, everything else replaces)."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """Turn ``["train.srresnet.steps=10", "vgg.weights=random"]`` into a nested mapping.
+
+    Values are parsed as YAML scalars/lists (``10`` is an int, ``[1,2]`` a list, ``null`` None).
+    """
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise UserError(f"--set expects key=value with a dotted key, got {item!r}")
+        value = _parse_scalar(raw)
+        node = result
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {item!r} conflicts with another --set of {part!r}")
+        node[parts[-1]] = value
+    return result
+
+
+def _parse_scalar(raw: str) -> Any:
+    """A ``--set`` value as YAML reads it; ``1e-4`` is a float too (YAML 1.1 wants ``1.0e-4``)."""
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        return raw
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def find_params_file(start: Path | None = None) -> Path:
+    """``params.yaml`` in ``start`` (default: the working directory) or its parents."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / PARAMS_FILE
+        if candidate.is_file():
+            return candidate
+    raise UserError(f"no {PARAMS_FILE} in {here} or its parents; run from the project folder")
+
+
+def merged_config_dict(
+    params: Path | None = None,
+    overrides: list[Path] | tuple[Path, ...] = (),
+    sets: list[str] | tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """params.yaml, then each override file, then the ``--set`` pairs, merged and validated."""
+    params_path = Path(params) if params else find_params_file()
+    merged = read_yaml(params_path)
+    for path in overrides:
+        merged = deep_merge(merged, read_yaml(Path(path)))
+    merged = deep_merge(merged, parse_set(list(sets)))
+    layers = [str(params_path), *(str(p) for p in overrides)] + (["--set"] if sets else [])
+    validate(merged, source=" + ".join(layers))
+    return merged
+
+
+def load_config(
+    params: Path | None = None,
+    overrides: list[Path] | tuple[Path, ...] = (),
+    sets: list[str] | tuple[str, ...] = (),
+) -> Config:
+    """The effective, validated, typed configuration."""
+    return from_dict(merged_config_dict(params, overrides, sets))
+
+
+def load_schema() -> dict[str, Any]:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def validate(config: dict[str, Any], source: str = "config") -> None:
+    """Check ``config`` against the schema; the first error names its dotted key."""
+    validator = jsonschema.Draft7Validator(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    error = errors[0]
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        where = f"in {key}" if error.absolute_path else "at the top level"
+        raise UserError(
+            f"{source}: unknown key {', '.join(unknown)} {where} (known: {', '.join(allowed)})"
+        )
+    raise UserError(f"{source}: bad value for {key}: {error.message}")
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """A short, stable hash of a configuration (sorted-key JSON, sha256, 12 hex digits)."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+# --- dict <-> dataclasses ---------------------------------------------------------------
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    return _build(Config, data)
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    hints = get_type_hints(cls)
+    values = {}
+    for field in fields(cls):
+        hint = hints[field.name]
+        value = data[field.name]
+        if is_dataclass(hint):
+            value = _build(hint, value)
+        elif get_origin(hint) is tuple:
+            value = tuple(value)
+        elif hint is float or float in get_args(hint):
+            value = float(value) if isinstance(value, int | float) else value
+        values[field.name] = value
+    return cls(**values)
+
+
+def _to_plain(obj: Any) -> Any:
+    if is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+# --- where the data lives ---------------------------------------------------------------
+
+#: Training sets the mirror (``../shared/data/train/``) may hold.
+MIRROR_TRAIN_SETS = ("T91", "BSD200")
+
+
+def benchmarks_dir(config: Config) -> Path:
+    """The folder holding ``<dataset>/`` HR test images: the mirror's or the fetched ones."""
+    if config.data.mirror:
+        return Path(config.data.mirror) / "benchmarks"
+    return Path(config.data.root) / "benchmarks"
+
+
+def train_images_dir(config: Config) -> Path:
+    """The folder of HR training images for ``data.train_set``.
+
+    ``folder`` is ``data.train_dir`` as given; ``T91``/``BSD200`` come from the mirror when
+    one is set; everything else is what the workflow's data rules put under ``data.root``.
+    """
+    data = config.data
+    if data.train_set == "folder":
+        if not data.train_dir:
+            raise UserError("data.train_set is 'folder' but data.train_dir is not set")
+        return Path(data.train_dir)
+    if data.train_dir:
+        return Path(data.train_dir)
+    if data.mirror and data.train_set in MIRROR_TRAIN_SETS:
+        return Path(data.mirror) / "train" / data.train_set
+    return Path(data.root) / "train" / data.train_set

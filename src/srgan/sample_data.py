@@ -1,0 +1,67 @@
+"""Photographs that ship inside scikit-image, for the offline demo.
+
+A newcomer without the benchmark sets and without network still gets a complete demo:
+the photographs bundled in ``skimage/data`` are written out as PNG files, split into a
+small test set (a stand-in for Set5) and a disjoint training set. Numbers on them are not
+comparable with the paper; every demo output says so.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+#: The stand-in benchmark ("SkimageTest"): four colour photographs and one gray one.
+TEST_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "camera")
+#: Training photographs, disjoint from the test ones.
+TRAIN_IMAGES = (
+    "motorcycle_left",
+    "motorcycle_right",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "coins",
+    "moon",
+    "brick",
+    "grass",
+    "gravel",
+    "page",
+    "text",
+)
+TEST_SET_NAME = "SkimageTest"
+TRAIN_SET_NAME = "SkimageTrain"
+
+
+def bundled_image(name: str) -> np.ndarray:
+    """One bundled photograph as uint8 (H, W) or (H, W, 3); loaded from disk, never downloaded."""
+    import skimage.data
+
+    if name in ("motorcycle_left", "motorcycle_right"):
+        left, right, _ = skimage.data.stereo_motorcycle()
+        image = left if name == "motorcycle_left" else right
+    else:
+        image = getattr(skimage.data, name)()
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = image[..., :3]
+    if image.dtype != np.uint8:
+        image = np.clip(np.round(image * 255.0 if image.max() <= 1.0 else image), 0, 255)
+        image = image.astype(np.uint8)
+    return image
+
+
+def export(names: tuple[str, ...], dest: Path) -> list[Path]:
+    """Write the named photographs as PNG files into ``dest`` (atomic per file)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in names:
+        path = dest / f"{name}.png"
+        if not path.exists():
+            tmp = path.with_suffix(".png.tmp")
+            Image.fromarray(bundled_image(name)).save(tmp, format="PNG")
+            os.replace(tmp, path)
+        written.append(path)
+    return written
