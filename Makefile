@@ -10,7 +10,7 @@ UV := .uv/bin/uv
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: setup demo test lint clean-env
+.PHONY: setup demo test lint lock clean-env
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -31,6 +31,12 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+
+# After editing dependencies in pyproject.toml: re-lock and regenerate the pip/conda export.
+lock: $(UV)
+	$(UV) lock
+	$(UV) export --frozen --no-hashes --no-emit-project --no-dev --format requirements-txt \
+		-o requirements.lock.txt
 
 clean-env:
 	rm -rf .venv .uv
