@@ -1,0 +1,90 @@
+"""Time the evaluation protocol on Set5 + Set14 + BSD100 (119 images) for one baseline.
+
+Usage: .venv/bin/python benchmarks/bench_evaluate.py [--method bicubic] [--data-dir DIR]
+
+Prints the time per stage (read, LR, upscale, Y, PSNR, daala SSIM, Wang SSIM), the total and
+the time per image, then times ``evaluate(...)`` end to end as the CLI calls it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from srgan.evaluation import (
+    BORDER,
+    baseline_upscaler,
+    evaluate,
+    list_images,
+    make_lr,
+    super_resolve,
+)
+from srgan.imageops import read_image, rgb_to_y
+from srgan.metrics import psnr, ssim_daala, ssim_wang
+
+DATASETS = ["Set5", "Set14", "BSD100"]
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("SRGAN_SHARED_DATA")
+    root = Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+    return root / "benchmarks"
+
+
+def time_stages(method: str, data_dir: Path) -> tuple[dict[str, float], int]:
+    """Run the protocol stage by stage, summing the wall time of each stage."""
+    upscaler = baseline_upscaler(method)
+    seconds: dict[str, float] = defaultdict(float)
+    n_images = 0
+
+    def timed(stage: str, fn, *args, **kwargs):
+        start = time.perf_counter()
+        out = fn(*args, **kwargs)
+        seconds[stage] += time.perf_counter() - start
+        return out
+
+    for dataset in DATASETS:
+        for path in list_images(data_dir / dataset):
+            img = timed("read", read_image, path)
+            hr, lr = timed("make LR", make_lr, img)
+            sr = timed("upscale + 8 bit", super_resolve, upscaler, lr, "cpu")
+            y_sr = timed("Y", rgb_to_y, sr, round_uint8=True)
+            y_hr = timed("Y", rgb_to_y, hr, round_uint8=True)
+            timed("PSNR", psnr, y_sr, y_hr, border=BORDER)
+            timed("SSIM daala", ssim_daala, y_sr, y_hr, border=BORDER)
+            timed("SSIM Wang", ssim_wang, y_sr, y_hr, border=BORDER)
+            n_images += 1
+    return dict(seconds), n_images
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default="bicubic", choices=["nearest", "bicubic"])
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
+    args = parser.parse_args()
+
+    print(f"method {args.method}, torch threads {torch.get_num_threads()}, data {args.data_dir}")
+    seconds, n = time_stages(args.method, args.data_dir)
+    total = sum(seconds.values())
+    print(f"\n{'stage':<18}{'total s':>9}{'ms/image':>10}{'share':>8}")
+    for stage, s in seconds.items():
+        print(f"{stage:<18}{s:>9.2f}{1000 * s / n:>10.1f}{s / total:>8.0%}")
+    print(f"{'all stages':<18}{total:>9.2f}{1000 * total / n:>10.1f}{1:>8.0%}   ({n} images)")
+
+    start = time.perf_counter()
+    results = evaluate(baseline_upscaler(args.method), args.data_dir, DATASETS, progress=False)
+    wall = time.perf_counter() - start
+    print(f"\nevaluate() end to end: {wall:.2f} s, {1000 * wall / n:.1f} ms/image")
+    print(f"\n{'dataset':<8}{'PSNR':>8}{'SSIM':>8}{'Wang':>8}")
+    for name, r in results.items():
+        print(f"{name:<8}{r['psnr']:>8.2f}{r['ssim']:>8.4f}{r['ssim_wang']:>8.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""The paper's evaluation protocol: x4 benchmark LR images, baselines, PSNR and SSIM on Y.
+
+Protocol (PAPER.md, "Evaluation protocol"), with the choices the paper leaves open:
+
+1. The HR image is cropped to a multiple of 4, keeping the top-left corner.
+2. The LR image is MATLAB ``imresize(hr, 1/4, 'bicubic')`` (antialiased), **rounded to 8 bits**,
+   as the benchmark LR PNGs (and any LR image an SR method reads from disk) are. Keeping it
+   unrounded moves the means by up to 0.013 dB; rounding matches Table 2 slightly better.
+3. The upscaler maps the LR image (float in [0, 1], shape (1, C, h, w)) to SR (1, C, 4h, 4w).
+   The SR image is clipped and **quantised to 8-bit** before scoring, as a saved PNG would be.
+4. Both images go to luma with MATLAB ``rgb2ycbcr`` on uint8 input, i.e. Y **rounded to an
+   8-bit plane** (daala's tools read 8-bit planes; MATLAB rounds for uint8 input). A
+   single-channel image (Set14 ``bridge``) is scored as it is, on its 0..255 range.
+   (Unrounded Y would move the PSNR means by up to 0.012 dB, and would not suit daala.)
+5. A 4-pixel strip is removed from each border; PSNR, daala SSIM and Wang SSIM are computed
+   on what is left. daala's SSIM sees the **cropped** plane, so its sigma follows the cropped
+   height (as if the cropped planes were handed to daala's ``dump_ssim``). This matches
+   Table 2's SSIM best: for BSD100 within 0.0005, while the uncropped plane is 0.004 off.
+
+With these choices the NN and bicubic rows of Table 2 are reproduced within 0.02 dB PSNR and
+0.0015 SSIM (tests/test_evaluation.py).
+
+This module uses imageops and metrics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from srgan.errors import UserError
+from srgan.imageops import (
+    imresize,
+    modcrop,
+    read_image,
+    rgb_to_y,
+    to_tensor,
+    to_uint8,
+    write_png,
+)
+from srgan.metrics import psnr, ssim_daala, ssim_wang
+
+# The paper's super-resolution factor.
+SCALE = 4
+# Pixels removed from each border before scoring (the paper removes a 4-pixel strip).
+BORDER = 4
+# Image files a benchmark folder may hold (matched case-insensitively).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+# Number of levels of an 8-bit image.
+LEVELS_8BIT = 255.0
+
+# An upscaler takes an LR image, float in [0, 1], shape (1, C, h, w), and returns the SR image,
+# float in [0, 1] (values outside are clipped when scored), shape (1, C, SCALE h, SCALE w).
+Upscaler = Callable[[torch.Tensor], torch.Tensor]
+
+
+# --------------------------------------------------------------------------------------------
+# LR images and baselines
+# --------------------------------------------------------------------------------------------
+
+
+def quantise_8bit(x: torch.Tensor) -> torch.Tensor:
+    """Clip to [0, 1] and round to the nearest of the 256 levels (k / 255), same dtype."""
+    return torch.floor(x.clamp(0.0, 1.0) * LEVELS_8BIT + 0.5) / LEVELS_8BIT
+
+
+def make_lr(hr: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+    """HR uint8 image -> (HR cropped to a multiple of SCALE, LR float32 (1, C, h, w) in [0, 1]).
+
+    The LR image is MATLAB-bicubic x1/4 of the cropped HR (computed in float64), then rounded
+    to 8-bit levels like a benchmark LR PNG. C is 1 for a gray (H x W) image, 3 otherwise.
+    """
+    hr = modcrop(hr, SCALE)
+    lr = imresize(to_tensor(hr, torch.float64), scale=1 / SCALE)
+    return hr, quantise_8bit(lr).to(torch.float32)
+
+
+def upscale_nearest(lr: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour x4: every LR pixel becomes a SCALE x SCALE block."""
+    return lr.repeat_interleave(SCALE, dim=-2).repeat_interleave(SCALE, dim=-1)
+
+
+def upscale_bicubic(lr: torch.Tensor) -> torch.Tensor:
+    """MATLAB-bicubic x4 (computed in float64, clipped to [0, 1], returned in lr's dtype)."""
+    return imresize(lr.to(torch.float64), scale=SCALE).clamp(0.0, 1.0).to(lr.dtype)
+
+
+_BASELINES: dict[str, Upscaler] = {"nearest": upscale_nearest, "bicubic": upscale_bicubic}
+
+
+def baseline_upscaler(method: str) -> Upscaler:
+    """The NN ("nearest") or "bicubic" baseline of Table 2 as an Upscaler."""
+    try:
+        return _BASELINES[method]
+    except KeyError:
+        raise UserError(
+            f"unknown baseline method {method!r} (choose from {', '.join(_BASELINES)})"
+        ) from None
+
+
+def three_channel(upscaler: Upscaler) -> Upscaler:
+    """Wrap an RGB-only upscaler (a generator) so it also accepts 1-channel LR images.
+
+    A (1, 1, h, w) input is repeated to 3 channels, upscaled, and the 3 output channels are
+    averaged back to 1 (a trained generator's outputs for a gray input are nearly, not
+    exactly, equal across channels). 3-channel input passes through unchanged.
+    """
+
+    def wrapped(lr: torch.Tensor) -> torch.Tensor:
+        if lr.shape[1] != 1:
+            return upscaler(lr)
+        return upscaler(lr.repeat(1, 3, 1, 1)).mean(dim=1, keepdim=True)
+
+    return wrapped
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------------------------
+
+
+def score(sr: np.ndarray, hr: np.ndarray) -> dict[str, float]:
+    """PSNR, daala SSIM ("ssim") and Wang SSIM ("ssim_wang") of two uint8 images.
+
+    Both are H x W x 3 (converted to 8-bit Y) or H x W (scored as they are); BORDER pixels
+    are removed from each side first.
+    """
+    if sr.shape != hr.shape:
+        raise ValueError(f"SR shape {sr.shape} differs from HR shape {hr.shape}")
+    if sr.dtype != np.uint8 or hr.dtype != np.uint8:
+        raise ValueError(f"score needs uint8 images, got {sr.dtype} and {hr.dtype}")
+    y_sr = rgb_to_y(sr, round_uint8=True)
+    y_hr = rgb_to_y(hr, round_uint8=True)
+    return {
+        "psnr": psnr(y_sr, y_hr, border=BORDER),
+        "ssim": ssim_daala(y_sr, y_hr, border=BORDER),
+        "ssim_wang": ssim_wang(y_sr, y_hr, border=BORDER),
+    }
+
+
+def list_images(hr_dir: Path) -> list[Path]:
+    """The image files of a benchmark folder, sorted by name; UserError if none or missing."""
+    if not hr_dir.is_dir():
+        raise UserError(f"dataset folder not found: {hr_dir}")
+    files = sorted(
+        p for p in hr_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+    if not files:
+        raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in dataset folder {hr_dir}")
+    stems = [p.stem for p in files]
+    duplicates = sorted({s for s in stems if stems.count(s) > 1})
+    if duplicates:
+        raise UserError(f"several images share the name {duplicates[0]!r} in {hr_dir}")
+    return files
+
+
+def super_resolve(upscaler: Upscaler, lr: torch.Tensor, device: str | torch.device) -> np.ndarray:
+    """Run ``upscaler`` on one LR image and return the SR image quantised to uint8."""
+    with torch.inference_mode():
+        sr = upscaler(lr.to(device))
+    expected = (*lr.shape[:2], SCALE * lr.shape[2], SCALE * lr.shape[3])
+    if tuple(sr.shape) != expected:
+        raise ValueError(f"upscaler returned shape {tuple(sr.shape)}, expected {expected}")
+    return to_uint8(sr)
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return math.fsum(values) / len(values)
+
+
+def evaluate_dataset(
+    upscaler: Upscaler,
+    hr_dir: Path,
+    save_dir: Path | None = None,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+) -> dict:
+    """Score ``upscaler`` on every image of ``hr_dir``.
+
+    Returns ``{"psnr", "ssim", "ssim_wang"}`` means (``ssim`` is daala's), ``n_images`` and
+    ``images`` (per file stem, the same three scores). The LR image is moved to ``device``
+    before the upscaler runs. With ``save_dir`` each SR image is written to
+    ``save_dir/<stem>.png``.
+    """
+    hr_dir = Path(hr_dir)
+    files = list_images(hr_dir)
+    images: dict[str, dict[str, float]] = {}
+    bar = tqdm(files, desc=hr_dir.name, unit="img", disable=None if progress else True)
+    for path in bar:
+        hr, lr = make_lr(read_image(path))
+        sr = super_resolve(upscaler, lr, device)
+        if save_dir is not None:
+            write_png(Path(save_dir) / f"{path.stem}.png", sr)
+        images[path.stem] = score(sr, hr)
+    return {
+        "psnr": _mean(s["psnr"] for s in images.values()),
+        "ssim": _mean(s["ssim"] for s in images.values()),
+        "ssim_wang": _mean(s["ssim_wang"] for s in images.values()),
+        "n_images": len(images),
+        "images": images,
+    }
+
+
+def evaluate(
+    upscaler: Upscaler,
+    data_dir: Path,
+    datasets: Iterable[str],
+    save_dir: Path | None = None,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+) -> dict:
+    """Evaluate ``upscaler`` on ``data_dir/<dataset>`` for each dataset (e.g. Set5, Set14).
+
+    Returns ``{dataset: evaluate_dataset(...)}``; SR images go to ``save_dir/<dataset>/``.
+    Identical images score PSNR ``inf`` (JSON writes it as ``Infinity``).
+    """
+    data_dir = Path(data_dir)
+    return {
+        name: evaluate_dataset(
+            upscaler,
+            data_dir / name,
+            save_dir=None if save_dir is None else Path(save_dir) / name,
+            progress=progress,
+            device=device,
+        )
+        for name in datasets
+    }

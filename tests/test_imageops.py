@@ -1,0 +1,251 @@
+"""Tests for srgan.imageops: MATLAB bicubic resize, Y conversion, modcrop, image IO."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srgan.errors import UserError
+from srgan.imageops import (
+    imresize,
+    modcrop,
+    read_image,
+    resize_matrix,
+    rgb_to_y,
+    to_tensor,
+    to_uint8,
+    write_png,
+)
+
+REFERENCE_NAMES = ["butterfly", "face"]
+
+
+def _reference(shared_data: Path, name: str) -> dict[str, np.ndarray]:
+    with np.load(shared_data / "reference" / "matlab_imresize_x4" / f"{name}.npz") as data:
+        return {key: data[key] for key in data.files}
+
+
+def _chw(img: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    return torch.from_numpy(img.astype(np.float64).transpose(2, 0, 1)).to(dtype)
+
+
+def _hwc(x: torch.Tensor) -> np.ndarray:
+    return x.to(torch.float64).numpy().transpose(1, 2, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# imresize against MATLAB
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", REFERENCE_NAMES)
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float64, 1e-6), (torch.float32, 2e-4)])
+def test_imresize_down_matches_matlab(shared_data, name, dtype, tol):
+    ref = _reference(shared_data, name)
+    lr = _hwc(imresize(_chw(ref["hr"], dtype), scale=1 / 4))
+    assert lr.shape == ref["lr_matlab"].shape
+    assert np.abs(lr - ref["lr_matlab"]).max() <= tol
+
+
+@pytest.mark.parametrize("name", REFERENCE_NAMES)
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float64, 1e-6), (torch.float32, 2e-4)])
+def test_imresize_up_matches_matlab(shared_data, name, dtype, tol):
+    ref = _reference(shared_data, name)
+    up = _hwc(imresize(_chw(ref["lr_matlab"], dtype), scale=4))
+    up = np.clip(up, 0, 255)  # the reference is clipped; imresize leaves clipping to the caller
+    assert up.shape == ref["bicubic_up_matlab"].shape
+    assert np.abs(up - ref["bicubic_up_matlab"]).max() <= tol
+
+
+def test_imresize_float64_is_essentially_exact(shared_data):
+    ref = _reference(shared_data, "butterfly")
+    lr = _hwc(imresize(_chw(ref["hr"], torch.float64), scale=1 / 4))
+    assert np.abs(lr - ref["lr_matlab"]).max() < 1e-10
+
+
+# --------------------------------------------------------------------------------------------
+# imresize properties
+# --------------------------------------------------------------------------------------------
+
+
+def test_imresize_output_size_is_ceil():
+    x = torch.rand(2, 3, 7, 5, dtype=torch.float64)
+    assert imresize(x, scale=0.5).shape == (2, 3, 4, 3)
+    assert imresize(x, scale=4).shape == (2, 3, 28, 20)
+    assert imresize(x, size=(9, 2)).shape == (2, 3, 9, 2)
+
+
+def test_imresize_batched_equals_single_and_chw():
+    x = torch.rand(4, 3, 24, 20, dtype=torch.float64)
+    batched = imresize(x, scale=0.25)
+    for i in range(4):
+        assert (imresize(x[i], scale=0.25) - batched[i]).abs().max() < 1e-12
+
+
+def test_imresize_keeps_constants():
+    x = torch.full((1, 1, 13, 11), 0.3, dtype=torch.float64)
+    for scale in (0.25, 0.5, 2, 4):
+        assert (imresize(x, scale=scale) - 0.3).abs().max() < 1e-14
+
+
+@pytest.mark.parametrize(("n_in", "n_out", "scale"), [(96, 24, 0.25), (24, 96, 4.0), (7, 3, 0.5)])
+def test_resize_matrix_rows_sum_to_one(n_in, n_out, scale):
+    m = resize_matrix(n_in, n_out, scale)
+    assert m.shape == (n_out, n_in)
+    np.testing.assert_allclose(m.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+
+
+def test_imresize_training_patch_batch_float32():
+    x = torch.rand(16, 3, 96, 96)
+    lr = imresize(x, scale=1 / 4)
+    assert lr.shape == (16, 3, 24, 24)
+    assert lr.dtype == torch.float32
+    ref = imresize(x.double(), scale=1 / 4)
+    assert (lr.double() - ref).abs().max() < 1e-5
+
+
+def test_imresize_rejects_integer_tensors_and_bad_arguments():
+    with pytest.raises(TypeError):
+        imresize(torch.zeros(1, 1, 8, 8, dtype=torch.uint8), scale=0.5)
+    with pytest.raises(ValueError):
+        imresize(torch.zeros(1, 1, 8, 8), scale=0.5, size=(4, 4))
+    with pytest.raises(ValueError):
+        imresize(torch.zeros(8, 8), scale=0.5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_imresize_cuda_matches_cpu():
+    x = torch.rand(16, 3, 96, 96, dtype=torch.float64)
+    cpu = imresize(x, scale=1 / 4)
+    gpu = imresize(x.cuda(), scale=1 / 4)
+    assert gpu.device.type == "cuda"
+    assert (gpu.cpu() - cpu).abs().max() < 1e-12
+
+
+# --------------------------------------------------------------------------------------------
+# Colour, cropping, conversion
+# --------------------------------------------------------------------------------------------
+
+
+def test_rgb_to_y_white_and_black():
+    img = np.array([[[255, 255, 255], [0, 0, 0]]], dtype=np.uint8)
+    y = rgb_to_y(img)
+    assert y.dtype == np.float64
+    assert y[0, 0] == 235.0
+    assert y[0, 1] == 16.0
+    y8 = rgb_to_y(img, round_uint8=True)
+    assert y8.dtype == np.uint8
+    assert y8.tolist() == [[235, 16]]
+
+
+def test_rgb_to_y_formula_and_rounding():
+    img = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [128, 128, 128]]], dtype=np.uint8)
+    y = rgb_to_y(img)
+    np.testing.assert_allclose(
+        y[0], [16 + 65.481, 16 + 128.553, 16 + 24.966, 16 + 219 * 128 / 255], rtol=0, atol=1e-12
+    )
+    assert rgb_to_y(img, round_uint8=True)[0].tolist() == [81, 145, 41, 126]
+
+
+def test_rgb_to_y_leaves_gray_alone():
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert rgb_to_y(gray) is gray
+    assert rgb_to_y(gray, round_uint8=True) is gray
+
+
+def test_modcrop_keeps_top_left():
+    img = np.arange(361 * 250 * 3).reshape(361, 250, 3)  # Set14 comic: 250 x 361 (W x H)
+    out = modcrop(img, 4)
+    assert out.shape == (360, 248, 3)
+    np.testing.assert_array_equal(out, img[:360, :248])
+    assert modcrop(np.zeros((5, 7)), 4).shape == (4, 4)
+    assert modcrop(np.zeros((8, 12)), 4).shape == (8, 12)
+
+
+def test_modcrop_set14_comic(shared_data):
+    comic = read_image(shared_data / "benchmarks" / "Set14" / "comic.png")
+    assert comic.shape == (361, 250, 3)
+    assert modcrop(comic, 4).shape == (360, 248, 3)
+
+
+def test_tensor_round_trip():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    gray = rng.integers(0, 256, (5, 7), dtype=np.uint8)
+    t = to_tensor(rgb)
+    assert t.shape == (1, 3, 5, 7)
+    np.testing.assert_array_equal(to_uint8(t), rgb)
+    assert to_tensor(gray).shape == (1, 1, 5, 7)
+    np.testing.assert_array_equal(to_uint8(to_tensor(gray, torch.float64)), gray)
+
+
+def test_to_uint8_clips_and_rounds():
+    x = torch.tensor([[[[-0.5, 0.6 / 255, 1.49 / 255, 2.0]]]], dtype=torch.float64)
+    assert to_uint8(x).tolist() == [[0, 1, 1, 255]]
+
+
+# --------------------------------------------------------------------------------------------
+# Image IO
+# --------------------------------------------------------------------------------------------
+
+
+def test_read_image_modes(tmp_path):
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "rgb.png"), rgb)
+
+    rgba = np.dstack([rgb, np.full((6, 5), 7, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "rgba.png"), rgb)
+
+    Image.fromarray(rgb).convert("P").save(tmp_path / "pal.png")
+    pal = read_image(tmp_path / "pal.png")
+    assert pal.shape == (6, 5, 3)
+    assert pal.dtype == np.uint8
+
+    gray16 = (np.arange(30, dtype=np.uint16).reshape(6, 5) * 2000).astype(np.uint16)
+    Image.fromarray(gray16).save(tmp_path / "g16.png")
+    g16 = read_image(tmp_path / "g16.png")
+    assert g16.shape == (6, 5)
+    assert g16.dtype == np.uint8
+    assert g16[0, 0] == 0
+    assert g16[-1, -1] == round(29 * 2000 / 65535 * 255)
+
+    dark16 = np.full((6, 5), 257 * 3, np.uint16)  # a dark 16-bit image is still 16-bit
+    Image.fromarray(dark16).save(tmp_path / "dark16.png")
+    assert read_image(tmp_path / "dark16.png").tolist() == np.full((6, 5), 3).tolist()
+
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.tif")
+    assert read_image(tmp_path / "cmyk.tif").shape == (6, 5, 3)
+
+
+def test_read_image_gray_bridge_stays_single_channel(shared_data):
+    bridge = read_image(shared_data / "benchmarks" / "Set14" / "bridge.png")
+    assert bridge.shape == (512, 512)
+    assert bridge.dtype == np.uint8
+
+
+def test_read_image_errors_name_the_file(tmp_path):
+    bad = tmp_path / "corrupt.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
+    with pytest.raises(UserError, match="corrupt.png"):
+        read_image(bad)
+    with pytest.raises(UserError, match="missing.png"):
+        read_image(tmp_path / "missing.png")
+
+
+def test_write_png_round_trip_is_atomic(tmp_path):
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 256, (9, 4, 3), dtype=np.uint8)
+    target = tmp_path / "out" / "img.png"
+    write_png(target, img)
+    np.testing.assert_array_equal(read_image(target), img)
+    gray = img[:, :, 0].copy()
+    write_png(target, gray)  # overwrite in place
+    np.testing.assert_array_equal(read_image(target), gray)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["img.png"]
+    with pytest.raises(ValueError):
+        write_png(target, img.astype(np.float32))
