@@ -22,3 +22,11 @@ def shared_data() -> Path:
             pytest.fail(f"the data mirror is missing in CI: {path}")
         pytest.skip(f"no local data mirror at {path} (set SRGAN_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread_per_worker():
+    """pytest -n 2 on 2 cores: torch's default threads per worker would oversubscribe."""
+    import torch
+
+    torch.set_num_threads(1)

@@ -365,3 +365,11 @@ def test_check_vgg_weights_random_needs_nothing() -> None:
     assert check_vgg_weights("random") is None
     with pytest.raises(UserError, match="relu9_9"):
         check_vgg_weights("random", layer="relu9_9")
+
+
+def test_discriminator_hidden_width_is_configurable():
+    small = Discriminator(input_size=16, channels=(8, 16), strides=(2, 2), dense=10)
+    # conv1 3*8*9+8, conv2 8*16*9 + BN 2*16, flatten 16*4*4 -> dense 10 (+10), dense 1 (+1)
+    expected = (3 * 8 * 9 + 8) + (8 * 16 * 9 + 2 * 16) + (16 * 4 * 4 * 10 + 10) + (10 + 1)
+    assert sum(p.numel() for p in small.parameters()) == expected
+    assert small(torch.rand(2, 3, 16, 16)).shape == (2, 1)

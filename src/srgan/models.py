@@ -177,7 +177,7 @@ class Discriminator(nn.Module):
 
     Eight 3x3 convolutions (``channels``/``strides``), LeakyReLU(0.2) after each, BN after
     every conv except the first (convs followed by BN have no bias), then flatten,
-    Dense(1024), LeakyReLU(0.2), Dense(1). The paper ends with a sigmoid; here the output is
+    Dense(``dense``, 1024 in the paper), LeakyReLU(0.2), Dense(1). The paper ends with a sigmoid; here the output is
     the logit and the sigmoid lives in the loss (BCE-with-logits is the numerically stable
     equivalent of sigmoid + BCE). ``input_size`` (square crops, 96 in the paper) fixes the
     flattened size, so small demo crops work as well. Input: images in [-1, 1].
@@ -188,6 +188,7 @@ class Discriminator(nn.Module):
         input_size: int = 96,
         channels: Sequence[int] = DISCRIMINATOR_CHANNELS,
         strides: Sequence[int] = DISCRIMINATOR_STRIDES,
+        dense: int = DISCRIMINATOR_HIDDEN,
     ) -> None:
         super().__init__()
         if len(channels) != len(strides) or not channels:
@@ -210,9 +211,9 @@ class Discriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(in_ch * size * size, DISCRIMINATOR_HIDDEN),
+            nn.Linear(in_ch * size * size, dense),
             nn.LeakyReLU(LEAKY_SLOPE),
-            nn.Linear(DISCRIMINATOR_HIDDEN, 1),
+            nn.Linear(dense, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,157 @@
+"""Inference: checkpoint loading, the receptive field, exact tiling, `srgan upscale`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srgan import cli, inference
+from srgan.errors import UserError
+from srgan.models import SRResNet
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Small convolutions only lose from threads when pytest workers share two cores."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def tiny_generator(blocks: int = 2, seed: int = 0, dtype: torch.dtype = torch.float32) -> SRResNet:
+    """A small SRResNet in eval mode with non-trivial BN statistics and outputs in range."""
+    torch.manual_seed(seed)
+    generator = SRResNet(num_blocks=blocks, channels=8, prelu="shared").to(dtype)
+    for module in generator.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    with torch.no_grad():
+        generator.tail.weight.mul_(0.2)  # keep most outputs inside [-1, 1] (no clamping)
+    return generator.eval().requires_grad_(False)
+
+
+def save_checkpoint(generator: SRResNet, path: Path, **extra: object) -> Path:
+    torch.save({"model": generator.config, "generator": generator.state_dict(), **extra}, path)
+    return path
+
+
+# --- the receptive field and tiling -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_receptive_radius_matches_autograd(blocks: int) -> None:
+    radius = inference.receptive_radius(blocks)
+    assert radius == 2 * blocks + 8
+    generator = tiny_generator(blocks, dtype=torch.float64).requires_grad_(False)
+    size = 2 * radius + 7
+    centre = size // 2
+    reach = 0
+    for offset in range(4):  # every position of an HR pixel inside its LR pixel
+        lr = torch.rand(1, 3, size, size, dtype=torch.float64, requires_grad=True)
+        generator(lr)[0, :, 4 * centre + offset, 4 * centre + offset].sum().backward()
+        touched = (lr.grad[0].abs().sum(0) != 0).nonzero()
+        reach = max(reach, int((touched - centre).abs().max()))
+    assert reach == radius
+    assert inference.receptive_radius(16) == 40
+
+
+def test_tiled_equals_untiled_when_the_overlap_covers_the_receptive_field() -> None:
+    generator = tiny_generator(blocks=2)
+    torch.manual_seed(1)
+    lr = torch.rand(1, 3, 37, 45)
+    with torch.inference_mode():
+        whole = inference.upscale_tensor_tiled(generator, lr, tile=0, overlap=0)
+        tiled = inference.upscale_tensor_tiled(generator, lr, tile=16, overlap=12)
+        no_margin = inference.upscale_tensor_tiled(generator, lr, tile=16, overlap=0)
+    assert whole.shape == tiled.shape == (1, 3, 148, 180)
+    assert 0.05 < whole.mean() < 0.95  # mostly unclamped
+    assert (tiled - whole).abs().max() < 1e-5
+    assert (no_margin - whole).abs().max() > 1e-2  # the margin matters
+
+
+def test_generator_upscaler_maps_minus_one_one_to_zero_one() -> None:
+    generator = tiny_generator()
+    with torch.no_grad():
+        generator.tail.weight.zero_()
+        generator.tail.bias.copy_(torch.tensor([0.5, -1.0, 3.0]))
+    upscale = inference.generator_upscaler(generator, tile=4)
+    sr = upscale(torch.rand(1, 3, 5, 9))
+    assert sr.shape == (1, 3, 20, 36) and sr.dtype == torch.float32
+    assert torch.equal(sr[0, :, 0, 0], torch.tensor([0.75, 0.0, 1.0]))
+    assert torch.equal(sr.amin(dim=(2, 3)), sr.amax(dim=(2, 3)))
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def test_load_generator_round_trip(tmp_path: Path) -> None:
+    generator = tiny_generator()
+    path = save_checkpoint(generator, tmp_path / "g.pt", metadata={"variant": "srresnet_mse"})
+    loaded = inference.load_generator(path, device="cpu")
+    assert not loaded.training and loaded.config == generator.config
+    assert all(not p.requires_grad for p in loaded.parameters())
+    for key, value in generator.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+
+class NotWeights:
+    pass
+
+
+def test_load_generator_rejects_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="not found"):
+        inference.load_generator(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="cannot read checkpoint"):
+        inference.load_generator(tmp_path / "junk.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(UserError, match="not a generator checkpoint"):
+        inference.load_generator(tmp_path / "other.pt")
+    torch.save(NotWeights(), tmp_path / "code.pt")
+    with pytest.raises(UserError, match="cannot read checkpoint"):  # weights_only refuses it
+        inference.load_generator(tmp_path / "code.pt")
+    wrong = {"model": {**tiny_generator().config, "num_blocks": 3}}
+    wrong["generator"] = tiny_generator().state_dict()
+    torch.save(wrong, tmp_path / "wrong.pt")
+    with pytest.raises(UserError, match="do not match"):
+        inference.load_generator(tmp_path / "wrong.pt")
+
+
+# --- srgan upscale ------------------------------------------------------------------------------
+
+
+def test_upscale_cli_writes_png_for_png_and_jpeg(tmp_path: Path) -> None:
+    checkpoint = save_checkpoint(tiny_generator(), tmp_path / "g.pt")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
+    gray = rng.integers(0, 256, (13, 17), dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "gray.jpg", quality=90)
+    out = tmp_path / "out"
+    inputs = [str(tmp_path / "rgb.png"), str(tmp_path / "gray.jpg")]
+    common = ["--checkpoint", str(checkpoint), "--tile", "8", "--no-progress"]
+    assert cli.main(["upscale", *inputs, "-o", str(out), *common]) == 0
+    with Image.open(out / "rgb_x4.png") as im:
+        assert (im.mode, im.size) == ("RGB", (96, 80))
+    with Image.open(out / "gray_x4.png") as im:
+        assert (im.mode, im.size) == ("L", (68, 52))
+    single = tmp_path / "single.png"
+    assert cli.main(["upscale", inputs[0], "-o", str(single), *common]) == 0
+    untiled = tmp_path / "untiled.png"
+    assert cli.main(["upscale", inputs[0], "-o", str(untiled), *common[:2], "--tile", "0"]) == 0
+    assert np.array_equal(np.asarray(Image.open(single)), np.asarray(Image.open(untiled)))
+    assert cli.main(["upscale", *inputs, "-o", str(tmp_path / "both.png"), *common]) == 2
+
+
+def test_output_paths() -> None:
+    one = [Path("a/x.jpg")]
+    assert inference.output_paths(one, Path("o/y.png")) == [Path("o/y.png")]
+    assert inference.output_paths(one, Path("o")) == [Path("o/x_x4.png")]
+    with pytest.raises(UserError, match="both be written"):
+        inference.output_paths([Path("a/x.jpg"), Path("b/x.png")], Path("o"))

@@ -1,0 +1,528 @@
+"""Training: schedules, all five variants, exact resume after SIGKILL/SIGTERM, stability.
+
+Runs use the demo profile shrunk further with --set (1 block, 8 channels, 16-pixel crops,
+batch 2) on small synthetic images, so a step takes milliseconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from srgan import inference, training
+from srgan.config import Config, load_config
+from srgan.data import make_batches
+from srgan.errors import UserError
+from srgan.models import SRResNet
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMS = REPO / "params.yaml"
+DEMO = REPO / "config" / "demo.yaml"
+TINY = [
+    "model.blocks=1",
+    "model.channels=8",
+    "data.crop_size=16",
+    "data.batch_size=2",
+    "discriminator.channels=[8,8]",
+    "discriminator.strides=[1,2]",
+    "train.log_every=2",
+    "train.checkpoint_every=4",
+    "train.eval_every=0",
+]
+RESUME_STEPS = 40  # long enough that a kill after the first checkpoint lands mid-run
+POLL_SECONDS = 0.005
+PROCESS_TIMEOUT = 120
+
+
+def _write_images(folder: Path, count: int, size: tuple[int, int], seed: int) -> Path:
+    """Smooth colour patterns plus noise: learnable, different per image."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    height, width = size
+    y, x = np.mgrid[0:height, 0:width]
+    for i in range(count):
+        wave = np.sin(x / (2 + i) + y / (3 + i))[..., None] * np.array([1.0, 0.7, 0.4])
+        img = 127 + 100 * wave + rng.normal(0, 8, (height, width, 3))
+        Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(folder / f"img{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models gain nothing from threads; two pytest workers on two cores with two torch
+    threads each make every small convolution wait on busy cores (100x slower)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write_images(tmp_path_factory.mktemp("train") / "images", 6, (40, 48), seed=0)
+
+
+def _sets(root: Path, images: Path, extra: list[str]) -> list[str]:
+    return [
+        "data.train_set=folder",
+        f"data.train_dir={images}",
+        f"data.root={root / 'data'}",
+        *TINY,
+        *extra,
+    ]
+
+
+def make_config(root: Path, images: Path, *extra: str) -> Config:
+    return load_config(PARAMS, [DEMO], _sets(root, images, list(extra)))
+
+
+def cli_args(root: Path, images: Path, *extra: str) -> list[str]:
+    args = ["--params", str(PARAMS), "--config", str(DEMO), "--no-progress"]
+    for item in _sets(root, images, list(extra)):
+        args += ["--set", item]
+    return args
+
+
+@pytest.fixture(scope="module")
+def srresnet_run(tmp_path_factory: pytest.TempPathFactory, images: Path) -> tuple[Path, Config]:
+    """A short srresnet_mse run (the SRGAN variants' --init), evaluated on a tiny Set5."""
+    root = tmp_path_factory.mktemp("srresnet")
+    _write_images(root / "data" / "benchmarks" / "Set5", 2, (24, 28), seed=1)
+    config = make_config(root, images, "train.eval_every=3")
+    final = training.train("srresnet_mse", root / "run", config, steps=6, progress=False)
+    return final, config
+
+
+def _tensors(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["generator"]
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    first, second = _tensors(a), _tensors(b)
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+
+
+def _metric(workdir: Path, name: str) -> list[list[str]]:
+    path = workdir / "dvclive" / "plots" / "metrics" / f"{name}.tsv"
+    return [line.split("\t") for line in path.read_text().splitlines()]
+
+
+# --- schedules and identity -------------------------------------------------------------------
+
+
+def test_paper_schedules() -> None:
+    config = load_config(PARAMS)
+    srresnet = training.make_schedule(training.VARIANTS["srresnet_mse"], config)
+    assert (srresnet.steps, srresnet.lr, srresnet.lr_at(999_999)) == (1_000_000, 1e-4, 1e-4)
+    srgan = training.make_schedule(training.VARIANTS["srgan_vgg54"], config)
+    assert srgan.steps == 200_000
+    assert srgan.lr_at(0) == srgan.lr_at(99_999) == 1e-4
+    assert math.isclose(srgan.lr_at(100_000), 1e-5) and math.isclose(srgan.lr_at(199_999), 1e-5)
+    assert training.make_schedule(training.VARIANTS["srgan_mse"], config, steps=7).steps == 7
+    with pytest.raises(UserError, match="--steps"):
+        training.make_schedule(training.VARIANTS["srgan_mse"], config, steps=0)
+
+
+def test_variants_losses() -> None:
+    v = training.VARIANTS
+    assert [(x.content, x.adversarial, x.total_variation) for x in v.values()] == [
+        ("mse", False, False),
+        ("vgg22", False, True),
+        ("mse", True, False),
+        ("vgg22", True, False),
+        ("vgg54", True, False),
+    ]
+    assert training.loss_names(v["srresnet_vgg22"]) == ["content", "tv", "generator"]
+    assert training.loss_names(v["srgan_mse"])[:4] == [
+        "content",
+        "adversarial",
+        "generator",
+        "discriminator",
+    ]
+
+
+def test_training_identity_ignores_run_only_keys() -> None:
+    base = load_config(PARAMS)
+
+    def key(variant: str, *sets: str) -> str:
+        return training.training_hash(
+            load_config(PARAMS, sets=list(sets)), training.VARIANTS[variant]
+        )
+
+    same = key("srresnet_mse")
+    assert same == training.training_hash(base, training.VARIANTS["srresnet_mse"])
+    for item in (
+        "train.log_every=7",
+        "data.workers=0",
+        "device=cpu",
+        "train.srresnet.steps=5",
+        "discriminator.dense=8",
+        "vgg.weights=random",
+        "train.srgan.lr=1.0e-3",
+    ):
+        assert key("srresnet_mse", item) == same, item
+    assert key("srresnet_mse", "train.srresnet.lr=1.0e-3") != same
+    assert key("srresnet_vgg22") != same
+    assert key("srgan_vgg54", "vgg.weights=random") != key("srgan_vgg54")
+    assert key("srgan_mse", "vgg.weights=random") == key("srgan_mse")
+
+
+# --- training runs ------------------------------------------------------------------------------
+
+
+def test_short_training_lowers_the_loss(tmp_path: Path, images: Path) -> None:
+    """MSE on a fixed batch of 6 crops before/after 30 steps at lr 1e-3.
+
+    Measured with BN on batch statistics (train mode), as the optimiser sees it: after only
+    30 steps the running statistics used in eval mode still lag behind the weights."""
+    config = make_config(tmp_path, images, "train.srresnet.lr=1.0e-3", "train.log_every=10")
+    batches = make_batches(sorted(images.glob("*.png")), config.data.crop_size, 6, seed=123)
+    lr, hr = next(batches)
+    batches.close()
+    initial = training.build_trainer(training.VARIANTS["srresnet_mse"], config, torch.device("cpu"))
+    final = training.train("srresnet_mse", tmp_path / "run", config, steps=30, progress=False)
+    trained = inference.load_generator(final, "cpu")
+    with torch.no_grad():
+        before = nn.functional.mse_loss(initial.generator.train()(lr), hr).item()
+        after = nn.functional.mse_loss(trained.train()(lr), hr).item()
+    assert after < 0.6 * before, (before, after)
+    logged = [float(row[1]) for row in _metric(tmp_path / "run", "train/content")[1:]]
+    assert len(logged) == 3 and logged[-1] < 0.7 * logged[0]
+
+
+def test_srresnet_run_outputs(srresnet_run: tuple[Path, Config]) -> None:
+    final, config = srresnet_run
+    data = torch.load(final, weights_only=True)
+    meta = data["metadata"]
+    assert data["format"] == "srgan-generator"
+    assert data["model"] == training.generator_settings(config)
+    assert (meta["variant"], meta["step"], meta["config_hash"]) == (
+        "srresnet_mse",
+        6,
+        config.hash(),
+    )
+    assert meta["config"] == config.to_dict() and meta["demo"] is True
+    assert meta["vgg_weights"] is None and meta["init"] is None
+    assert meta["git_commit"]
+    workdir = final.parent
+    assert [s for s, _ in training.list_checkpoints(workdir)] == [6, 4]  # the newest two kept
+    assert not list(workdir.rglob("*.tmp"))
+    assert [row[0] for row in _metric(workdir, "train/content")] == ["step", "2", "4", "6"]
+    psnr = _metric(workdir, "eval/Set5_psnr")
+    assert [row[0] for row in psnr] == ["step", "3", "6"]
+    assert all(5 < float(row[1]) < 60 for row in psnr[1:])
+
+
+@pytest.mark.parametrize("variant", ["srresnet_vgg22", "srgan_mse", "srgan_vgg22", "srgan_vgg54"])
+def test_variants_train(
+    variant: str, tmp_path: Path, images: Path, srresnet_run: tuple[Path, Config]
+) -> None:
+    init, _ = srresnet_run
+    config = make_config(tmp_path, images)
+    final = training.train(variant, tmp_path / "run", config, steps=2, init=init, progress=False)
+    meta = torch.load(final, weights_only=True)["metadata"]
+    assert (meta["variant"], meta["step"]) == (variant, 2)
+    spec = training.VARIANTS[variant]
+    assert meta["vgg_weights"] == ("random" if spec.uses_vgg else None)
+    assert any("random weights" in n for n in meta["notes"]) == spec.uses_vgg
+    for name in training.loss_names(spec):
+        value = float(_metric(tmp_path / "run", f"train/{name}")[-1][1])
+        assert math.isfinite(value), name
+    state = torch.load(training.checkpoint_path(tmp_path / "run", 2), weights_only=True)
+    assert (state["discriminator"] is not None) == spec.adversarial
+    if spec.adversarial:
+        assert meta["init"]["path"] == str(init) and meta["init"]["variant"] == "srresnet_mse"
+        start, end = _tensors(init), _tensors(final)
+        assert any(not torch.equal(start[k], end[k]) for k in start)
+
+
+def test_srgan_needs_a_matching_init(tmp_path: Path, images: Path) -> None:
+    config = make_config(tmp_path, images)
+    with pytest.raises(UserError, match="--init"):
+        training.train("srgan_mse", tmp_path / "a", config, steps=2, progress=False)
+    with pytest.raises(UserError, match="checkpoint not found"):
+        training.train("srgan_mse", tmp_path / "a", config, steps=2, init=tmp_path / "no.pt")
+    other = SRResNet(num_blocks=2, channels=8, prelu="shared")
+    torch.save({"model": other.config, "generator": other.state_dict()}, tmp_path / "g.pt")
+    with pytest.raises(UserError, match="num_blocks"):
+        training.train("srgan_mse", tmp_path / "a", config, steps=2, init=tmp_path / "g.pt")
+    assert not (tmp_path / "a").exists()
+
+
+def test_bad_inputs_fail_before_training(tmp_path: Path, images: Path) -> None:
+    config = make_config(tmp_path, images, f"vgg.weights={tmp_path / 'vgg.pth'}")
+    with pytest.raises(UserError, match="vgg.weights"):
+        training.train("srresnet_vgg22", tmp_path / "run", config, steps=2, progress=False)
+    config = make_config(tmp_path, tmp_path / "missing")
+    with pytest.raises(UserError, match="does not exist"):
+        training.train("srresnet_mse", tmp_path / "run", config, steps=2, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_one_run_per_workdir(tmp_path: Path, images: Path) -> None:
+    (tmp_path / "run").mkdir()
+    with open(tmp_path / "run" / training.LOCK_NAME, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        with pytest.raises(UserError, match="another `srgan train` is running"):
+            training.train("srresnet_mse", tmp_path / "run", make_config(tmp_path, images))
+
+
+def test_rerun_after_completion_does_nothing(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(tmp_path, images)
+    final = training.train("srresnet_mse", tmp_path / "run", config, steps=2, progress=False)
+    mtime = final.stat().st_mtime_ns
+    capsys.readouterr()
+    assert training.train("srresnet_mse", tmp_path / "run", config, steps=2) == final
+    assert "is complete (2 steps, same run); nothing to do" in capsys.readouterr().out
+    assert final.stat().st_mtime_ns == mtime
+    # more steps continue from the last checkpoint; log_every and the like are not the run
+    relogged = make_config(tmp_path, images, "train.log_every=1", "data.workers=1")
+    training.train("srresnet_mse", tmp_path / "run", relogged, steps=3, progress=False)
+    assert "resuming from step 2" in capsys.readouterr().out
+    assert torch.load(final, weights_only=True)["metadata"]["step"] == 3
+
+
+def _superseded(workdir: Path) -> list[Path]:
+    return sorted((workdir / training.SUPERSEDED_DIR).glob("*/final.pt"))
+
+
+def test_state_that_cannot_continue_is_moved_aside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workdir, own = tmp_path / "run", _write_images(tmp_path / "own", 6, (40, 48), seed=0)
+    config = make_config(tmp_path, own)
+    first = training.train("srresnet_mse", workdir, config, steps=2, progress=False)
+    old_hash = torch.load(first, weights_only=True)["metadata"]["train_hash"]
+    changed = make_config(tmp_path, own, "train.srresnet.lr=1.0e-3")
+    training.train("srresnet_mse", workdir, changed, steps=2, progress=False)
+    assert "another configuration or variant" in capsys.readouterr().out
+    [moved] = _superseded(workdir)
+    assert torch.load(moved, weights_only=True)["metadata"]["train_hash"] == old_hash
+    assert torch.load(first, weights_only=True)["metadata"]["train_hash"] != old_hash
+    training.train("srresnet_mse", workdir, changed, steps=1, progress=False)
+    assert "2 steps, more than the 1 asked for" in capsys.readouterr().out
+    # Snakemake deletes final.pt, then reruns: new training images cannot continue either
+    first.unlink()
+    _write_images(own, 7, (40, 48), seed=1)
+    training.train("srresnet_mse", workdir, changed, steps=1, progress=False)
+    assert "other training images (6 files then, 7 now)" in capsys.readouterr().out
+    assert len(list((workdir / training.SUPERSEDED_DIR).iterdir())) == 3
+
+
+def test_another_init_starts_over(
+    tmp_path: Path, images: Path, srresnet_run: tuple[Path, Config]
+) -> None:
+    init, _ = srresnet_run
+    config = make_config(tmp_path, images)
+    training.train("srgan_mse", tmp_path / "run", config, steps=2, init=init, progress=False)
+    other = torch.load(init, weights_only=True)
+    other["generator"]["tail.bias"] += 0.1
+    torch.save(other, tmp_path / "other.pt")
+    final = training.train(
+        "srgan_mse", tmp_path / "run", config, steps=2, init=tmp_path / "other.pt"
+    )
+    [moved] = _superseded(tmp_path / "run")
+    digests = [
+        torch.load(p, weights_only=True)["metadata"]["init"]["digest"] for p in (moved, final)
+    ]
+    assert digests[0] != digests[1]
+
+
+# --- exact resume -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def resume_reference(
+    tmp_path_factory: pytest.TempPathFactory, images: Path, srresnet_run: tuple[Path, Config]
+) -> tuple[Path, Path]:
+    """An uninterrupted srgan_mse run (D, two optimisers, the lr decay at step 10)."""
+    root = tmp_path_factory.mktemp("reference")
+    init, _ = srresnet_run
+    config = make_config(root, images)
+    final = training.train(
+        "srgan_mse", root / "run", config, steps=RESUME_STEPS, init=init, progress=False
+    )
+    return final, init
+
+
+def _start_training(workdir: Path, images: Path, init: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "srgan.cli", "train", "srgan_mse", "--workdir", str(workdir)]
+    command += ["--steps", str(RESUME_STEPS), "--init", str(init)]
+    command += cli_args(workdir.parent, images, *extra)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as in this process (one_thread)
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def _wait_for(condition, process: subprocess.Popen) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + PROCESS_TIMEOUT
+    while not condition():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"training ended early (rc {process.returncode}):\n{out}\n{err}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("training did not get going in time")
+        time.sleep(POLL_SECONDS)
+
+
+def test_exact_resume_after_sigkill(
+    tmp_path: Path, images: Path, resume_reference: tuple[Path, Path]
+) -> None:
+    reference, init = resume_reference
+    workdir = tmp_path / "run"
+    process = _start_training(workdir, images, init)
+    _wait_for(lambda: bool(training.list_checkpoints(workdir)), process)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=PROCESS_TIMEOUT)
+    assert process.returncode == -signal.SIGKILL
+    assert not (workdir / "final.pt").exists()
+    killed_at = training.list_checkpoints(workdir)[0][0]
+    assert killed_at < RESUME_STEPS
+    config = make_config(tmp_path, images)
+    final = training.train(
+        "srgan_mse", workdir, config, steps=RESUME_STEPS, init=init, progress=False
+    )
+    assert_same_weights(final, reference)
+    for name in ("train/generator", "train/discriminator", "train/lr"):
+        assert _metric(workdir, name) == _metric(reference.parent, name), name
+
+
+def test_sigterm_writes_a_checkpoint_then_resumes_exactly(
+    tmp_path: Path, images: Path, resume_reference: tuple[Path, Path]
+) -> None:
+    reference, init = resume_reference
+    workdir = tmp_path / "run"
+    process = _start_training(workdir, images, init, "train.checkpoint_every=1000")
+    metric = workdir / "dvclive" / "plots" / "metrics" / "train" / "generator.tsv"
+    _wait_for(lambda: metric.exists(), process)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=PROCESS_TIMEOUT)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert "SIGTERM" in err and "rerun the same command" in err
+    checkpoints = training.list_checkpoints(workdir)
+    assert len(checkpoints) == 1 and 2 <= checkpoints[0][0] < RESUME_STEPS
+    assert not (workdir / "final.pt").exists()
+    config = make_config(tmp_path, images, "train.checkpoint_every=1000")
+    final = training.train(
+        "srgan_mse", workdir, config, steps=RESUME_STEPS, init=init, progress=False
+    )
+    assert_same_weights(final, reference)
+
+
+def test_sigint_in_process_checkpoints_and_restores_handlers(
+    tmp_path: Path, images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original_step = training.Trainer.step
+    calls = []
+
+    def step(self: training.Trainer, lr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)
+        return original_step(self, lr, hr)
+
+    monkeypatch.setattr(training.Trainer, "step", step)
+    handler = signal.getsignal(signal.SIGINT)
+    config = make_config(tmp_path, images)
+    with pytest.raises(training.TrainingInterrupted) as info:
+        training.train("srresnet_mse", tmp_path / "run", config, steps=20, progress=False)
+    assert info.value.exit_code == 130 and "after step 3 of 20" in str(info.value)
+    assert [s for s, _ in training.list_checkpoints(tmp_path / "run")] == [3]
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+# --- stability and files ------------------------------------------------------------------------
+
+
+class _NaNAfter(nn.Module):
+    """MSE that returns NaN from its ``start``-th call on."""
+
+    def __init__(self, start: int) -> None:
+        super().__init__()
+        self.start, self.calls = start, 0
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        loss = nn.functional.mse_loss(sr, hr)
+        return loss * float("nan") if self.calls >= self.start else loss
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
+    tmp_path: Path, images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(training, "content_loss", lambda kind, **kwargs: _NaNAfter(start=7))
+    config = make_config(tmp_path, images)
+    workdir = tmp_path / "run"
+    with pytest.raises(training.NonFiniteLossError) as info:
+        training.train("srresnet_mse", workdir, config, steps=20, progress=False)
+    message = str(info.value)
+    assert "non-finite loss at step 7 (content, generator)" in message
+    assert "step_000000004.pt" in message and "\n" not in message
+    assert isinstance(info.value, UserError)
+    [(step, path)] = training.list_checkpoints(workdir)
+    assert step == 4
+    weights = torch.load(path, weights_only=True)["generator"]
+    assert all(torch.isfinite(t).all() for t in weights.values())
+    assert not (workdir / "final.pt").exists()
+
+
+def test_unreadable_newest_checkpoint_falls_back(tmp_path: Path) -> None:
+    for step in (4, 8):
+        training.save_atomic(
+            {"format": training.CHECKPOINT_FORMAT, "step": step},
+            training.checkpoint_path(tmp_path, step),
+        )
+    training.checkpoint_path(tmp_path, 8).write_bytes(b"truncated")
+    path, state = training.load_latest_checkpoint(tmp_path)
+    assert state["step"] == 4 and path.name == "step_000000004.pt"
+
+
+def test_dvclive_leaves_the_enclosing_git_repository_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(training.DVC_ROOT_ENV, raising=False)
+    live = training.open_live(tmp_path / "dvclive", None)
+    training.log_metrics(live, 3, {"train/loss": 0.5})
+    assert not (tmp_path / ".dvc").exists() and not (tmp_path / ".dvcignore").exists()
+    assert _metric(tmp_path, "train/loss") == [["step", "loss"], ["3", "0.5"]]
+
+
+def test_truncate_metrics_drops_rows_after_the_checkpoint(tmp_path: Path) -> None:
+    folder = tmp_path / "plots" / "metrics" / "train"
+    folder.mkdir(parents=True)
+    (folder / "loss.tsv").write_text("step\tloss\n2\t0.5\n4\t0.25\n6\t0.125\n8\t0.1")
+    training.truncate_metrics(tmp_path, 4)
+    assert (folder / "loss.tsv").read_text() == "step\tloss\n2\t0.5\n4\t0.25\n"
+
+
+def test_rng_state_round_trips_through_a_weights_only_load(tmp_path: Path) -> None:
+    training.seed_everything(5)
+    training.save_atomic(training.rng_state(), tmp_path / "rng.pt")
+    expected = (torch.rand(3), np.random.rand(3), random.random())  # noqa: NPY002
+    training.seed_everything(6)
+    training.set_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True))
+    assert torch.equal(torch.rand(3), expected[0])
+    assert np.array_equal(np.random.rand(3), expected[1])  # noqa: NPY002
+    assert random.random() == expected[2]
