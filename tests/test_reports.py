@@ -1,0 +1,494 @@
+"""The reports: provenance, figures, the papermill notebooks on demo outputs, index.html.
+
+``make_outputs`` lays out a tiny, synthetic set of workflow outputs exactly as LAYOUT.md
+describes them (eval JSONs for 7 methods x 3 datasets, SR and HR images, DVCLive logs,
+final.pt metadata, Snakemake benchmark files, depth-study JSONs). The notebooks run on it
+headless with the python3 kernel, as the workflow runs them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from srgan import figures, paper, provenance, reports, tables
+from srgan.cli import main
+from srgan.config import load_config
+from srgan.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO / "config" / "demo.yaml"
+PARAMS = REPO / "params.yaml"
+
+#: Synthetic test sets: dataset -> (stem, height, width, gray). Sizes not a multiple of 4
+#: check the HR crop; ``bridge`` is gray, as in Set14.
+IMAGES = {
+    "Set5": [("butterfly", 96, 96, False), ("head", 84, 100, False)],
+    "Set14": [("comic", 102, 82, False), ("bridge", 80, 80, True)],
+    "BSD100": [("101085", 64, 96, False), ("101087", 96, 64, False)],
+}
+#: Noise level of each method's synthetic SR image (nearest is blocky instead).
+NOISE = {
+    "bicubic": 20,
+    "srresnet_mse": 8,
+    "srresnet_vgg22": 10,
+    "srgan_mse": 12,
+    "srgan_vgg22": 14,
+    "srgan_vgg54": 16,
+}
+#: Synthetic per-image scores: PSNR = base + 0.5 * image index.
+PSNR_BASE = {m: 20.0 + i for i, m in enumerate(paper.OUR_METHODS)}
+BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time"
+
+
+def _hr(height: int, width: int, gray: bool, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = 128 + 60 * np.sin(xx / 5.0) * np.cos(yy / 7.0)
+    base[height // 3 : height // 2, :] += rng.normal(0, 40, (height // 2 - height // 3, width))
+    img = np.stack([base, np.roll(base, 5, 1), 255 - base], -1) if not gray else base
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _sr(hr: np.ndarray, method: str, seed: int) -> np.ndarray:
+    if method == "nearest":
+        return hr[::4, ::4].repeat(4, 0).repeat(4, 1)
+    noise = np.random.default_rng(seed).normal(0, NOISE[method], hr.shape)
+    return np.clip(hr + noise, 0, 255).astype(np.uint8)
+
+
+def _tsv(path: Path, name: str, steps: list[int], values: list[float]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"step\t{name}", *(f"{s}\t{v}" for s, v in zip(steps, values, strict=True))]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def make_outputs(root: Path, depth: bool = True) -> None:
+    """Synthetic demo workflow outputs under ``root`` (LAYOUT.md)."""
+    demo_cfg = load_config(PARAMS, [DEMO_CONFIG]).to_dict()
+    hr_images = {}
+    for ds, specs in IMAGES.items():
+        for i, (stem, h, w, gray) in enumerate(specs):
+            hr = _hr(h, w, gray, seed=i)
+            path = root / "data" / "benchmarks" / ds / f"{stem}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(hr).save(path)
+            hr_images[ds, stem] = hr[: h - h % 4, : w - w % 4]
+    for k, method in enumerate(paper.OUR_METHODS):
+        result = {}
+        for ds, specs in IMAGES.items():
+            per_image = {}
+            for i, (stem, *_) in enumerate(specs):
+                sr = _sr(hr_images[ds, stem], method, seed=k * 10 + i)
+                out = root / "results" / "images" / method / ds / f"{stem}.png"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(sr).save(out)
+                per_image[stem] = {
+                    "psnr": PSNR_BASE[method] + 0.5 * i,
+                    "ssim": 0.5 + 0.05 * k,
+                    "ssim_wang": 0.6 + 0.05 * k,
+                }
+            result[ds] = {
+                "psnr": float(np.mean([s["psnr"] for s in per_image.values()])),
+                "ssim": 0.5 + 0.05 * k,
+                "ssim_wang": 0.6 + 0.05 * k,
+                "n_images": len(per_image),
+                "images": per_image,
+            }
+        (root / "results" / "eval").mkdir(parents=True, exist_ok=True)
+        (root / "results" / "eval" / f"{method}.json").write_text(json.dumps(result))
+    steps = list(range(0, 41, 5))
+    for variant in paper.TABLE1_METHODS:
+        metrics = root / "runs" / variant / "dvclive" / "plots" / "metrics"
+        names = ["content", "generator"]
+        if variant.startswith("srgan"):
+            names += ["adversarial", "discriminator", "d_real", "d_fake"]
+        for j, name in enumerate(names):
+            values = [(j + 1) * 0.5 / (1 + s / 10) for s in steps]
+            _tsv(metrics / "train" / f"{name}.tsv", name, steps, values)
+        _tsv(metrics / "train" / "lr.tsv", "lr", steps, [1e-4] * len(steps))
+        _tsv(metrics / "eval" / "Set5_psnr.tsv", "Set5_psnr", [20, 40], [18.0, 19.5])
+        meta = {
+            "variant": variant,
+            "step": 40,
+            "config_hash": "abc123",
+            "config": demo_cfg,
+            "git_commit": "0123456789abcdef0123456789abcdef01234567",
+            "vgg_weights": "random" if "vgg" in variant else None,
+            "demo": True,
+            "device": "cpu",
+            "precision": "fp32",
+        }
+        torch.save(
+            {"generator": {"w": torch.zeros(2)}, "metadata": meta},
+            root / "runs" / variant / "final.pt",
+        )
+        bench = root / "results" / "benchmarks" / f"train_{variant}.tsv"
+        bench.parent.mkdir(parents=True, exist_ok=True)
+        bench.write_text(f"{BENCH_HEADER}\n12.50\t0:00:12\t300.5\t900\t250\t260\t0\t1\t90\t11.0\n")
+    if depth:
+        for blocks in (1, 2):
+            for skip in (0, 1):
+                entry = {
+                    "psnr": 21.0 + blocks + skip,
+                    "ssim": 0.6,
+                    "ssim_wang": 0.7,
+                    "n_images": 2,
+                    "images": {},
+                }
+                path = root / "results" / "depth" / f"b{blocks}_skip{skip}.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps({"BSD100": entry}))
+
+
+#: The demo profile on the paper's test sets (as config/demo_mirror.yaml does, without a mirror).
+PAPER_SETS = [
+    "data.benchmarks=[Set5,Set14,BSD100]",
+    "evaluate.datasets=[Set5,Set14,BSD100]",
+    "workflow.depth.dataset=BSD100",
+]
+DEMO_PARAMS = {
+    "params_file": str(PARAMS),
+    "config_files": [str(DEMO_CONFIG)],
+    "config_sets": PAPER_SETS,
+}
+
+
+# --- provenance ------------------------------------------------------------------------------
+
+
+def test_deviations_of_the_paper_config_and_the_demo() -> None:
+    """params.yaml departs from the paper only in the training set; the demo in much more."""
+    paper_cfg = load_config(PARAMS).to_dict()
+    assert provenance.deviations(paper_cfg) == [
+        "data.train_set = 'DIV2K' (paper: training set: 350 thousand ImageNet images)"
+    ]
+    assert provenance.demo_reasons(paper_cfg) == []
+    demo = provenance.deviations(load_config(PARAMS, [DEMO_CONFIG]).to_dict())
+    keys = [d.split(" = ")[0] for d in demo]
+    assert "vgg.weights" in keys and "model.blocks" in keys and "train.srresnet.steps" in keys
+    assert "data.crop_size" in keys and "data.batch_size" in keys
+    assert "model.long_skip" not in keys  # the demo keeps the long skip
+    choices = provenance.open_point_choices(paper_cfg)
+    assert "VGG input normalisation: 'imagenet' (vgg.normalization)" in choices
+
+
+def test_demo_reasons_name_config_and_models() -> None:
+    demo_cfg = load_config(PARAMS, [DEMO_CONFIG]).to_dict()
+    models = [
+        {"path": "runs/x/final.pt", "demo": True},
+        {"path": "runs/depth/b4_skip1/final.pt", "demo": True},
+    ]
+    reasons = provenance.demo_reasons(demo_cfg, models)
+    assert reasons == [
+        "the configuration is the demo profile (demo: true)",
+        "the configuration uses random VGG19 weights (vgg.weights: random)",
+        "models trained by a demo run: x, depth/b4_skip1",
+    ]
+    paper_cfg = load_config(PARAMS).to_dict()
+    model = {"path": "runs/y/final.pt", "vgg_weights": "random"}
+    assert provenance.demo_reasons(paper_cfg, [model]) == [
+        "models trained with random VGG19 weights: y"
+    ]
+    assert "NOT comparable" in provenance.demo_banner_html(reasons)
+    assert provenance.demo_banner_html([]) == ""
+
+
+def test_training_times_from_snakemake_benchmarks(tmp_path: Path) -> None:
+    (tmp_path / "train_srgan_mse.tsv").write_text(
+        f"{BENCH_HEADER}\n3725.0\t1:02:05\t1024.0\t2000\t1\t1\t0\t0\t95\t3600\n"
+        "3735.0\t1:02:15\t2048.0\t2000\t1\t1\t0\t0\t95\t3600\n"
+    )
+    (tmp_path / "evaluate_bicubic.tsv").write_text(
+        f"{BENCH_HEADER}\n1\t0:00:01\t1\t1\t1\t1\t0\t0\t1\t1\n"
+    )
+    times = provenance.training_times(tmp_path)
+    assert times["model"].tolist() == ["srgan_mse"]  # only train_*.tsv
+    assert times["seconds"].tolist() == [3730.0]  # mean of the repeats
+    assert times["wall_time"].tolist() == ["1:02:10"]
+    assert times["max_rss_mb"].tolist() == [2048.0]
+    assert provenance.format_duration(2 * 86400 + 3 * 3600) == "2 d 3:00:00"
+    (tmp_path / "train_bad.tsv").write_text("nothing\n1\n")
+    with pytest.raises(UserError, match="train_bad.tsv"):
+        provenance.training_times(tmp_path)
+
+
+def test_model_metadata_and_data_checksums(tmp_path: Path) -> None:
+    make_outputs(tmp_path, depth=False)
+    found = provenance.models(tmp_path / "runs")
+    assert [m["variant"] for m in found] == sorted(paper.TABLE1_METHODS)
+    assert all(m["demo"] is True and m["step"] == 40 for m in found)
+    frame = provenance.models_frame(found, current_hash="abc123")
+    assert frame["same_config"].all()
+    assert frame["git_commit"].tolist() == ["0123456789ab"] * 5
+    cfg = load_config(PARAMS, [DEMO_CONFIG], PAPER_SETS)
+    sums = provenance.data_checksums(cfg, tmp_path / "data" / "benchmarks")
+    set5 = sums[sums["dataset"] == "Set5"].iloc[0]
+    assert set5["files"] == 2 and len(set5["sha256"]) == 64
+    # The digest is the sha256 of the sorted "<sha256>  <name>" lines: recompute it.
+    lines = provenance._hash_folder(tmp_path / "data" / "benchmarks" / "Set5")
+    assert set5["sha256"] == provenance._digest_lines(lines)
+
+
+def test_checksums_from_the_mirror_sums(shared_data: Path) -> None:
+    cfg = load_config(PARAMS, [DEMO_CONFIG], [*PAPER_SETS, f"data.mirror={shared_data}"])
+    sums = provenance.data_checksums(cfg).set_index("dataset")
+    assert sums.loc["Set5", "files"] == 5
+    assert sums.loc["Set14", "files"] == 14
+    assert sums.loc["BSD100", "files"] == 100
+    assert sums.loc["Set5", "source"].endswith("SHA256SUMS")
+    # The mirror's recorded sums agree with hashing the files now.
+    hashed = provenance._digest_lines(provenance._hash_folder(shared_data / "benchmarks" / "Set5"))
+    assert sums.loc["Set5", "sha256"] == hashed
+
+
+# --- figures -------------------------------------------------------------------------------
+
+
+def _png_ok(path: Path, min_side: int = 200) -> np.ndarray:
+    """A real image: big enough, not blank (many distinct colours, spread-out values)."""
+    img = np.asarray(Image.open(path).convert("RGB"))
+    assert min(img.shape[:2]) >= min_side, f"{path} is only {img.shape}"
+    assert img.std() > 10, f"{path} is nearly uniform"
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 50, f"{path} has too few colours"
+    return img
+
+
+def test_busiest_window_finds_the_texture() -> None:
+    img = np.zeros((60, 80), np.uint8)
+    img[30:50, 40:60] = np.random.default_rng(0).integers(0, 255, (20, 20))
+    row, col = figures.busiest_window(img, 20)
+    assert (row, col) == (30, 40)
+    crop = figures.choose_crop(np.zeros((100, 300), np.uint8))
+    assert crop.side == 48 and crop.zoom_side == 10  # 45 % of 100 -> 45, raised to MIN_CROP
+
+
+def test_figures_from_synthetic_outputs(tmp_path: Path) -> None:
+    make_outputs(tmp_path)
+    per_image = tables.per_image_scores(tmp_path / "results" / "eval")
+    assert len(per_image) == 7 * 6
+    picks = figures.resolve_picks(
+        ["Set14/comic", "Set5/nothere"],
+        tmp_path / "results" / "images",
+        tmp_path / "data" / "benchmarks",
+    )
+    assert picks == [("Set14", "comic")]
+    fig = figures.comparison_figure(
+        "Set14", "comic", tmp_path / "results/images", tmp_path / "data/benchmarks", per_image
+    )
+    assert len(fig.axes) == 7  # 6 methods + HR, each with a zoom inset
+    assert all(len(ax.child_axes) == 1 for ax in fig.axes)
+    assert fig.axes[0].get_title() == "Bicubic\n21.00 dB / 0.5500"
+    _png_ok(figures.save(fig, tmp_path / "cmp.png", demo=True))
+    logs = figures.training_logs(tmp_path / "runs")
+    assert set(logs) == set(paper.TABLE1_METHODS)
+    assert set(logs["srgan_mse"]) == {
+        "train/content",
+        "train/generator",
+        "train/adversarial",
+        "train/discriminator",
+        "train/d_real",
+        "train/d_fake",
+        "train/lr",
+        "eval/Set5_psnr",
+    }
+    assert [figures.is_loss_metric(n) for n in ("train/content", "train/lr", "train/d_real")] == [
+        True,
+        False,
+        False,
+    ]
+    for fig in (figures.loss_figure(logs), figures.psnr_curve_figure(logs)):
+        _png_ok(figures.save(fig, tmp_path / "f.png"))
+    depth = tables.depth_table(tmp_path / "results" / "depth")
+    _png_ok(figures.save(figures.depth_figure(depth), tmp_path / "d.png"))
+    assert figures.depth_figure(tables.depth_table(tmp_path / "nothing")) is None
+    assert figures.loss_figure({}) is None and figures.distribution_figure(per_image[:0]) is None
+
+
+# --- the notebooks -------------------------------------------------------------------------
+
+
+def _run_report(root: Path, name: str, **extra) -> tuple[nbformat.NotebookNode, str]:
+    notebook, page = reports.run_notebook(
+        name, root / "reports", {**DEMO_PARAMS, **extra}, notebooks_dir=REPO / "notebooks", cwd=root
+    )
+    nb = nbformat.read(notebook, as_version=4)
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
+    assert errors == []
+    return nb, page.read_text()
+
+
+def _check_page(page: str) -> None:
+    assert "DEMO OUTPUT" in page and "NOT comparable" in page  # the banner
+    assert "results = Path(results_dir)" not in page and "reports.context(" not in page  # no code
+    assert "Provenance" in page and "Deviations from the paper in force" in page
+    assert "vgg.weights = &#x27;random&#x27;" in page or "vgg.weights = 'random'" in page
+    assert "0:00:12" in page  # training time from the benchmark files
+
+
+class _TableParser(HTMLParser):
+    """The text of every <table> of a page: a list of rows of cell strings per table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th") and self.tables:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _html_tables(page: str) -> list[pd.DataFrame]:
+    """Each HTML table whose first row is its header, as a DataFrame of strings."""
+    parser = _TableParser()
+    parser.feed(page)
+    frames = []
+    for rows in parser.tables:
+        header, body = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]
+        frames.append(pd.DataFrame(body, columns=header))
+    return frames
+
+
+def test_table1_notebook(tmp_path: Path) -> None:
+    make_outputs(tmp_path, depth=False)
+    (tmp_path / "results" / "eval" / "srgan_vgg22.json").unlink()  # a model not run yet
+    nb, page = _run_report(tmp_path, "table1")
+    assert "parameters" in nb.cells[1].metadata.tags
+    _check_page(page)
+    shown = [t for t in _html_tables(page) if "PSNR paper" in t.columns]
+    assert len(shown) == 3  # Set5, Set14, and BSD100 (not in the paper's Table 1)
+    bsd = shown[2].set_index(shown[2].columns[0])
+    assert bsd["PSNR paper"].tolist() == ["–"] * 5 and bsd["MOS (paper's)"].tolist() == ["–"] * 5
+    assert bsd.loc["SRGAN-MSE", "PSNR ours"] == "24.25"
+    for t in shown:
+        assert list(t.columns[1:]) == list(tables.DISPLAY_COLUMNS.values())
+        assert t.iloc[:, 0].tolist() == [paper.LABELS[m] for m in paper.TABLE1_METHODS]
+        assert t.set_index(t.columns[0]).loc["SRGAN-VGG22", "PSNR ours"] == "not run"
+    set5 = shown[0].set_index(shown[0].columns[0])
+    assert set5.loc["SRResNet-MSE", "PSNR paper"] == "32.05"
+    assert set5.loc["SRResNet-MSE", "PSNR ours"] == "22.25"  # PSNR_BASE + 0.25 (mean of 2)
+    assert set5.loc["SRResNet-MSE", "Δ PSNR"] == "-9.80"
+    assert set5.loc["SRGAN-VGG54", "MOS (paper's)"] == "3.58"
+
+
+def test_table2_notebook(tmp_path: Path) -> None:
+    make_outputs(tmp_path, depth=False)
+    nb, page = _run_report(tmp_path, "table2")
+    _check_page(page)
+    shown = [t for t in _html_tables(page) if "PSNR paper" in t.columns]
+    assert len(shown) == 3  # Set5, Set14, BSD100
+    bsd = shown[2].set_index(shown[2].columns[0])
+    assert bsd.index.tolist() == [
+        "NN",
+        "Bicubic",
+        "SRCNN (quoted)",
+        "SelfExSR (quoted)",
+        "DRCN (quoted)",
+        "ESPCN (quoted)",
+        "SRResNet (SRResNet-MSE)",
+        "SRGAN (SRGAN-VGG54)",
+        "HR",
+    ]
+    assert bsd.loc["DRCN (quoted)", "PSNR paper"] == "27.21"
+    assert bsd.loc["DRCN (quoted)", "PSNR ours"] == "–"
+    assert bsd.loc["DRCN (quoted)", "status"] == "quoted"
+    assert bsd.loc["HR", "PSNR paper"] == "∞"
+    assert bsd.loc["SRGAN (SRGAN-VGG54)", "PSNR ours"] == "26.25"
+
+
+def test_figures_notebook_and_index(tmp_path: Path) -> None:
+    make_outputs(tmp_path)
+    nb, page = _run_report(tmp_path, "figures", comparison_images=["Set14/comic", "Set5/butterfly"])
+    _check_page(page)
+    fig_dir = tmp_path / "reports" / "figures"
+    names = sorted(p.name for p in fig_dir.glob("*.png"))
+    assert names == [
+        "comparison_Set14_comic.png",
+        "comparison_Set5_butterfly.png",
+        "depth.png",
+        "psnr_distribution.png",
+        "training_losses.png",
+        "training_psnr.png",
+    ]
+    for path in fig_dir.glob("*.png"):
+        _png_ok(path)
+    images = re.findall(r"<img [^>]*>", page)
+    assert len(images) == 6
+    assert all('src="data:image/png;base64,' in i and re.search(r'alt="\w', i) for i in images)
+    assert not list((tmp_path / "reports").glob(".*tmp*"))  # atomic writes left nothing
+    # The index links every report and figure, with the headline rows and the banner.
+    tables.write_tables(tmp_path / "results" / "eval", tmp_path / "results" / "tables", demo=True)
+    index = reports.build_index(tmp_path / "reports", tmp_path / "results" / "tables")
+    text = index.read_text()
+    assert "DEMO OUTPUT" in text
+    for name in names:
+        assert f"figures/{name}" in text
+    assert "figures.html" in text and "table1.html</a>" not in text  # table1 not built here
+    assert "Table 1: the content-loss study (Set5, Set14): <em>not built</em>" in text
+    headline = _html_tables(text)[0]
+    assert (
+        headline["method"].tolist() == ["SRResNet (SRResNet-MSE)"] * 3 + ["SRGAN (SRGAN-VGG54)"] * 3
+    )
+    assert headline["PSNR paper"].tolist() == ["32.05", "28.49", "27.58", "29.40", "26.02", "25.16"]
+    assert headline["PSNR ours"].tolist() == ["22.25", "22.25", "22.25", "26.25", "26.25", "26.25"]
+
+
+def test_notes_when_the_depth_study_and_training_did_not_run(tmp_path: Path) -> None:
+    """The plain offline demo (bundled photographs, no mirror): notes instead of figures."""
+    make_outputs(tmp_path, depth=False)
+    (tmp_path / "runs").rename(tmp_path / "runs_gone")  # no training logs either
+    _, page = _run_report(tmp_path, "figures", config_sets=[])
+    assert "The depth study has not been run" in page
+    assert "SkimageTest results" in page  # the demo's depth-study test set
+    assert "No DVCLive logs in" in page
+    figs = sorted(p.name for p in (tmp_path / "reports" / "figures").glob("*.png"))
+    assert figs == [
+        "comparison_Set14_comic.png",
+        "comparison_Set5_butterfly.png",
+        "psnr_distribution.png",
+    ]
+
+
+def test_cli_report_index_and_errors(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert (
+        main(
+            ["report", "nosuch", "--out-dir", "reports", "--notebooks-dir", str(REPO / "notebooks")]
+        )
+        == 2
+    )
+    assert "no report notebook" in capsys.readouterr().err
+    assert (
+        main(["report", "table1", "--param", "1x=2", "--notebooks-dir", str(REPO / "notebooks")])
+        == 2
+    )
+    assert "--param expects name=value" in capsys.readouterr().err
+    args = ["--params", str(PARAMS), "--config", str(DEMO_CONFIG)]
+    assert main(["index", "--reports-dir", "reports", "--tables-dir", "results/tables", *args]) == 0
+    text = (tmp_path / "reports" / "index.html").read_text()
+    assert "Table 2 has not been built yet" in text and "DEMO OUTPUT" in text

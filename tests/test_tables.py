@@ -1,0 +1,286 @@
+"""Tables 1 and 2: the paper's constants, ours beside them, CSV/JSON files, the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from srgan import paper, tables
+from srgan.cli import main
+from srgan.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER_MD = REPO.parent / "shared" / "PAPER.md"
+
+
+def _entry(psnr: float, ssim: float, images: dict[str, float]) -> dict:
+    """An eval JSON dataset entry; per-image scores are ``{stem: psnr}`` (SSIM = ``ssim``)."""
+    return {
+        "psnr": psnr,
+        "ssim": ssim,
+        "ssim_wang": ssim - 0.01,
+        "n_images": len(images),
+        "images": {
+            s: {"psnr": p, "ssim": ssim, "ssim_wang": ssim - 0.01} for s, p in images.items()
+        },
+    }
+
+
+def write_evals(folder: Path, skip: tuple[str, ...] = ()) -> None:
+    """Eval JSONs for every method: PSNR = paper's Table 2/1 value + 0.5, SSIM = paper's - 0.01.
+
+    srgan_mse has no BSD100 entry (it is not part of Table 2 anyway).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for method in paper.OUR_METHODS:
+        if method in skip:
+            continue
+        table2_name = {v: k for k, v in paper.TABLE2_REPRODUCED.items()}.get(method)
+        data = {}
+        for ds in paper.TABLE2_DATASETS:
+            if table2_name:
+                ref = paper.TABLE2[table2_name][ds]
+            elif ds in paper.TABLE1[method]:
+                ref = paper.TABLE1[method][ds]
+            else:
+                continue
+            data[ds] = _entry(ref.psnr + 0.5, ref.ssim - 0.01, {"a": ref.psnr, "b": ref.psnr + 1.0})
+        (folder / f"{method}.json").write_text(json.dumps(data))
+
+
+# --- the paper's numbers --------------------------------------------------------------------
+
+
+def test_paper_tables_are_consistent() -> None:
+    """Table 2's SRResNet is Table 1's SRResNet-MSE, its SRGAN is SRGAN-VGG54 (same numbers)."""
+    for ds in paper.TABLE1_DATASETS:
+        assert paper.TABLE2["srresnet"][ds] == paper.TABLE1["srresnet_mse"][ds]
+        assert paper.TABLE2["srgan"][ds] == paper.TABLE1["srgan_vgg54"][ds]
+    assert set(paper.TABLE2) == set(paper.TABLE2_METHODS)
+    assert set(paper.TABLE1) == set(paper.TABLE1_METHODS)
+    assert all(set(v) == set(paper.TABLE2_DATASETS) for v in paper.TABLE2.values())
+    assert all(set(v) == set(paper.TABLE1_DATASETS) for v in paper.TABLE1.values())
+    assert paper.TABLE2["hr"]["BSD100"] == paper.PaperScore(math.inf, 1.0, 4.46)
+    assert set(paper.TABLE2_METHODS) == (
+        set(paper.TABLE2_REPRODUCED) | set(paper.TABLE2_QUOTED) | set(paper.TABLE2_REFERENCE)
+    )
+
+
+def test_paper_constants_match_paper_md() -> None:
+    """Every number of PAPER.md's Tables 1 and 2 is in paper.py, exactly."""
+    if not PAPER_MD.is_file():
+        pytest.skip(f"no {PAPER_MD}")
+    text = PAPER_MD.read_text()
+    t1 = text[text.index("## Table 1") : text.index("## Table 2")]
+    for ds in paper.TABLE1_DATASETS:
+        for metric in ("PSNR", "SSIM", "MOS"):
+            line = re.search(rf"^\| {ds} {metric} \|(.*)\|$", t1, re.M).group(1)
+            values = [float(v) for v in line.split("|")]
+            ours = [getattr(paper.TABLE1[m][ds], metric.lower()) for m in paper.TABLE1_METHODS]
+            assert ours == values, (ds, metric)
+    t2 = text[text.index("## Table 2") : text.index("## Network depth")]
+    for ds in paper.TABLE2_DATASETS:
+        cells = re.search(rf"^\| {ds} \|(.*)\|$", t2, re.M).group(1).split("|")
+        assert len(cells) == len(paper.TABLE2_METHODS)
+        for method, cell in zip(paper.TABLE2_METHODS, cells, strict=True):
+            psnr, ssim, mos = (float(v) for v in cell.split("/"))
+            assert paper.TABLE2[method][ds] == paper.PaperScore(psnr, ssim, mos), (ds, method)
+
+
+# --- building the tables ----------------------------------------------------------------------
+
+
+def test_table1_rows_columns_and_deltas(tmp_path: Path) -> None:
+    write_evals(tmp_path, skip=("srgan_vgg22",))
+    t1, _ = tables.build_tables(tmp_path)
+    assert list(t1.columns) == list(tables.COLUMNS)
+    # Set5 and Set14 as in the paper, then BSD100 (evaluated, not in the paper's Table 1).
+    assert len(t1) == 15
+    assert t1[["dataset", "method"]].values.tolist() == [
+        [ds, m] for ds in ("Set5", "Set14", "BSD100") for m in paper.TABLE1_METHODS
+    ]
+    bsd = t1[t1.dataset == "BSD100"]
+    assert (
+        bsd.psnr_paper.isna().all() and bsd.mos_paper.isna().all() and bsd.psnr_delta.isna().all()
+    )
+    assert bsd[bsd.method == "srresnet_mse"].psnr_ours.tolist() == [28.08]
+    row = t1[(t1.dataset == "Set14") & (t1.method == "srresnet_vgg22")].iloc[0]
+    assert row.psnr_paper == 27.19 and row.psnr_ours == 27.69
+    assert row.psnr_delta == pytest.approx(0.5, abs=1e-12)
+    assert row.ssim_delta == pytest.approx(-0.01, abs=1e-12)
+    assert row.ssim_wang_ours == pytest.approx(0.7807 - 0.02)
+    assert row.mos_paper == 3.15 and row.n_images == 2 and row.status == "ours"
+    assert row.source == str(tmp_path / "srresnet_vgg22.json")
+    missing = t1[t1.method == "srgan_vgg22"]
+    assert (missing.status == "not run").all() and missing.psnr_ours.isna().all()
+    assert missing.psnr_delta.isna().all() and (missing.n_images == 0).all()
+    assert missing.psnr_paper.tolist()[:2] == [29.84, 26.44]  # the paper's number is still there
+    assert missing.source.iloc[0] == f"{tmp_path / 'srgan_vgg22.json'} (missing)"
+
+
+def test_table2_rows_status_and_models(tmp_path: Path) -> None:
+    write_evals(tmp_path)
+    _, t2 = tables.build_tables(tmp_path, demo=True)
+    assert len(t2) == 27
+    by = t2.set_index(["dataset", "method"])
+    assert by.loc[("BSD100", "srgan"), "model"] == "srgan_vgg54"
+    assert by.loc[("BSD100", "srgan"), "psnr_ours"] == 25.66
+    assert by.loc[("Set5", "srresnet"), "label"] == "SRResNet"
+    quoted = t2[t2.method.isin(paper.TABLE2_QUOTED)]
+    assert len(quoted) == 12 and (quoted.status == "quoted").all() and quoted.psnr_ours.isna().all()
+    assert by.loc[("Set14", "drcn"), "psnr_paper"] == 28.02
+    hr = t2[t2.method == "hr"]
+    assert (hr.status == "reference").all() and (hr.psnr_paper == math.inf).all()
+    assert hr.psnr_delta.isna().all()
+    assert t2.demo.all()
+
+
+def test_a_missing_dataset_is_not_run(tmp_path: Path) -> None:
+    write_evals(tmp_path)
+    data = json.loads((tmp_path / "bicubic.json").read_text())
+    del data["BSD100"]
+    (tmp_path / "bicubic.json").write_text(json.dumps(data))
+    _, t2 = tables.build_tables(tmp_path)
+    row = t2[(t2.dataset == "BSD100") & (t2.method == "bicubic")].iloc[0]
+    assert row.status == "not run" and math.isnan(row.psnr_ours)
+    assert row.source.endswith("bicubic.json (no BSD100 entry)")
+
+
+def test_a_test_set_outside_the_paper(tmp_path: Path) -> None:
+    """The offline demo's bundled photographs: our rows, no paper numbers, no quoted rows."""
+    for method in ("bicubic", "srresnet_mse", "srgan_vgg54"):
+        data = {"SkimageTest": _entry(20.0, 0.5, {"astronaut": 20.0})}
+        (tmp_path / f"{method}.json").write_text(json.dumps(data))
+    t1, t2 = tables.build_tables(tmp_path)
+    extra = t2[t2.dataset == "SkimageTest"]
+    assert extra.method.tolist() == ["nearest", "bicubic", "srresnet", "srgan"]
+    assert extra.status.tolist() == ["not run", "ours", "ours", "ours"]
+    assert extra.psnr_paper.isna().all() and extra.psnr_delta.isna().all()
+    assert len(t2) == 27 + 4 and len(t1) == 10 + 5
+    assert tables.metrics(t2, "table2")["table2"] == {
+        "SkimageTest": {m: {"psnr": 20.0, "ssim": 0.5}
+                        for m in ("bicubic", "srresnet", "srgan")}
+    }  # fmt: skip
+
+
+def test_no_evaluations_at_all(tmp_path: Path) -> None:
+    t1, t2 = tables.build_tables(tmp_path / "nothing")
+    assert (t1.status == "not run").all()
+    assert set(t2.status) == {"not run", "quoted", "reference"}
+    assert tables.metrics(t2, "table2") == {"table2": {}}
+
+
+def test_malformed_eval_files_name_themselves(tmp_path: Path) -> None:
+    (tmp_path / "bicubic.json").write_text("{not json")
+    with pytest.raises(UserError, match="bicubic.json is not valid JSON"):
+        tables.load_evals(tmp_path)
+    (tmp_path / "bicubic.json").write_text(json.dumps({"Set5": {"psnr": 1.0}}))
+    with pytest.raises(UserError, match="'Set5' lacks ssim, ssim_wang, n_images, images"):
+        tables.load_evals(tmp_path)
+
+
+# --- files --------------------------------------------------------------------------------------
+
+
+def test_write_tables_csv_and_metrics_json(tmp_path: Path) -> None:
+    write_evals(tmp_path / "eval", skip=("nearest",))
+    written = tables.write_tables(tmp_path / "eval", tmp_path / "tables")
+    assert [p.name for p in written] == ["table1.csv", "table1.json", "table2.csv", "table2.json"]
+    assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == sorted(
+        p.name for p in written
+    )
+    # Strict JSON (no NaN/Infinity), a mapping of numbers for `dvc metrics show`.
+    strict = json.loads((tmp_path / "tables" / "table2.json").read_text(), parse_constant=_refuse)
+    assert list(strict) == ["table2"]
+    assert list(strict["table2"]) == ["Set5", "Set14", "BSD100"]
+    assert list(strict["table2"]["Set5"]) == ["bicubic", "srresnet", "srgan"]  # nearest not run
+    assert strict["table2"]["Set5"]["srresnet"] == {"psnr": 32.55, "ssim": 0.8919}
+    t1 = json.loads((tmp_path / "tables" / "table1.json").read_text(), parse_constant=_refuse)
+    assert t1["table1"]["Set14"]["srgan_vgg54"]["psnr"] == 26.52
+    # BSD100 is not in the paper's Table 1, but we evaluated it.
+    assert t1["table1"]["BSD100"]["srresnet_mse"] == {"psnr": 28.08, "ssim": 0.752}
+    assert list(t1["table1"]["BSD100"]) == ["srresnet_mse", "srgan_vgg54"]  # others: no BSD100
+    # The CSV reads back with every row, NaN for 'not run', '' for rows without a model.
+    back = tables.read_table(tmp_path / "tables" / "table2.csv")
+    assert list(back.columns) == list(tables.COLUMNS) and len(back) == 27
+    assert back[back.method == "nearest"].psnr_ours.isna().all()
+    assert (back[back.method == "drcn"].model == "").all()
+    assert (back[back.method == "hr"].psnr_paper == math.inf).all()
+    with pytest.raises(UserError, match="run `srgan tables` first"):
+        tables.read_table(tmp_path / "nope.csv")
+
+
+def _refuse(name: str) -> None:
+    raise AssertionError(f"non-standard JSON constant {name}")
+
+
+def test_depth_table(tmp_path: Path) -> None:
+    for blocks, skip, psnr in ((8, 1, 26.0), (4, 1, 25.5), (4, 0, 25.0)):
+        entry = _entry(psnr, 0.7, {"x": psnr})
+        (tmp_path / f"b{blocks}_skip{skip}.json").write_text(json.dumps({"BSD100": entry}))
+    (tmp_path / "notes.json").write_text("{}")  # not a depth file: ignored
+    depth = tables.depth_table(tmp_path)
+    assert list(depth.columns) == list(tables.DEPTH_COLUMNS)
+    assert depth[["blocks", "long_skip", "psnr"]].values.tolist() == [
+        [4, False, 25.0],
+        [4, True, 25.5],
+        [8, True, 26.0],
+    ]
+    assert tables.depth_table(tmp_path / "missing").empty
+
+
+def test_display_frame_and_formatting(tmp_path: Path) -> None:
+    write_evals(tmp_path, skip=("srgan_vgg54",))
+    _, t2 = tables.build_tables(tmp_path)
+    frame = tables.display_frame(t2, "Set5")
+    assert frame.index.tolist() == [
+        "NN", "Bicubic", "SRCNN (quoted)", "SelfExSR (quoted)", "DRCN (quoted)",
+        "ESPCN (quoted)", "SRResNet (SRResNet-MSE)", "SRGAN (SRGAN-VGG54)", "HR",
+    ]  # fmt: skip
+    assert list(frame.columns) == list(tables.DISPLAY_COLUMNS.values())
+    text = tables.format_frame(frame)
+    assert text.loc["Bicubic"].tolist() == [
+        "28.43", "28.93", "+0.50", "0.8211", "0.8111", "-0.0100", "0.8011", "1.97", "ours",
+    ]  # fmt: skip
+    assert text.loc["SRGAN (SRGAN-VGG54)", "PSNR ours"] == "not run"
+    assert text.loc["DRCN (quoted)", "PSNR ours"] == "–"
+    assert text.loc["HR", "PSNR paper"] == "∞"
+    html = tables.style_frame(frame).to_html()
+    assert "font-style: italic" in html and tables.BETTER_STYLE in html
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+
+
+def test_cli_tables(tmp_path: Path, capsys) -> None:
+    write_evals(tmp_path / "eval")
+    depth = tmp_path / "depth"
+    depth.mkdir()
+    (depth / "b2_skip1.json").write_text(json.dumps({"BSD100": _entry(24.0, 0.6, {"x": 24.0})}))
+    args = ["--params", str(REPO / "params.yaml"), "--config", str(REPO / "config" / "demo.yaml")]
+    out = tmp_path / "tables"
+    code = main(["tables", "--evals-dir", str(tmp_path / "eval"), "--out-dir", str(out),
+                 "--depth-dir", str(depth), *args])  # fmt: skip
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "depth.csv",
+        "table1.csv",
+        "table1.json",
+        "table2.csv",
+        "table2.json",
+    ]
+    assert pd.read_csv(out / "table1.csv")["demo"].all()  # the demo profile is marked
+    assert pd.read_csv(out / "depth.csv")["psnr"].tolist() == [24.0]
+    assert "wrote" in capsys.readouterr().out
+    code = main(["tables", "--evals-dir", str(tmp_path / "eval"), "--out-dir", str(out),
+                 "--params", str(REPO / "params.yaml")])  # fmt: skip
+    assert code == 0 and not pd.read_csv(out / "table1.csv")["demo"].any()
+    (tmp_path / "eval" / "bicubic.json").write_text("[]")
+    assert main(["tables", "--evals-dir", str(tmp_path / "eval"), "--out-dir", str(out),
+                 "--params", str(REPO / "params.yaml")]) == 2  # fmt: skip
+    assert "bicubic.json must map dataset names" in capsys.readouterr().err
