@@ -179,8 +179,9 @@ class Discriminator(nn.Module):
     every conv except the first (convs followed by BN have no bias), then flatten,
     Dense(``dense``, 1024 in the paper), LeakyReLU(0.2), Dense(1). The paper ends with a
     sigmoid; here the output is the logit and the sigmoid lives in the loss
-    (BCE-with-logits is the numerically stable equivalent of sigmoid + BCE). ``input_size`` (square crops, 96 in the paper) fixes the
-    flattened size, so small demo crops work as well. Input: images in [-1, 1].
+    (BCE-with-logits is the numerically stable equivalent of sigmoid + BCE).
+    ``input_size`` (square crops, 96 in the paper) fixes the flattened size, so small demo
+    crops work as well. Input: images in [-1, 1].
     """
 
     def __init__(
