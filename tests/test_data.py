@@ -1,0 +1,337 @@
+"""Tests for srgan.data: scanning the training folder, the data order, (LR, HR) batches."""
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srgan import data
+from srgan.errors import UserError
+from srgan.imageops import imresize
+
+CROP = 32  # HR crop in these tests; LR 8 x 8
+LR_CROP = CROP // data.SCALE
+
+
+def _save(path: Path, array: np.ndarray, **params) -> Path:
+    """Write ``array`` as an image (Pillow picks the mode: L, LA, RGB, RGBA, I;16)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, **params)
+    return path
+
+
+def _noise_images(folder: Path, count: int, size: tuple[int, int] = (40, 48)) -> list[Path]:
+    rng = np.random.default_rng(123)
+    return [
+        _save(folder / f"img{i:02d}.png", rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+        for i in range(count)
+    ]
+
+
+def _constant_images(folder: Path, count: int) -> list[Path]:
+    """Images whose three channels hold (i, 100 + i, 200 - i): the value names the image."""
+    files = []
+    for i in range(count):
+        img = np.empty((40 + i, 44, 3), dtype=np.uint8)
+        img[...] = (i, 100 + i, 200 - i)
+        files.append(_save(folder / f"c{i:02d}.png", img))
+    return files
+
+
+def _hr_uint8(hr: torch.Tensor) -> torch.Tensor:
+    """Undo the HR scaling exactly: [-1, 1] float32 -> the uint8 crop."""
+    levels = ((hr.double() + 1) * data.HR_HALF_RANGE).round()
+    assert torch.equal(hr, levels.float() / data.HR_HALF_RANGE - 1)
+    return levels.to(torch.uint8)
+
+
+def _take(batches, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    taken = [next(batches) for _ in range(count)]
+    batches.close()
+    return taken
+
+
+# --------------------------------------------------------------------------------------------
+# Batches
+# --------------------------------------------------------------------------------------------
+
+
+def test_batch_shapes_ranges_and_dtypes(tmp_path):
+    files = _noise_images(tmp_path, 10)
+    lr, hr = next(data.make_batches(files, CROP, 4, seed=0))
+    assert lr.shape == (4, 3, LR_CROP, LR_CROP) and hr.shape == (4, 3, CROP, CROP)
+    assert lr.dtype == hr.dtype == torch.float32
+    assert lr.min() >= 0 and lr.max() <= 1 and hr.min() >= -1 and hr.max() <= 1
+    # Noise spans the whole 8-bit range, and both are 8-bit levels exactly.
+    assert hr.min() == -1 and hr.max() == 1
+    assert torch.equal(lr, (lr.double() * 255).round().float() / 255)
+    _hr_uint8(hr)
+
+
+def test_each_crop_of_a_batch_comes_from_a_different_image(tmp_path):
+    files = _constant_images(tmp_path, 13)  # 13 // 4 = 3 steps per epoch, one image left out
+    batches = data.make_batches(files, CROP, 4, seed=5)
+    seen = []
+    for _ in range(6):  # two epochs
+        lr, hr = next(batches)
+        hr8 = _hr_uint8(hr)
+        ids = hr8[:, 0, 0, 0].tolist()
+        for k, i in enumerate(ids):  # every crop is its image's constant colour, LR too
+            colour = torch.tensor([i, 100 + i, 200 - i], dtype=torch.uint8).view(3, 1, 1)
+            assert torch.equal(hr8[k], colour.expand(3, CROP, CROP))
+            assert torch.equal(lr[k], colour.expand(3, LR_CROP, LR_CROP).float() / 255)
+        assert len(set(ids)) == 4
+        seen.append(ids)
+    for epoch in (seen[:3], seen[3:]):  # 12 different images per epoch
+        assert len({i for ids in epoch for i in ids}) == 12
+
+
+def test_data_order_follows_the_documented_formula(tmp_path):
+    """Image of step t and crop corner, as the module docstring states (pins exact resume)."""
+    files = []
+    for i in range(6):
+        h, w = 50 + 7 * i, 60 + 5 * i
+        img = np.zeros((h, w, 3), dtype=np.uint8)
+        img[..., 0] = np.arange(h)[:, None]  # row
+        img[..., 1] = np.arange(w)[None, :]  # column
+        img[..., 2] = i  # image
+        files.append(_save(tmp_path / f"g{i}.png", img))
+    seed, batch = 7, 2
+    taken = _take(data.make_batches(files, CROP, batch, seed=seed), 7)  # 3 steps per epoch
+    for step, (_, hr) in enumerate(taken):
+        epoch, position = divmod(step, len(files) // batch)
+        order = np.random.default_rng([seed, 0, epoch]).permutation(len(files))
+        fractions = np.random.default_rng([seed, 1, step]).random((batch, 2))
+        hr8 = _hr_uint8(hr).numpy().astype(int)
+        for k in range(batch):
+            i = order[position * batch + k]
+            h, w = 50 + 7 * i, 60 + 5 * i
+            assert hr8[k, 2, 0, 0] == i
+            assert hr8[k, 0, 0, 0] == int(fractions[k, 0] * (h - CROP + 1))
+            assert hr8[k, 1, 0, 0] == int(fractions[k, 1] * (w - CROP + 1))
+
+
+def test_batches_are_a_function_of_seed_and_step(tmp_path):
+    files = _noise_images(tmp_path, 9)
+    first = _take(data.make_batches(files, CROP, 4, seed=1), 6)
+    again = _take(data.make_batches(files, CROP, 4, seed=1), 6)
+    resumed = _take(data.make_batches(files, CROP, 4, seed=1, start_step=4), 2)
+    other_seed = _take(data.make_batches(files, CROP, 4, seed=2), 1)
+    for (lr_a, hr_a), (lr_b, hr_b) in zip(first, again, strict=True):
+        assert torch.equal(lr_a, lr_b) and torch.equal(hr_a, hr_b)
+    for (lr_a, hr_a), (lr_b, hr_b) in zip(first[4:], resumed, strict=True):
+        assert torch.equal(lr_a, lr_b) and torch.equal(hr_a, hr_b)
+    hrs = [hr for _, hr in first]
+    assert all(not torch.equal(a, b) for i, a in enumerate(hrs) for b in hrs[i + 1 :])
+    assert not torch.equal(other_seed[0][1], first[0][1])
+
+
+def test_workers_and_store_give_identical_batches(tmp_path):
+    files = _noise_images(tmp_path / "img", 11, size=(45, 37))
+    inline = _take(data.make_batches(files, CROP, 4, seed=3, start_step=2), 5)
+    workers = _take(
+        data.make_batches(files, CROP, 4, seed=3, start_step=2, workers=2, cache_images=3), 5
+    )
+    stored = _take(
+        data.make_batches(
+            files, CROP, 4, seed=3, start_step=2, workers=2, store_dir=tmp_path / "cache"
+        ),
+        5,
+    )
+    for (lr_a, hr_a), (lr_b, hr_b), (lr_c, hr_c) in zip(inline, workers, stored, strict=True):
+        assert torch.equal(lr_a, lr_b) and torch.equal(hr_a, hr_b)
+        assert torch.equal(lr_a, lr_c) and torch.equal(hr_a, hr_c)
+
+
+def test_lr_is_matlab_imresize_of_hr_rounded_to_8_bits(tmp_path):
+    rng = np.random.default_rng(0)
+    smooth = [rng.integers(0, 256, (12, 12, 3)).repeat(5, 0).repeat(5, 1).astype(np.uint8)]
+    files = _noise_images(tmp_path, 5) + [_save(tmp_path / "smooth.png", smooth[0])]
+    for lr, hr in _take(data.make_batches(files, CROP, 6, seed=0), 2):
+        expected = imresize(_hr_uint8(hr).double() / 255, scale=1 / 4)
+        expected = (torch.floor(expected.clamp(0, 1) * 255 + 0.5) / 255).float()
+        assert torch.equal(lr, expected)
+        # The rounding matters: the raw bicubic values are not 8-bit levels.
+        assert not torch.equal(expected, imresize(_hr_uint8(hr).double() / 255, scale=0.25).float())
+
+
+def test_decoded_store_is_reused_and_rebuilt_when_a_file_changes(tmp_path):
+    files = _noise_images(tmp_path / "img", 5)
+    cache = tmp_path / "cache"
+    first = data.open_store(files, cache)
+    assert len(list(cache.glob("decoded-*.u8"))) == 1
+    assert data.open_store(files, cache).pixels_path == first.pixels_path
+    np.testing.assert_array_equal(first.image(2), np.asarray(Image.open(files[2])))
+    new = np.full((40, 48, 3), 7, dtype=np.uint8)
+    _save(files[2], new)
+    os.utime(files[2], ns=(1, 1))  # a different mtime even on a coarse clock
+    second = data.open_store(files, cache)
+    assert second.pixels_path != first.pixels_path
+    np.testing.assert_array_equal(second.image(2), new)
+
+
+def test_batch_and_crop_size_checks(tmp_path):
+    files = _noise_images(tmp_path, 3)
+    with pytest.raises(UserError, match="batch_size 4 is larger than the 3"):
+        data.make_batches(files, CROP, 4, seed=0)
+    with pytest.raises(UserError, match="multiple of the scale 4"):
+        data.make_batches(files, 30, 2, seed=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Scanning and bad input
+# --------------------------------------------------------------------------------------------
+
+
+def _bad_files(folder: Path) -> dict[str, str]:
+    """Four unusable files, each with the words its reason must contain."""
+    rng = np.random.default_rng(1)
+    photo = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    png = _save(folder / "corrupt.png", photo).read_bytes()
+    start = png.index(b"IDAT") + 8
+    (folder / "corrupt.png").write_bytes(png[:start] + bytes(200) + png[start + 200 :])
+    jpeg = _save(folder / "truncated.jpg", photo, quality=95).read_bytes()
+    (folder / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (folder / "notes.png").write_text("this is not an image\n")
+    _save(folder / "small.png", photo[:20, :50])
+    return {
+        "corrupt.png": "corrupt or truncated",
+        "truncated.jpg": "corrupt or truncated",
+        "notes.png": "not an image",
+        "small.png": "too small: 50x20",
+    }
+
+
+def test_error_policy_names_every_unusable_file_and_why(tmp_path):
+    good = _noise_images(tmp_path, 3)
+    bad = _bad_files(tmp_path)
+    with pytest.raises(UserError) as info:
+        data.scan_images(tmp_path, CROP, "error")
+    message = str(info.value)
+    assert f"4 of 7 training images in {tmp_path} are unusable" in message
+    lines = message.splitlines()[1:]
+    assert len(lines) == 4
+    for name, reason in bad.items():
+        assert any(line.startswith(f"  {name}: ") and reason in line for line in lines), name
+    assert not any(path.name in message for path in good)
+
+
+def test_skip_policy_returns_the_good_files_and_warns(tmp_path, caplog):
+    good = _noise_images(tmp_path, 3)
+    bad = _bad_files(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="srgan.data"):
+        usable = data.scan_images(tmp_path, CROP, "skip")
+    assert usable == good
+    assert "skipping 4 of 7 training images" in caplog.text
+    for name, reason in bad.items():
+        assert f"{name}: {reason}" in caplog.text
+
+
+def test_many_bad_files_are_listed_up_to_a_limit(tmp_path):
+    _noise_images(tmp_path / "img", 1)
+    for i in range(25):
+        (tmp_path / "img" / f"bad{i:02d}.png").write_text("x")
+    with pytest.raises(UserError) as info:
+        data.scan_images(tmp_path / "img", CROP, "error", cache_dir=tmp_path / "cache")
+    lines = str(info.value).splitlines()
+    assert len(lines) == 1 + data.MAX_LISTED_BAD_FILES + 1
+    assert lines[-1].startswith("  ... and 5 more (all listed in ")
+    (report,) = (tmp_path / "cache").glob("bad-images-*.txt")
+    assert len(report.read_text().splitlines()) == 25
+
+
+def test_unusual_but_valid_images_come_out_as_rgb(tmp_path):
+    size = (40, 40)
+    _save(tmp_path / "gray.png", np.full(size, 90, np.uint8))
+    _save(tmp_path / "gray_alpha.png", np.dstack([np.full(size, 60, np.uint8)] * 2))
+    _save(tmp_path / "rgba.png", np.dstack([np.full(size, v, np.uint8) for v in (10, 20, 30, 99)]))
+    _save(tmp_path / "deep.png", np.full(size, 40000, np.uint16))
+    palette = Image.new("P", size, 3)
+    palette.putpalette([0, 0, 0] * 3 + [200, 150, 100])
+    palette.save(tmp_path / "palette.png")
+    Image.new("CMYK", size, (0, 0, 0, 0)).save(tmp_path / "cmyk.jpg", quality=100)
+    _save(tmp_path / "upper.PNG", np.full((*size, 3), 250, np.uint8))
+    modes = {p.name: Image.open(p).mode for p in tmp_path.iterdir()}
+    assert sorted(modes.values()) == ["CMYK", "I;16", "L", "LA", "P", "RGB", "RGBA"]
+    files = data.scan_images(tmp_path, CROP, "error")
+    assert [f.name for f in files] == [
+        "cmyk.jpg",
+        "deep.png",
+        "gray.png",
+        "gray_alpha.png",
+        "palette.png",
+        "rgba.png",
+        "upper.PNG",
+    ]
+    lr, hr = next(data.make_batches(files, CROP, len(files), seed=0))
+    assert hr.shape == (7, 3, CROP, CROP) and lr.shape == (7, 3, LR_CROP, LR_CROP)
+    colours = {tuple(c) for c in _hr_uint8(hr)[:, :, 0, 0].tolist()}
+    deep = round(40000 / 65535 * 255)
+    assert colours == {
+        (255, 255, 255),
+        (deep, deep, deep),
+        (90, 90, 90),
+        (60, 60, 60),
+        (200, 150, 100),
+        (10, 20, 30),
+        (250, 250, 250),
+    }
+    assert torch.equal(_hr_uint8(hr).amin((2, 3)), _hr_uint8(hr).amax((2, 3)))  # constant
+
+
+def test_scan_is_recursive_sorted_and_ignores_other_files(tmp_path):
+    a = _noise_images(tmp_path / "b_class", 2)
+    b = _noise_images(tmp_path / "a_class" / "deeper", 1)
+    (tmp_path / "README.txt").write_text("not an image, not an image extension")
+    (tmp_path / ".hidden.png").write_text("hidden, ignored")
+    (tmp_path / ".thumbs").mkdir()
+    (tmp_path / ".thumbs" / "x.png").write_text("in a hidden folder, ignored")
+    assert data.scan_images(tmp_path, CROP, "error") == b + a
+
+
+def test_missing_empty_and_all_bad_folders_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        data.scan_images(tmp_path / "nowhere", CROP, "skip")
+    with pytest.raises(UserError, match="holds no image files"):
+        data.scan_images(tmp_path, CROP, "skip")
+    (tmp_path / "x.png").write_text("x")
+    with pytest.raises(UserError, match="no usable image is left"):
+        data.scan_images(tmp_path, CROP, "skip")
+    with pytest.raises(UserError, match="on_bad_image must be one of"):
+        data.scan_images(tmp_path, CROP, "ignore")
+
+
+def test_scan_manifest_makes_a_rerun_decode_nothing_new(tmp_path, monkeypatch):
+    files = _noise_images(tmp_path / "img", 4)
+    cache = tmp_path / "cache"
+    assert data.scan_images(tmp_path / "img", CROP, "error", cache_dir=cache) == files
+    decoded = []
+    real_check = data.check_image
+    monkeypatch.setattr(data, "check_image", lambda p: decoded.append(p.name) or real_check(p))
+    assert data.scan_images(tmp_path / "img", CROP, "error", cache_dir=cache) == files
+    assert decoded == []
+    files[1].write_text("now broken")
+    with pytest.raises(UserError, match="img01.png: not an image"):
+        data.scan_images(tmp_path / "img", CROP, "error", cache_dir=cache)
+    assert decoded == ["img01.png"]
+    # A larger crop needs no decoding either: the manifest keeps the sizes.
+    with pytest.raises(UserError, match="img00.png: too small: 48x40, the crop is 44x44"):
+        data.scan_images(tmp_path / "img", 44, "error", cache_dir=cache)
+    assert decoded == ["img01.png"]
+
+
+def test_t91_with_the_papers_crop(shared_data, tmp_path):
+    t91 = shared_data / "train" / "T91"
+    with pytest.raises(UserError) as info:
+        data.scan_images(t91, 96, "error", cache_dir=tmp_path)
+    assert str(info.value).splitlines()[1:] == ["  t20.png: too small: 78x78, the crop is 96x96"]
+    files = data.scan_images(t91, 96, "skip", cache_dir=tmp_path)
+    assert len(files) == 90 and t91 / "t20.png" not in files
+    assert len(data.scan_images(t91, 64, "error", cache_dir=tmp_path)) == 91
+    lr, hr = next(data.make_batches(files, 96, 16, seed=0))
+    assert lr.shape == (16, 3, 24, 24) and hr.shape == (16, 3, 96, 96)
+    assert len({tuple(h.flatten()[:64].tolist()) for h in hr}) == 16
