@@ -1,0 +1,60 @@
+"""Atomic writes, checksums and the git state."""
+
+import hashlib
+import json
+import math
+
+import pytest
+
+from srgan.fileio import (
+    atomic_write,
+    git_state,
+    remove_stale_temp_files,
+    sha256_file,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "sub" / "out.txt"
+    write_text_atomic(target, "one")
+    write_text_atomic(target, "two")
+    assert target.read_text() == "two"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.txt"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"good")
+    with pytest.raises(RuntimeError), atomic_write(target) as handle:
+        handle.write(b"half")
+        raise RuntimeError("killed mid-write")
+    assert target.read_bytes() == b"good"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_json_is_strict(tmp_path):
+    write_json_atomic(tmp_path / "a.json", {"x": 1.5})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1.5}
+    with pytest.raises(ValueError):
+        write_json_atomic(tmp_path / "b.json", {"x": math.inf})
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_stale_temp_files_are_removed(tmp_path):
+    (tmp_path / ".x.pt.abc.tmp").write_bytes(b"")
+    (tmp_path / "keep.pt").write_bytes(b"")
+    remove_stale_temp_files(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.pt"]
+
+
+def test_sha256_file_matches_hashlib(tmp_path):
+    data = bytes(range(256)) * 10_000  # spans several chunks
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_git_state_outside_a_repository(tmp_path):
+    assert git_state(tmp_path) == {"commit": "unknown", "dirty": None}
