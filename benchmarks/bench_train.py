@@ -7,7 +7,8 @@ Usage: .venv/bin/python benchmarks/bench_train.py [--device cpu|cuda] [--steps N
 For each variant (the full paper models: 16 blocks, 64 channels, the 8-conv discriminator;
 VGG19 with random weights, which costs the same as ImageNet's), one run times the training
 step of ``srgan.training`` (``build_trainer`` + ``Trainer.step``, the code ``srgan train``
-runs) fed by two data pipelines:
+runs, under the same torch settings, ``training.torch_settings``: cudnn autotuning on CUDA
+with params.yaml's ``train.deterministic: false``) fed by two data pipelines:
 
 - naive: per sample, PIL open, random crop, MATLAB-bicubic downscale of that crop, all in the
   main process (the usual first implementation);
@@ -32,27 +33,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import REPO_ROOT, default_data_dir
 from PIL import Image
 
 from srgan import training
-from srgan.config import load_config
+from srgan.config import Config, load_config
 from srgan.data import make_batches, scan_images, to_model_range
-from srgan.imageops import imresize
+from srgan.imageops import SCALE, downscale_8bit
 
 PAPER_CROP = 96  # paper: 96 x 96 HR crops
 PAPER_BATCH = 16  # paper: 16 crops per mini-batch
-SCALE = 4
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC_IMAGES = 32
 SYNTHETIC_SIZE = 256
 CPU_DEFAULTS = {"steps": 2, "warmup": 1}  # a paper-size SRGAN step takes seconds on 2 cores
 CUDA_DEFAULTS = {"steps": 20, "warmup": 5}
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("SRGAN_SHARED_DATA")
-    root = Path(env) if env else REPO_ROOT.parent / "shared" / "data"
-    return root / "train" / "BSD200"
 
 
 def synthetic_images(folder: Path) -> Path:
@@ -80,8 +74,7 @@ def naive_batches(
             top = rng.integers(0, img.shape[0] - crop + 1)
             left = rng.integers(0, img.shape[1] - crop + 1)
             hr = torch.from_numpy(img[top : top + crop, left : left + crop].transpose(2, 0, 1))
-            lr = imresize(hr.to(torch.float64).unsqueeze(0) / 255, scale=1 / SCALE)
-            lrs.append(torch.floor(lr.clamp(0, 1) * 255 + 0.5).to(torch.uint8))
+            lrs.append(downscale_8bit(hr.unsqueeze(0), scale=SCALE))
             hrs.append(hr.unsqueeze(0))
         lr, hr = to_model_range(torch.cat(lrs), torch.cat(hrs))
         yield lr.to(device), hr.to(device)
@@ -134,6 +127,20 @@ def bench_one(
         f"data.root={data_root}",
     ]
     config = load_config(REPO_ROOT / "params.yaml", sets=sets)
+    with training.torch_settings(config.train.deterministic, device):
+        return _bench_run(variant, files, device, config, pipeline, args, data_root)
+
+
+def _bench_run(
+    variant: str,
+    files: list[Path],
+    device: torch.device,
+    config: Config,
+    pipeline: str,
+    args: argparse.Namespace,
+    data_root: Path,
+) -> dict[str, object]:
+    """One row: build the trainer and time its steps (inside ``training.torch_settings``)."""
     spec = training.get_variant(variant)
     trainer = training.build_trainer(spec, config, device)
     trainer.generator.train()
@@ -165,8 +172,8 @@ def bench_one(
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     return {
         "variant": variant,
-        "precision": precision,
-        "compile": compile_models,
+        "precision": config.train.precision,
+        "compile": config.train.compile,
         "data": pipeline,
         "it/s": 1 / seconds,
         "s/it": seconds,
@@ -206,7 +213,7 @@ def main() -> None:
         args.workers = min(4, max(1, (os.cpu_count() or 2) - 1))
 
     with tempfile.TemporaryDirectory() as tmp:
-        data_dir = args.data or default_data_dir()
+        data_dir = args.data or default_data_dir("train/BSD200")
         if not data_dir.is_dir():
             print(f"no training images at {data_dir}: using {SYNTHETIC_IMAGES} synthetic ones")
             data_dir = synthetic_images(Path(tmp))

@@ -24,10 +24,12 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(previous)
 
 
-def tiny_generator(blocks: int = 2, seed: int = 0, dtype: torch.dtype = torch.float32) -> SRResNet:
+def tiny_generator(
+    blocks: int = 2, seed: int = 0, dtype: torch.dtype = torch.float32, scale: int = 4
+) -> SRResNet:
     """A small SRResNet in eval mode with non-trivial BN statistics and outputs in range."""
     torch.manual_seed(seed)
-    generator = SRResNet(num_blocks=blocks, channels=8, prelu="shared").to(dtype)
+    generator = SRResNet(num_blocks=blocks, channels=8, prelu="shared", scale=scale).to(dtype)
     for module in generator.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.2, 0.2)
@@ -88,6 +90,18 @@ def test_generator_upscaler_maps_minus_one_one_to_zero_one() -> None:
     assert torch.equal(sr.amin(dim=(2, 3)), sr.amax(dim=(2, 3)))
 
 
+def test_generator_upscaler_runs_gray_as_rgb_and_averages_back() -> None:
+    generator = tiny_generator()
+    upscale = inference.generator_upscaler(generator, tile=4)
+    torch.manual_seed(2)
+    gray = torch.rand(1, 1, 6, 7)
+    sr = upscale(gray)
+    rgb = upscale(gray.repeat(1, 3, 1, 1))
+    assert sr.shape == (1, 1, 24, 28)
+    assert torch.equal(sr, rgb.mean(dim=1, keepdim=True))
+    assert (rgb[:, 0] - rgb[:, 1]).abs().max() > 1e-3  # the channels differ: a real average
+
+
 # --- loading ------------------------------------------------------------------------------------
 
 
@@ -99,6 +113,10 @@ def test_load_generator_round_trip(tmp_path: Path) -> None:
     assert all(not p.requires_grad for p in loaded.parameters())
     for key, value in generator.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
+    again, metadata = inference.load_generator_with_metadata(path, device="cpu")
+    assert metadata == {"variant": "srresnet_mse"} and again.config == generator.config
+    bare = save_checkpoint(generator, tmp_path / "bare.pt")
+    assert inference.load_generator_with_metadata(bare, device="cpu")[1] == {}
 
 
 class NotWeights:
@@ -149,9 +167,22 @@ def test_upscale_cli_writes_png_for_png_and_jpeg(tmp_path: Path) -> None:
     assert cli.main(["upscale", *inputs, "-o", str(tmp_path / "both.png"), *common]) == 2
 
 
+def test_upscale_files_name_and_size_follow_the_checkpoint_scale(tmp_path: Path) -> None:
+    checkpoint = save_checkpoint(tiny_generator(scale=2), tmp_path / "g2.pt")
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    written = inference.upscale_files(
+        [tmp_path / "a.png"], tmp_path / "out", checkpoint, tile=0, device="cpu", progress=False
+    )
+    assert written == [tmp_path / "out" / "a_x2.png"]
+    with Image.open(written[0]) as im:
+        assert im.size == (22, 18)
+
+
 def test_output_paths() -> None:
     one = [Path("a/x.jpg")]
     assert inference.output_paths(one, Path("o/y.png")) == [Path("o/y.png")]
     assert inference.output_paths(one, Path("o")) == [Path("o/x_x4.png")]
+    assert inference.output_paths(one, Path("o"), scale=8) == [Path("o/x_x8.png")]
     with pytest.raises(UserError, match="both be written"):
         inference.output_paths([Path("a/x.jpg"), Path("b/x.png")], Path("o"))

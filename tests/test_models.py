@@ -10,6 +10,7 @@ from torch import nn
 
 from srgan import models
 from srgan.errors import UserError
+from srgan.fileio import sha256_file
 from srgan.models import (
     Discriminator,
     SRResNet,
@@ -17,6 +18,7 @@ from srgan.models import (
     check_vgg_weights,
     conv_output_size,
     count_parameters,
+    resolve_device,
     vgg19_imagenet_cache_path,
 )
 
@@ -300,7 +302,7 @@ def test_imagenet_weights_through_the_cache(
     fake = tmp_path / "fake.pth"
     torch.save(source.state_dict(), fake)
     monkeypatch.setattr(models, "VGG19_IMAGENET_SIZE", fake.stat().st_size)
-    monkeypatch.setattr(models, "VGG19_IMAGENET_SHA256", models._sha256(fake))
+    monkeypatch.setattr(models, "VGG19_IMAGENET_SHA256", sha256_file(fake))
     monkeypatch.setattr(
         torch.hub,
         "download_url_to_file",
@@ -361,8 +363,13 @@ def test_vgg_local_weights_errors(tmp_path: Path) -> None:
         check_vgg_weights(str(no_prefix), layer="relu2_2")
 
 
-def test_check_vgg_weights_random_needs_nothing() -> None:
-    assert check_vgg_weights("random") is None
+def test_check_vgg_weights_random_needs_nothing(
+    empty_torch_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    downloads = []
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: downloads.append(a))
+    check_vgg_weights("random")  # no cached file: must neither raise nor download
+    assert downloads == [] and not empty_torch_home.exists()
     with pytest.raises(UserError, match="relu9_9"):
         check_vgg_weights("random", layer="relu9_9")
 
@@ -373,3 +380,16 @@ def test_discriminator_hidden_width_is_configurable():
     expected = (3 * 8 * 9 + 8) + (8 * 16 * 9 + 2 * 16) + (16 * 4 * 4 * 10 + 10) + (10 + 1)
     assert sum(p.numel() for p in small.parameters()) == expected
     assert small(torch.rand(2, 3, 16, 16)).shape == (2, 1)
+
+
+# --- devices ----------------------------------------------------------------------------------
+
+
+def test_resolve_device() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto") == torch.device(expected)
+    with pytest.raises(UserError, match="unknown device 'gpu'"):
+        resolve_device("gpu")
+    with pytest.raises(UserError, match="cuda:99"):
+        resolve_device("cuda:99")

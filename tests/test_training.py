@@ -13,7 +13,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,10 +22,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from srgan import inference, training
-from srgan.config import Config, load_config
+from srgan import evaluation, inference, training
+from srgan.config import Config, benchmarks_dir, load_config
 from srgan.data import make_batches
 from srgan.errors import UserError
+from srgan.losses import VGGLoss
 from srgan.models import SRResNet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,9 +43,22 @@ TINY = [
     "train.checkpoint_every=4",
     "train.eval_every=0",
 ]
-RESUME_STEPS = 40  # long enough that a kill after the first checkpoint lands mid-run
-POLL_SECONDS = 0.005
-PROCESS_TIMEOUT = 120
+RESUME_STEPS = 16  # srgan_mse in the demo profile: the learning rate drops at step 10
+STOP_AT_CALL = 11  # the child signals itself at its 11th step (after checkpoints 4 and 8)
+PROCESS_TIMEOUT = 300
+# `srgan train` in a child that signals itself at a fixed step: deterministic on any machine.
+SELF_SIGNALLING_CHILD = """
+import os, signal, sys
+from srgan import cli, training
+original, calls = training.Trainer.step, [0]
+def step(self, *args):
+    calls[0] += 1
+    if calls[0] == {at}:
+        os.kill(os.getpid(), signal.{signal})
+    return original(self, *args)
+training.Trainer.step = step
+sys.exit(cli.main(sys.argv[1:]))
+"""
 
 
 def _write_images(folder: Path, count: int, size: tuple[int, int], seed: int) -> Path:
@@ -90,6 +103,19 @@ def make_config(root: Path, images: Path, *extra: str) -> Config:
     return load_config(PARAMS, [DEMO], _sets(root, images, list(extra)))
 
 
+def benchmark_evaluator(config: Config) -> training.Evaluator:
+    """PSNR/SSIM on the training evaluation set, as the CLI scores it during training."""
+    dataset = training.eval_dataset(config)
+    assert dataset is not None
+
+    def evaluate(generator: SRResNet) -> dict[str, float]:
+        upscaler = inference.generator_upscaler(generator, tile=config.evaluate.tile)
+        row = evaluation.evaluate(upscaler, benchmarks_dir(config), [dataset], progress=False)
+        return {f"{dataset}_psnr": row[dataset]["psnr"], f"{dataset}_ssim": row[dataset]["ssim"]}
+
+    return evaluate
+
+
 def cli_args(root: Path, images: Path, *extra: str) -> list[str]:
     args = ["--params", str(PARAMS), "--config", str(DEMO), "--no-progress"]
     for item in _sets(root, images, list(extra)):
@@ -103,7 +129,14 @@ def srresnet_run(tmp_path_factory: pytest.TempPathFactory, images: Path) -> tupl
     root = tmp_path_factory.mktemp("srresnet")
     _write_images(root / "data" / "benchmarks" / "Set5", 2, (24, 28), seed=1)
     config = make_config(root, images, "train.eval_every=3")
-    final = training.train("srresnet_mse", root / "run", config, steps=6, progress=False)
+    final = training.train(
+        "srresnet_mse",
+        root / "run",
+        config,
+        steps=6,
+        progress=False,
+        evaluate=benchmark_evaluator(config),
+    )
     return final, config
 
 
@@ -227,6 +260,28 @@ def test_srresnet_run_outputs(srresnet_run: tuple[Path, Config]) -> None:
     psnr = _metric(workdir, "eval/Set5_psnr")
     assert [row[0] for row in psnr] == ["step", "3", "6"]
     assert all(5 < float(row[1]) < 60 for row in psnr[1:])
+    ssim = _metric(workdir, "eval/Set5_ssim")
+    assert [row[0] for row in ssim] == ["step", "3", "6"]
+    assert all(0 < float(row[1]) <= 1 for row in ssim[1:])
+
+
+def test_no_evaluate_callback_logs_no_scores(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(tmp_path, images, "train.eval_every=1")
+    training.train("srresnet_mse", tmp_path / "run", config, steps=2, progress=False)
+    assert "no PSNR is logged during training" in capsys.readouterr().out
+    assert not (tmp_path / "run" / "dvclive" / "plots" / "metrics" / "eval").exists()
+
+
+def test_eval_dataset_prefers_set5_then_the_evaluate_datasets(tmp_path: Path) -> None:
+    config = load_config(PARAMS, [DEMO], [f"data.root={tmp_path}"])
+    assert list(config.evaluate.datasets) == ["SkimageTest"]
+    assert training.eval_dataset(config) is None
+    (tmp_path / "benchmarks" / "SkimageTest").mkdir(parents=True)
+    assert training.eval_dataset(config) == "SkimageTest"
+    (tmp_path / "benchmarks" / "Set5").mkdir()
+    assert training.eval_dataset(config) == "Set5"
 
 
 @pytest.mark.parametrize("variant", ["srresnet_vgg22", "srgan_mse", "srgan_vgg22", "srgan_vgg54"])
@@ -276,11 +331,15 @@ def test_bad_inputs_fail_before_training(tmp_path: Path, images: Path) -> None:
 
 
 def test_one_run_per_workdir(tmp_path: Path, images: Path) -> None:
-    (tmp_path / "run").mkdir()
+    """The folder's state is judged only under the lock: even a complete final.pt is not
+    trusted while another run holds it."""
+    config = make_config(tmp_path, images)
+    final = training.train("srresnet_mse", tmp_path / "run", config, steps=2, progress=False)
     with open(tmp_path / "run" / training.LOCK_NAME, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         with pytest.raises(UserError, match="another `srgan train` is running"):
-            training.train("srresnet_mse", tmp_path / "run", make_config(tmp_path, images))
+            training.train("srresnet_mse", tmp_path / "run", config, steps=2, progress=False)
+    assert training.train("srresnet_mse", tmp_path / "run", config, steps=2) == final
 
 
 def test_rerun_after_completion_does_nothing(
@@ -363,26 +422,19 @@ def resume_reference(
     return final, init
 
 
-def _start_training(workdir: Path, images: Path, init: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "srgan.cli", "train", "srgan_mse", "--workdir", str(workdir)]
+def _train_until_signal(
+    workdir: Path, images: Path, init: Path, signame: str, *extra: str
+) -> subprocess.CompletedProcess:
+    """`srgan train srgan_mse` in a child that sends itself ``signame`` at its
+    STOP_AT_CALL-th step (SIGKILL: before that step runs; SIGTERM: the step completes)."""
+    code = SELF_SIGNALLING_CHILD.format(at=STOP_AT_CALL, signal=signame)
+    command = [sys.executable, "-c", code, "train", "srgan_mse", "--workdir", str(workdir)]
     command += ["--steps", str(RESUME_STEPS), "--init", str(init)]
     command += cli_args(workdir.parent, images, *extra)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as in this process (one_thread)
-    return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    return subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=PROCESS_TIMEOUT, check=False
     )
-
-
-def _wait_for(condition, process: subprocess.Popen) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + PROCESS_TIMEOUT
-    while not condition():
-        if process.poll() is not None:
-            out, err = process.communicate()
-            pytest.fail(f"training ended early (rc {process.returncode}):\n{out}\n{err}")
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("training did not get going in time")
-        time.sleep(POLL_SECONDS)
 
 
 def test_exact_resume_after_sigkill(
@@ -390,14 +442,12 @@ def test_exact_resume_after_sigkill(
 ) -> None:
     reference, init = resume_reference
     workdir = tmp_path / "run"
-    process = _start_training(workdir, images, init)
-    _wait_for(lambda: bool(training.list_checkpoints(workdir)), process)
-    process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=PROCESS_TIMEOUT)
-    assert process.returncode == -signal.SIGKILL
+    done = _train_until_signal(workdir, images, init, "SIGKILL")
+    assert done.returncode == -signal.SIGKILL, done.stderr
     assert not (workdir / "final.pt").exists()
-    killed_at = training.list_checkpoints(workdir)[0][0]
-    assert killed_at < RESUME_STEPS
+    # checkpoints every 4 steps; killed before step 11: 8 is the newest
+    assert [s for s, _ in training.list_checkpoints(workdir)] == [8, 4]
+    assert _metric(workdir, "train/generator")[-1][0] == "10"  # logged after the checkpoint
     config = make_config(tmp_path, images)
     final = training.train(
         "srgan_mse", workdir, config, steps=RESUME_STEPS, init=init, progress=False
@@ -412,15 +462,11 @@ def test_sigterm_writes_a_checkpoint_then_resumes_exactly(
 ) -> None:
     reference, init = resume_reference
     workdir = tmp_path / "run"
-    process = _start_training(workdir, images, init, "train.checkpoint_every=1000")
-    metric = workdir / "dvclive" / "plots" / "metrics" / "train" / "generator.tsv"
-    _wait_for(lambda: metric.exists(), process)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=PROCESS_TIMEOUT)
-    assert process.returncode == 128 + signal.SIGTERM, err
-    assert "SIGTERM" in err and "rerun the same command" in err
-    checkpoints = training.list_checkpoints(workdir)
-    assert len(checkpoints) == 1 and 2 <= checkpoints[0][0] < RESUME_STEPS
+    done = _train_until_signal(workdir, images, init, "SIGTERM", "train.checkpoint_every=1000")
+    assert done.returncode == 128 + signal.SIGTERM == 143, done.stderr
+    assert "SIGTERM" in done.stderr and "rerun the same command" in done.stderr
+    # the interrupted step finishes, then its checkpoint is written (none before it)
+    assert [s for s, _ in training.list_checkpoints(workdir)] == [STOP_AT_CALL]
     assert not (workdir / "final.pt").exists()
     config = make_config(tmp_path, images, "train.checkpoint_every=1000")
     final = training.train(
@@ -513,8 +559,127 @@ def test_truncate_metrics_drops_rows_after_the_checkpoint(tmp_path: Path) -> Non
     folder = tmp_path / "plots" / "metrics" / "train"
     folder.mkdir(parents=True)
     (folder / "loss.tsv").write_text("step\tloss\n2\t0.5\n4\t0.25\n6\t0.125\n8\t0.1")
+    (folder / "late.tsv").write_text("timestamp\tstep\tlate\n17\t4\t1\n30\t5\t2\n")
+    (folder / "other.tsv").write_text("time\tvalue\n9\t1\n")  # no step column: untouched
     training.truncate_metrics(tmp_path, 4)
     assert (folder / "loss.tsv").read_text() == "step\tloss\n2\t0.5\n4\t0.25\n"
+    assert (folder / "late.tsv").read_text() == "timestamp\tstep\tlate\n17\t4\t1\n"
+    assert (folder / "other.tsv").read_text() == "time\tvalue\n9\t1\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["late.tsv", "loss.tsv", "other.tsv"]
+
+
+def test_stale_temp_files_are_removed_under_the_lock(tmp_path: Path, images: Path) -> None:
+    workdir = tmp_path / "run"
+    metrics = workdir / "dvclive" / "plots" / "metrics" / "train"
+    stale = [
+        workdir / ".final.pt.x1.tmp",
+        workdir / "checkpoints" / ".step_000000002.pt.x2.tmp",
+        metrics / ".generator.tsv.x3.tmp",
+    ]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"partial")
+    config = make_config(tmp_path, images)
+    training.train("srresnet_mse", workdir, config, steps=2, progress=False)
+    assert not [p for p in stale if p.exists()]
+    assert not list(workdir.rglob("*.tmp"))
+
+
+def test_files_digest_sees_names_sizes_and_mtimes(tmp_path: Path) -> None:
+    folder = _write_images(tmp_path / "imgs", 2, (8, 8), seed=0)
+    files = sorted(folder.glob("*.png"))
+    first = training.files_digest(files, folder)
+    assert training.files_digest(files, folder) == first
+    stat = files[0].stat()
+    os.utime(files[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # same bytes, touched
+    assert training.files_digest(files, folder) != first
+    assert training.files_digest(files[:1], folder) != training.files_digest(files, folder)
+
+
+def test_d_probabilities_are_mean_sigmoids(images: Path, tmp_path: Path) -> None:
+    """d_real/d_fake are the batch means of D's probabilities, not sigmoid(mean logit)."""
+    assert training.mean_probability(torch.tensor([[-4.0], [4.0]])).item() == pytest.approx(0.5)
+    logits = torch.tensor([[0.0], [4.0]])
+    expected = (0.5 + 1 / (1 + math.exp(-4.0))) / 2  # 0.741; sigmoid(mean) would be 0.881
+
+    class FixedLogits(nn.Module):
+        """A "discriminator" that returns these logits (plus a zero-initialised bias)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.bias = nn.Parameter(torch.zeros(()))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return logits + self.bias + 0 * x.mean()
+
+    config = make_config(tmp_path, images)
+    trainer = training.build_trainer(training.VARIANTS["srgan_mse"], config, torch.device("cpu"))
+    fixed = FixedLogits()
+    trainer.discriminator = trainer.d_forward = fixed
+    trainer.opt_d = torch.optim.Adam(fixed.parameters(), lr=1e-4)
+    lr, hr = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 16, 16) * 2 - 1
+    values = trainer.step(lr, hr).tolist()
+    terms = dict(zip(training.loss_names(trainer.variant), values, strict=True))
+    assert terms["d_real"] == pytest.approx(expected, rel=1e-6)
+    assert terms["d_fake"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_demo_flag_and_notes_come_from_the_same_booleans() -> None:
+    paper = load_config(PARAMS)
+    assert paper.demo is False and paper.vgg.weights == "imagenet"
+    random_vgg = load_config(PARAMS, sets=["vgg.weights=random"])
+    demo = load_config(PARAMS, [DEMO], ["vgg.weights=imagenet"])
+    for config, variant, expected in [
+        (paper, "srgan_vgg54", []),
+        (random_vgg, "srgan_mse", []),
+        (random_vgg, "srgan_vgg54", ["VGG19 with random weights"]),
+        (demo, "srresnet_mse", ["demo run"]),
+    ]:
+        spec = training.VARIANTS[variant]
+        notes = training.demo_notes(config, spec)
+        assert [n.split(":")[0] for n in notes] == expected, variant
+        assert training.is_demo(config, spec) is bool(expected), variant
+
+
+def test_torch_settings_restore_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(training.CUBLAS_WORKSPACE_ENV, raising=False)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
+    with training.torch_settings(deterministic=True, device=torch.device("cuda")):
+        assert os.environ[training.CUBLAS_WORKSPACE_ENV] == training.CUBLAS_WORKSPACE
+        assert torch.are_deterministic_algorithms_enabled()
+    assert training.CUBLAS_WORKSPACE_ENV not in os.environ
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == before
+    monkeypatch.setenv(training.CUBLAS_WORKSPACE_ENV, ":16:8")  # the user's own: kept
+    with training.torch_settings(deterministic=True, device=torch.device("cuda")):
+        assert os.environ[training.CUBLAS_WORKSPACE_ENV] == ":16:8"
+    assert os.environ[training.CUBLAS_WORKSPACE_ENV] == ":16:8"
+    with training.torch_settings(deterministic=False, device=torch.device("cuda")):
+        assert torch.backends.cudnn.benchmark is True
+    assert torch.backends.cudnn.benchmark == before[1]
+
+
+def test_batches_follow_the_configured_scale(
+    tmp_path: Path, images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = {}
+    monkeypatch.setattr(training, "make_batches", lambda files, **kwargs: seen.update(kwargs))
+    config = make_config(tmp_path, images)
+    training._batches([], config, 5, torch.device("cpu"), progress=False)
+    assert (seen["scale"], seen["start_step"], seen["crop_size"]) == (config.scale, 5, 16)
+    assert seen["progress"] is False
+
+
+def test_content_loss_by_name() -> None:
+    sr, hr = torch.zeros(1, 3, 16, 16), torch.full((1, 3, 16, 16), 0.5)
+    assert training.content_loss("mse")(sr, hr).item() == 0.25
+    vgg22 = training.content_loss("vgg22", vgg_weights="random", vgg_normalization="none")
+    vgg54 = training.content_loss("vgg54", vgg_weights="random", vgg_rescale=0.5)
+    assert isinstance(vgg22, VGGLoss) and isinstance(vgg54, VGGLoss)
+    assert (vgg22.features.layer, vgg22.features.normalization) == ("relu2_2", "none")
+    assert (vgg54.features.layer, vgg54.features.normalization) == ("relu5_4", "imagenet")
+    assert vgg22.rescale == 1 / 12.75 and vgg54.rescale == 0.5
+    with pytest.raises(UserError, match="vgg19"):
+        training.content_loss("vgg19")
 
 
 def test_rng_state_round_trips_through_a_weights_only_load(tmp_path: Path) -> None:

@@ -3,7 +3,10 @@
 A generator checkpoint (``final.pt`` or a resumable ``checkpoints/step_*.pt``; see
 :mod:`srgan.training`) is a dict holding at least ``model`` (the SRResNet constructor
 arguments) and ``generator`` (its state dict). It is read with ``weights_only=True``: no
-pickled code is ever run.
+pickled code is ever run (:func:`srgan.models.read_checkpoint`).
+
+Gray images: the generator is RGB-only; :func:`generator_upscaler` runs a 1-channel image
+as RGB (the channel repeated) and averages the three output channels back to one.
 
 Tiling. SRResNet is fully convolutional, so a large image can be processed tile by tile.
 Each tile's *core* (``tile`` x ``tile`` LR pixels, a partition of the image) is run with a
@@ -28,13 +31,20 @@ import torch
 from tqdm import tqdm
 
 from srgan.errors import UserError
-from srgan.imageops import read_image, to_tensor, to_uint8, write_png
-from srgan.models import SRResNet
+from srgan.imageops import (
+    IMAGE_EXTENSIONS,
+    list_image_files,
+    read_image,
+    to_tensor,
+    to_uint8,
+    write_png,
+)
+from srgan.models import SRResNet, generator_from_checkpoint, read_checkpoint, resolve_device
 
 # Image files ``srgan upscale`` accepts (a folder input expands to these, case-insensitively).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-# Suffix of an output file: <stem>_x4.png.
+# Suffix of an output file: <stem>_x<scale>.png (the checkpoint's scale, 4 in the paper).
 OUTPUT_SUFFIX = "_x{scale}.png"
+IMAGE_CHANNELS = 3  # the generator's input and output are RGB
 
 # Receptive field of SRResNet, radius in LR pixels (see receptive_radius):
 HEAD_RADIUS = 4  # the first 9x9 conv, at LR resolution
@@ -43,64 +53,27 @@ TRUNK_END_RADIUS = 1  # the 3x3 conv after the blocks
 TAIL_KERNEL_RADIUS = 4  # the last 9x9 conv, at HR resolution
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> CUDA when available (else CPU); other names as torch spells them."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as err:
-        raise UserError(f"unknown device {device!r} (auto, cpu, cuda, cuda:N)") from err
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {device!r} requested but CUDA is not available here")
-    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
-        raise UserError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise UserError(f"device {device!r} requested but MPS is not available here")
-    return resolved
-
-
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """torch.load a generator checkpoint safely (weights_only); UserError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated, not a torch file, or pickled code refused
-        raise UserError(f"cannot read checkpoint {path}: {err}") from err
-    if not isinstance(data, dict) or not {"model", "generator"} <= set(data):
-        raise UserError(
-            f"{path} is not a generator checkpoint (expected a dict with 'model' and "
-            "'generator'; train one with `srgan train`)"
-        )
-    return data
-
-
-def generator_from_checkpoint(data: dict[str, Any], source: str | Path) -> SRResNet:
-    """Rebuild the SRResNet described by a checkpoint dict and load its weights (CPU)."""
-    if not isinstance(data["model"], dict):
-        raise UserError(f"{source}: 'model' must be a dict of SRResNet settings")
-    generator = SRResNet.from_config(data["model"])
-    try:
-        generator.load_state_dict(data["generator"], strict=True)
-    except (RuntimeError, TypeError, AttributeError) as err:
-        raise UserError(
-            f"{source}: generator weights do not match its model settings {data['model']}: {err}"
-        ) from err
-    return generator
+def load_generator_with_metadata(
+    path: Path, device: str | torch.device = "auto"
+) -> tuple[SRResNet, dict[str, Any]]:
+    """The generator of a checkpoint (eval mode, frozen, on ``device``) and the checkpoint's
+    ``metadata`` dict ({} when it has none, as in a resumable ``step_*.pt``)."""
+    data = read_checkpoint(path)
+    generator = generator_from_checkpoint(data, path)
+    generator.requires_grad_(False)
+    metadata = data.get("metadata")
+    generator = generator.eval().to(resolve_device(device))
+    return generator, metadata if isinstance(metadata, dict) else {}
 
 
 def load_generator(path: Path, device: str | torch.device = "auto") -> SRResNet:
     """The generator of a checkpoint, in eval mode, frozen, on ``device``."""
-    generator = generator_from_checkpoint(read_checkpoint(path), path)
-    generator.requires_grad_(False)
-    return generator.eval().to(resolve_device(device))
+    return load_generator_with_metadata(path, device)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,18 +157,24 @@ def upscale_tensor_tiled(
 def generator_upscaler(
     generator: SRResNet, tile: int = 0, overlap: int | None = None
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """An evaluation Upscaler: (1, 3, h, w) LR in [0, 1] -> (1, 3, 4h, 4w) SR in [0, 1].
+    """An evaluation Upscaler: (1, C, h, w) LR in [0, 1] -> (1, C, sh, sw) SR in [0, 1].
 
-    Tiles are moved to the generator's device; the result (float32) is on the input's
-    device. The generator should be in eval mode (``load_generator`` does that).
-    ``overlap=None`` uses the receptive-field radius (exact tiling).
+    C is 3 (RGB) or 1 (gray: run as RGB with the channel repeated, the three output
+    channels averaged back to one; a trained generator's outputs for a gray input are
+    nearly, not exactly, equal across channels). Tiles are moved to the generator's device;
+    the result (float32) is on the input's device. The generator should be in eval mode
+    (``load_generator`` does that). ``overlap=None`` uses the receptive-field radius (exact
+    tiling).
     """
     margin = default_overlap(generator) if overlap is None else overlap
     scale = generator.config["scale"]
 
     def upscale(lr: torch.Tensor) -> torch.Tensor:
+        gray = lr.shape[1] == 1
         with torch.inference_mode():
-            return upscale_tensor_tiled(generator, lr, tile, margin, scale=scale)
+            rgb = lr.repeat(1, IMAGE_CHANNELS, 1, 1) if gray else lr
+            sr = upscale_tensor_tiled(generator, rgb, tile, margin, scale=scale)
+            return sr.mean(dim=1, keepdim=True) if gray else sr
 
     return upscale
 
@@ -210,9 +189,7 @@ def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
     files: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(
-                p for p in item.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-            )
+            found = list_image_files(item)
             if not found:
                 raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in folder {item}")
             files.extend(found)
@@ -224,8 +201,8 @@ def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
 
 
 def output_paths(inputs: Sequence[Path], output: Path, scale: int = 4) -> list[Path]:
-    """Where each SR image goes: ``output/<stem>_x4.png``, or ``output`` itself when there is
-    one input and ``output`` ends in ``.png``."""
+    """Where each SR image goes: ``output/<stem>_x<scale>.png``, or ``output`` itself when
+    there is one input and ``output`` ends in ``.png``."""
     output = Path(output)
     if output.suffix.lower() == ".png":
         if len(inputs) != 1:
@@ -245,15 +222,6 @@ def output_paths(inputs: Sequence[Path], output: Path, scale: int = 4) -> list[P
     return paths
 
 
-def upscale_image(
-    upscaler: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor
-) -> torch.Tensor:
-    """Upscale a (1, C, h, w) image, C = 1 (gray: run as RGB, channels averaged back) or 3."""
-    if image.shape[1] == 1:
-        return upscaler(image.repeat(1, 3, 1, 1)).mean(dim=1, keepdim=True)
-    return upscaler(image)
-
-
 def upscale_files(
     inputs: Sequence[Path],
     output: Path,
@@ -265,19 +233,16 @@ def upscale_files(
 ) -> list[Path]:
     """``srgan upscale``: super-resolve image files (PNG, JPEG, ...; gray or colour; any size).
 
-    Each output is an 8-bit PNG (gray in, gray out). ``tile`` LR pixels per tile (0 = whole
+    Each output is an 8-bit PNG (gray in, gray out), ``scale`` times larger (the
+    checkpoint's scale). ``tile`` LR pixels per tile (0 = whole
     image) with ``overlap`` pixels of context (None = the receptive field: exact). Returns the
     written paths.
     """
     files = expand_inputs(inputs)
-    targets = output_paths(files, output)
-    data = read_checkpoint(checkpoint)
-    metadata = data.get("metadata", {}) if isinstance(data.get("metadata"), dict) else {}
+    generator, metadata = load_generator_with_metadata(checkpoint, device)
+    targets = output_paths(files, output, scale=generator.config["scale"])
     if metadata.get("demo") or metadata.get("vgg_weights") == "random":
         print(f"note: {checkpoint} comes from a demo run (tiny model); expect little of it")
-    generator = generator_from_checkpoint(data, checkpoint)
-    generator.requires_grad_(False)
-    generator = generator.eval().to(resolve_device(device))
     upscaler = generator_upscaler(generator, tile=tile, overlap=overlap)
     bar = tqdm(
         list(zip(files, targets, strict=True)),
@@ -287,5 +252,5 @@ def upscale_files(
     )
     for source, target in bar:
         image = to_tensor(read_image(source))
-        write_png(target, to_uint8(upscale_image(upscaler, image)))
+        write_png(target, to_uint8(upscaler(image)))
     return targets

@@ -3,26 +3,24 @@
 All images are in the HR's [-1, 1] space. Every loss is a mean over the batch, so the loss
 weights below do not depend on the batch size. The perceptual loss of the paper is
 ``content + ADVERSARIAL_WEIGHT * generator_adversarial_loss`` (plus ``TV_WEIGHT * tv_loss``
-for SRResNet-VGG22); combining the terms is the training loop's job.
+for SRResNet-VGG22); combining the terms is the training loop's job, with the weights of
+the configuration (params.yaml holds these paper values; tests/test_losses.py checks it).
 
-Imports: torch and ``srgan.models`` (for VGGFeatures) and ``srgan.errors``.
+Imports: torch only. The VGG loss takes any feature extractor (``srgan.models.VGGFeatures``
+in training); choosing and building it is :func:`srgan.training.content_loss`'s job.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srgan.errors import UserError
-from srgan.models import VGGFeatures
-
 ADVERSARIAL_WEIGHT = 1e-3  # l_SR = content + 1e-3 * adversarial (paper, eq. 3)
 VGG_RESCALE = 1 / 12.75  # VGG feature maps are scaled by 1/12.75 (loss x (1/12.75)^2 ~ 0.00615)
 TV_WEIGHT = 2e-8  # total-variation weight of SRResNet-VGG22 (paper, Section 3.4)
-
-CONTENT_LOSS_KINDS = ("mse", "vgg22", "vgg54")
-CONTENT_LOSS_VGG_LAYER = {"vgg22": "relu2_2", "vgg54": "relu5_4"}  # phi_{2,2}, phi_{5,4}
 
 
 def _check_same_shape(sr: torch.Tensor, hr: torch.Tensor) -> None:
@@ -50,10 +48,14 @@ class VGGLoss(nn.Module):
     Both feature maps are multiplied by ``rescale`` (1/12.75) before the MSE, which equals the
     plain feature MSE times rescale^2 (about 0.00615, the paper's "about 0.006"). The mean runs
     over all feature elements (channels included) and the batch. The HR features are the
-    target and are computed without gradient.
+    target and are computed without gradient. ``features`` is the frozen feature extractor
+    (``srgan.models.VGGFeatures`` cut at phi_{i,j}); any module mapping images to feature
+    maps works.
     """
 
-    def __init__(self, features: VGGFeatures, rescale: float = VGG_RESCALE) -> None:
+    def __init__(
+        self, features: Callable[[torch.Tensor], torch.Tensor], rescale: float = VGG_RESCALE
+    ) -> None:
         super().__init__()
         self.features = features
         self.rescale = rescale
@@ -91,25 +93,3 @@ def discriminator_loss(d_real_logits: torch.Tensor, d_fake_logits: torch.Tensor)
     real = F.binary_cross_entropy_with_logits(d_real_logits, torch.ones_like(d_real_logits))
     fake = F.binary_cross_entropy_with_logits(d_fake_logits, torch.zeros_like(d_fake_logits))
     return real + fake
-
-
-def content_loss(
-    kind: str,
-    *,
-    vgg_weights: str = "imagenet",
-    vgg_normalization: str = "imagenet",
-    vgg_rescale: float = VGG_RESCALE,
-) -> nn.Module:
-    """The content loss named ``kind``: "mse", "vgg22" (relu2_2) or "vgg54" (relu5_4).
-
-    Returns a module called as ``loss(sr, hr)``. The ``vgg_*`` arguments only matter for the
-    VGG kinds (see :class:`srgan.models.VGGFeatures` and :class:`VGGLoss`).
-    """
-    if kind == "mse":
-        return MSELoss()
-    if kind in CONTENT_LOSS_VGG_LAYER:
-        features = VGGFeatures(
-            layer=CONTENT_LOSS_VGG_LAYER[kind], weights=vgg_weights, normalization=vgg_normalization
-        )
-        return VGGLoss(features, rescale=vgg_rescale)
-    raise UserError(f"content loss must be one of {list(CONTENT_LOSS_KINDS)}, got {kind!r}")

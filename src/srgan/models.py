@@ -6,12 +6,16 @@ activation (no tanh): the paper names none, and a plain 9x9 convolution lets the
 on the raw output. Clamp to [-1, 1] only when converting to an image. The discriminator and
 VGGFeatures take images in that same [-1, 1] space.
 
-Imports: torch, torchvision and ``srgan.errors`` only.
+Also here, because inference and training both need them and both may use this module:
+choosing the torch device (:func:`resolve_device`) and rebuilding a generator from a
+checkpoint file (:func:`read_checkpoint`, :func:`generator_from_checkpoint`).
+
+Imports: torch, torchvision (only when VGG19 is built: importing it takes seconds) and the
+leaves ``srgan.errors`` and ``srgan.fileio``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -19,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torchvision
 from torch import nn
 
 from srgan.errors import UserError
+from srgan.fileio import sha256_file
 
 # --- SRResNet (generator) ---------------------------------------------------------------------
 
@@ -241,20 +245,11 @@ VGG19_IMAGENET_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 VGG19_IMAGENET_FILENAME = "vgg19-dcbb9e9d.pth"
 VGG19_IMAGENET_SIZE = 574_673_361  # bytes
 VGG19_IMAGENET_SHA256 = "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44"
-_HASH_CHUNK = 1 << 20
 
 
 def vgg19_imagenet_cache_path() -> Path:
     """Where torch.hub (and so torchvision) keeps the ImageNet VGG19 weights."""
     return Path(torch.hub.get_dir()) / "checkpoints" / VGG19_IMAGENET_FILENAME
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _missing_imagenet_weights_error(path: Path, reason: str) -> UserError:
@@ -281,15 +276,22 @@ def _ensure_imagenet_weights(verify_hash: bool) -> Path:
     size = path.stat().st_size
     if size != VGG19_IMAGENET_SIZE:
         raise _missing_imagenet_weights_error(path, f"{path} has {size} bytes, a partial file?")
-    if verify_hash and _sha256(path) != VGG19_IMAGENET_SHA256:
+    if verify_hash and sha256_file(path) != VGG19_IMAGENET_SHA256:
         raise _missing_imagenet_weights_error(path, f"{path} has the wrong sha256")
     return path
 
 
+def _vgg19_features_on_meta(cut: int) -> nn.Sequential:
+    """torchvision's ``vgg19().features[:cut]`` on the meta device (no memory, no init)."""
+    import torchvision  # here, not at the top: only VGG needs it, and it imports slowly
+
+    with torch.device("meta"):
+        return torchvision.models.vgg19(weights=None).features[:cut]
+
+
 def _vgg19_conv_shapes(cut: int) -> dict[str, tuple[int, ...]]:
     """Expected ``features.N.weight/bias`` shapes of torchvision's vgg19 below ``cut``."""
-    with torch.device("meta"):
-        features = torchvision.models.vgg19(weights=None).features[:cut]
+    features = _vgg19_features_on_meta(cut)
     return {f"features.{key}": tuple(value.shape) for key, value in features.state_dict().items()}
 
 
@@ -387,9 +389,7 @@ class VGGFeatures(nn.Module):
             )
         self.layer = layer
         self.normalization = normalization
-        with torch.device("meta"):
-            features = torchvision.models.vgg19(weights=None).features[:cut]
-        features = features.to_empty(device="cpu")
+        features = _vgg19_features_on_meta(cut).to_empty(device="cpu")
         if weights == "random":
             _init_like_torchvision(features)
         else:
@@ -415,3 +415,59 @@ class VGGFeatures(nn.Module):
         if self.normalization == "imagenet":
             x = ((x + 1) / 2 - self.mean) / self.std
         return self.features(x)
+
+
+# --- Devices and generator checkpoints --------------------------------------------------------
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> CUDA when available (else CPU); other names as torch spells them."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as err:
+        raise UserError(f"unknown device {device!r} (auto, cpu, cuda, cuda:N)") from err
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {device!r} requested but CUDA is not available here")
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise UserError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"device {device!r} requested but MPS is not available here")
+    return resolved
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """torch.load a generator checkpoint safely (weights_only); UserError naming the file.
+
+    A generator checkpoint (``final.pt`` or a training ``checkpoints/step_*.pt``) is a dict
+    holding at least ``model`` (the SRResNet constructor arguments) and ``generator`` (its
+    state dict); ``final.pt`` also has ``metadata``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, not a torch file, or pickled code refused
+        raise UserError(f"cannot read checkpoint {path}: {err}") from err
+    if not isinstance(data, dict) or not {"model", "generator"} <= set(data):
+        raise UserError(
+            f"{path} is not a generator checkpoint (expected a dict with 'model' and "
+            "'generator'; train one with `srgan train`)"
+        )
+    return data
+
+
+def generator_from_checkpoint(data: Mapping[str, Any], source: str | Path) -> SRResNet:
+    """Rebuild the SRResNet described by a checkpoint dict and load its weights (CPU)."""
+    if not isinstance(data["model"], dict):
+        raise UserError(f"{source}: 'model' must be a dict of SRResNet settings")
+    generator = SRResNet.from_config(data["model"])
+    try:
+        generator.load_state_dict(data["generator"], strict=True)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise UserError(
+            f"{source}: generator weights do not match its model settings {data['model']}: {err}"
+        ) from err
+    return generator

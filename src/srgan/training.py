@@ -17,7 +17,8 @@ A run lives in a work folder:
 
     DIR/final.pt                  the generator + metadata, written once training completes
     DIR/checkpoints/step_N.pt     resumable state after N steps (the newest two are kept)
-    DIR/dvclive/                  per-step metrics (DVCLive): losses, learning rate, Set5 PSNR
+    DIR/dvclive/                  per-step metrics (DVCLive): losses, learning rate, and the
+                                  benchmark PSNR/SSIM of the ``evaluate`` callback if given
     DIR/.lock                     held while a run trains here (one run per folder)
     DIR/superseded/<time>/        earlier state that could not continue into this run
 
@@ -41,7 +42,11 @@ loss raises :class:`NonFiniteLossError` (a UserError) naming the step and the lo
 without writing a checkpoint, so the last good one stays the newest. Losses are checked
 at every log step and before every checkpoint (no per-step device synchronisation).
 
-Imports: models, losses, data, evaluation, inference, sample_data, config, errors.
+Scoring the generator during training is the caller's: :func:`train` takes an optional
+``evaluate`` callback (the CLI builds one from :mod:`srgan.evaluation` on the set named by
+:func:`eval_dataset`), so this module needs neither evaluation nor inference.
+
+Imports: models, losses, data, and the leaves config, errors, fileio.
 """
 
 from __future__ import annotations
@@ -56,10 +61,8 @@ import os
 import random
 import re
 import signal
-import subprocess
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,18 +72,25 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from srgan import evaluation, inference, sample_data
 from srgan.config import Config, benchmarks_dir, config_hash, train_images_dir
-from srgan.data import cache_dir, make_batches, scan_images
+from srgan.data import cache_folder, make_batches, scan_images
 from srgan.errors import UserError
+from srgan.fileio import atomic_write, git_state, remove_stale_temp_files, write_text_atomic
 from srgan.losses import (
-    CONTENT_LOSS_VGG_LAYER,
-    content_loss,
+    MSELoss,
+    VGGLoss,
     discriminator_loss,
     generator_adversarial_loss,
     tv_loss,
 )
-from srgan.models import Discriminator, SRResNet, check_vgg_weights
+from srgan.models import (
+    Discriminator,
+    SRResNet,
+    VGGFeatures,
+    check_vgg_weights,
+    read_checkpoint,
+    resolve_device,
+)
 
 FINAL_NAME = "final.pt"
 CHECKPOINT_DIR = "checkpoints"
@@ -92,7 +102,12 @@ KEEP_CHECKPOINTS = 2  # the newest checkpoint and the one before it
 CHECKPOINT_FORMAT = "srgan-train-state"
 GENERATOR_FORMAT = "srgan-generator"
 FORMAT_VERSION = 1
-EVAL_DATASET = "Set5"  # PSNR logged during training (paper's smallest benchmark)
+# The benchmark set scored during training when present (the paper's smallest); else the
+# first of evaluate.datasets that is (see eval_dataset).
+PREFERRED_EVAL_DATASET = "Set5"
+EVAL_PREFIX = "eval/"  # logged names of the evaluate callback's scores: eval/<name>
+CUBLAS_WORKSPACE_ENV = "CUBLAS_WORKSPACE_CONFIG"
+CUBLAS_WORKSPACE = ":4096:8"  # the setting NVIDIA documents for reproducible cuBLAS matmuls
 DVC_ROOT_ENV = "DVC_ROOT"  # DVC sets it for the commands of pipeline stages
 SIGNAL_EXIT_BASE = 128  # shell convention: killed by signal N exits 128 + N
 
@@ -121,6 +136,13 @@ SRGAN_ONLY_KEYS = ("discriminator", "train.srgan", "loss.adversarial_weight")
 SRRESNET_ONLY_KEYS = ("train.srresnet",)
 VGG_ONLY_KEYS = ("vgg", "loss.vgg_divisor")
 TV_ONLY_KEYS = ("loss.tv_weight",)
+
+CONTENT_LOSS_KINDS = ("mse", "vgg22", "vgg54")
+CONTENT_LOSS_VGG_LAYER = {"vgg22": "relu2_2", "vgg54": "relu5_4"}  # phi_{2,2}, phi_{5,4}
+
+#: Scores the generator (in eval mode) during training: {name: value}, logged as eval/<name>
+#: (the CLI's: {"Set5_psnr": ..., "Set5_ssim": ...}).
+Evaluator = Callable[[SRResNet], dict[str, float]]
 
 
 # --------------------------------------------------------------------------------------------
@@ -271,18 +293,20 @@ def _stop_on_signals() -> Iterator[_StopFlag]:
 
 
 @contextlib.contextmanager
-def _torch_settings(deterministic: bool, device: torch.device) -> Iterator[None]:
-    """Deterministic algorithms (exact resume; best effort on CUDA) or cudnn autotuning,
-    restored afterwards."""
+def torch_settings(deterministic: bool, device: torch.device) -> Iterator[None]:
+    """The torch settings of a training run: deterministic algorithms (exact resume; best
+    effort on CUDA) or cudnn autotuning. Everything is restored afterwards, including
+    ``CUBLAS_WORKSPACE_CONFIG`` (set for deterministic CUDA runs when the user has not)."""
     saved = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
         torch.backends.cudnn.benchmark,
         torch.backends.cudnn.deterministic,
     )
+    set_cublas = deterministic and device.type == "cuda" and CUBLAS_WORKSPACE_ENV not in os.environ
+    if set_cublas:  # cuBLAS needs it for reproducible matmuls
+        os.environ[CUBLAS_WORKSPACE_ENV] = CUBLAS_WORKSPACE
     if deterministic:
-        if device.type == "cuda":  # cuBLAS needs this for reproducible matmuls
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         # On CUDA an op without a deterministic kernel warns instead of ending a long run.
         torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
         torch.backends.cudnn.deterministic = True
@@ -295,6 +319,8 @@ def _torch_settings(deterministic: bool, device: torch.device) -> Iterator[None]
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
         torch.backends.cudnn.benchmark = saved[2]
         torch.backends.cudnn.deterministic = saved[3]
+        if set_cublas:
+            os.environ.pop(CUBLAS_WORKSPACE_ENV, None)
 
 
 def seed_everything(seed: int) -> None:
@@ -352,6 +378,34 @@ def generator_settings(config: Config) -> dict[str, Any]:
         "long_skip": config.model.long_skip,
         "scale": config.scale,
     }
+
+
+def content_loss(
+    kind: str,
+    *,
+    vgg_weights: str = "imagenet",
+    vgg_normalization: str = "imagenet",
+    vgg_rescale: float | None = None,
+) -> nn.Module:
+    """The content loss named ``kind``: "mse", "vgg22" (relu2_2) or "vgg54" (relu5_4).
+
+    Returns a module called as ``loss(sr, hr)``. The ``vgg_*`` arguments only matter for the
+    VGG kinds (see :class:`srgan.models.VGGFeatures` and :class:`srgan.losses.VGGLoss`;
+    ``vgg_rescale=None`` keeps VGGLoss's default, the paper's 1/12.75).
+    """
+    if kind == "mse":
+        return MSELoss()
+    if kind in CONTENT_LOSS_VGG_LAYER:
+        features = VGGFeatures(
+            layer=CONTENT_LOSS_VGG_LAYER[kind], weights=vgg_weights, normalization=vgg_normalization
+        )
+        return VGGLoss(features) if vgg_rescale is None else VGGLoss(features, vgg_rescale)
+    raise UserError(f"content loss must be one of {list(CONTENT_LOSS_KINDS)}, got {kind!r}")
+
+
+def mean_probability(logits: torch.Tensor) -> torch.Tensor:
+    """The discriminator's mean probability over a batch: mean(sigmoid(logits))."""
+    return torch.sigmoid(logits.float()).mean()
 
 
 def loss_names(variant: Variant) -> list[str]:
@@ -431,7 +485,7 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()
         self.opt_g.step()
-        probabilities = torch.sigmoid(torch.stack([d_real.mean(), d_fake.mean()]))
+        probabilities = [mean_probability(d_real), mean_probability(d_fake)]
         terms = [content, adversarial, total, d_loss, *probabilities]
         return torch.stack([t.detach().float() for t in terms])
 
@@ -548,23 +602,8 @@ def parameters_finite(*modules: nn.Module | None) -> bool:
 
 def save_atomic(obj: Any, path: Path) -> None:
     """torch.save to a temp file in the same folder, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable (not possible everywhere)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    with atomic_write(path, "wb") as handle:
+        torch.save(obj, handle)
 
 
 def checkpoint_path(workdir: Path, step: int) -> Path:
@@ -585,10 +624,11 @@ def list_checkpoints(workdir: Path) -> list[tuple[int, Path]]:
 
 
 def _remove_stale_temp_files(workdir: Path) -> None:
-    for folder in (workdir, workdir / CHECKPOINT_DIR):
-        if folder.is_dir():
-            for path in folder.glob(".*.tmp"):
-                path.unlink(missing_ok=True)
+    """Temp files of atomic writes a killed run left: in DIR, checkpoints/ and dvclive/."""
+    live = workdir / DVCLIVE_DIR
+    live_folders = [p for p in live.rglob("*") if p.is_dir()] if live.is_dir() else []
+    for folder in (workdir, workdir / CHECKPOINT_DIR, live, *live_folders):
+        remove_stale_temp_files(folder)
 
 
 def load_latest_checkpoint(workdir: Path) -> tuple[Path, dict[str, Any]] | None:
@@ -611,41 +651,38 @@ def _prune_checkpoints(workdir: Path) -> None:
 
 
 def git_commit() -> str:
-    """``git rev-parse HEAD`` of the source tree (with ``-dirty`` if it has changes), or
-    "unknown"."""
-    source = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=10
-        )
-        if head.returncode != 0:
-            return "unknown"
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=source,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    """The source tree's commit, with ``-dirty`` if tracked files changed, or "unknown"."""
+    state = git_state()
+    return state["commit"] + ("-dirty" if state["dirty"] else "")
 
 
 def files_digest(files: list[Path], root: Path) -> str:
-    """A hash of the training files' names (relative to ``root``) and sizes."""
+    """A hash of the training files' names (relative to ``root``), sizes and mtimes: a file
+    replaced in place (same name and size) counts as other training images too."""
     digest = hashlib.sha256()
     for path in files:
         name = path.relative_to(root) if path.is_relative_to(root) else path
-        digest.update(f"{name}\t{path.stat().st_size}\n".encode())
+        stat = path.stat()
+        digest.update(f"{name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
 
 
+def random_vgg(config: Config, variant: Variant) -> bool:
+    """Whether the variant's content loss uses VGG19 with random (not ImageNet) weights."""
+    return variant.uses_vgg and config.vgg.weights == "random"
+
+
+def is_demo(config: Config, variant: Variant) -> bool:
+    """A demo result: the demo profile, or a perceptual loss without the paper's VGG."""
+    return bool(config.demo) or random_vgg(config, variant)
+
+
 def demo_notes(config: Config, variant: Variant) -> list[str]:
+    """Why a result is a demo (empty exactly when :func:`is_demo` is false)."""
     notes = []
     if config.demo:
         notes.append("demo run: tiny model and schedule; numbers are not comparable to the paper")
-    if variant.uses_vgg and config.vgg.weights == "random":
+    if random_vgg(config, variant):
         notes.append("VGG19 with random weights: not the paper's (ImageNet) perceptual loss")
     return notes
 
@@ -660,19 +697,19 @@ def truncate_metrics(live_dir: Path, last_step: int) -> None:
 
     After a crash, steps after the last checkpoint were logged but will be trained (and
     logged) again; without this, resumed runs would show them twice. A partly written last
-    row is dropped too."""
+    row is dropped too. The step is found by the header's ``step`` column (a file without
+    one is left alone); each file is rewritten atomically."""
     for path in (live_dir / "plots" / "metrics").rglob("*.tsv"):
         rows = list(csv.reader(io.StringIO(path.read_text()), delimiter="\t"))
-        if not rows:
+        if not rows or "step" not in rows[0]:
             continue
         header, body = rows[0], rows[1:]
-        kept = [r for r in body if len(r) == len(header) and r[0].isdigit()]
-        kept = [r for r in kept if int(r[0]) <= last_step]
+        column = header.index("step")
+        kept = [r for r in body if len(r) == len(header) and r[column].isdigit()]
+        kept = [r for r in kept if int(r[column]) <= last_step]
         out = io.StringIO()
         csv.writer(out, delimiter="\t", lineterminator="\n").writerows([header, *kept])
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(out.getvalue())
-        os.replace(tmp, path)
+        write_text_atomic(path, out.getvalue())
 
 
 def open_live(live_dir: Path, resume_step: int | None) -> Any:
@@ -708,23 +745,26 @@ def log_metrics(live: Any, step: int, metrics: dict[str, float]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def training_files(config: Config) -> tuple[Path, list[Path]]:
+def training_files(config: Config, progress: bool = True) -> tuple[Path, list[Path]]:
     """The training images (scanned with the bad-input policy) and their folder.
 
-    The demo's ``skimage`` set is written from scikit-image's bundled photographs on first use.
+    The folder must exist (the workflow's data rules, or ``srgan train`` for the demo's
+    bundled ``skimage`` set, write it first).
     """
     folder = train_images_dir(config)
-    if config.data.train_set == "skimage" and not folder.exists():
-        sample_data.export(sample_data.TRAIN_IMAGES, folder)
     files = scan_images(
-        folder, config.data.crop_size, config.data.on_bad_image, cache_dir=cache_dir(config)
+        folder,
+        config.data.crop_size,
+        config.data.on_bad_image,
+        cache_dir=cache_folder(config),
+        progress=progress,
     )
     return folder, files
 
 
 def read_init(init: Path, config: Config) -> dict[str, Any]:
     """A generator checkpoint to start from, checked against the configured architecture."""
-    data = inference.read_checkpoint(Path(init))
+    data = read_checkpoint(Path(init))
     expected = generator_settings(config)
     found = data["model"]
     if not isinstance(found, dict) or found != expected:
@@ -781,7 +821,7 @@ def _final_record(final: Path) -> dict[str, Any] | None:
     if not final.exists():
         return None
     try:
-        metadata = inference.read_checkpoint(final).get("metadata")
+        metadata = read_checkpoint(final).get("metadata")
     except UserError:
         return {}
     return metadata if isinstance(metadata, dict) else {}
@@ -866,7 +906,6 @@ class _Run:
             "discriminator": t.discriminator.state_dict() if t.discriminator else None,
             "optimizer_g": t.opt_g.state_dict(),
             "optimizer_d": t.opt_d.state_dict() if t.opt_d else None,
-            "lr": self.schedule.lr_at(max(step - 1, 0)),
             "meter": self.meter.state_dict(),
             "rng": rng_state(),
             "data": self.data_state,
@@ -886,7 +925,6 @@ class _Run:
 
     def final_state(self, step: int) -> dict[str, Any]:
         generator = self.trainer.generator
-        notes = demo_notes(self.config, self.variant)
         state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
         return {
             "format": GENERATOR_FORMAT,
@@ -908,8 +946,8 @@ class _Run:
                 },
                 "init": self.init,
                 "vgg_weights": self.config.vgg.weights if self.variant.uses_vgg else None,
-                "demo": bool(self.config.demo or any("random weights" in n for n in notes)),
-                "notes": notes,
+                "demo": is_demo(self.config, self.variant),
+                "notes": demo_notes(self.config, self.variant),
                 "git_commit": git_commit(),
                 "torch_version": str(torch.__version__),
                 "device": str(self.device),
@@ -919,30 +957,33 @@ class _Run:
         }
 
 
-def _eval_psnr(run: _Run) -> dict[str, float]:
-    """Set5 PSNR/SSIM of the current generator (eval mode, then back to training mode)."""
-    generator = run.trainer.generator
+def eval_dataset(config: Config) -> str | None:
+    """The benchmark set to score during training: Set5 when ``benchmarks_dir/Set5`` exists,
+    else the first of ``evaluate.datasets`` whose folder exists (the demo's SkimageTest);
+    None when there is none."""
+    root = benchmarks_dir(config)
+    for name in (PREFERRED_EVAL_DATASET, *config.evaluate.datasets):
+        if (root / name).is_dir():
+            return name
+    return None
+
+
+def _evaluate(generator: SRResNet, evaluate: Evaluator) -> dict[str, float]:
+    """The callback's scores of the current generator (eval mode, then back to training
+    mode), named ``eval/<name>``."""
     generator.eval()
     try:
-        upscaler = evaluation.three_channel(
-            inference.generator_upscaler(generator, tile=run.config.evaluate.tile)
-        )
-        result = evaluation.evaluate(
-            upscaler, benchmarks_dir(run.config), [EVAL_DATASET], progress=False, device=run.device
-        )[EVAL_DATASET]
+        scores = evaluate(generator)
     finally:
         generator.train()
-    return {
-        f"eval/{EVAL_DATASET}_psnr": result["psnr"],
-        f"eval/{EVAL_DATASET}_ssim": result["ssim"],
-    }
+    return {f"{EVAL_PREFIX}{name}": float(value) for name, value in scores.items()}
 
 
 def _batches(
-    files: list[Path], config: Config, start_step: int, device: torch.device
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    files: list[Path], config: Config, start_step: int, device: torch.device, progress: bool
+) -> Generator[tuple[torch.Tensor, torch.Tensor], None, None]:
     """(LR in [0, 1], HR in [-1, 1]) batches for steps start_step, start_step + 1, ..."""
-    return make_batches(
+    return make_batches(  # a generator: closing it stops the data workers
         files,
         crop_size=config.data.crop_size,
         batch_size=config.data.batch_size,
@@ -951,7 +992,9 @@ def _batches(
         workers=config.data.workers,
         cache_images=config.data.cache_images,
         device=device,
-        store_dir=cache_dir(config),
+        scale=config.scale,
+        store_dir=cache_folder(config),
+        progress=progress,
     )
 
 
@@ -963,13 +1006,20 @@ def train(
     checkpoint_every: int | None = None,
     init: Path | None = None,
     progress: bool = True,
+    evaluate: Evaluator | None = None,
 ) -> Path:
     """Train ``variant`` in ``workdir`` (resuming if it holds checkpoints); returns final.pt.
 
     ``steps`` overrides the schedule's total, ``checkpoint_every`` the config's interval;
     ``init`` is a generator checkpoint to start from (required by srgan_* variants on a
-    fresh start; its weights are part of the run's identity). Raises UserError for bad
-    inputs, NonFiniteLossError if a loss diverges, TrainingInterrupted on SIGINT/SIGTERM.
+    fresh start; its weights are part of the run's identity). Every ``train.eval_every``
+    steps ``evaluate`` (if given) scores the generator; its scores are logged as
+    ``eval/<name>``. Raises UserError for bad inputs, NonFiniteLossError if a loss diverges,
+    TrainingInterrupted on SIGINT/SIGTERM.
+
+    The inputs are checked first (nothing is created when one is wrong); the work folder's
+    state is read and acted on only under its lock, so a concurrent run cannot change it
+    in between.
     """
     spec = get_variant(variant)
     workdir = Path(workdir)
@@ -982,59 +1032,66 @@ def train(
     tag = f"srgan train {spec.name}"
 
     init_data = read_init(init, config) if init is not None else None
-    init_info = _init_summary(init, init_data) if init is not None and init_data else None
-    if _is_complete(final, identity, init_info, schedule.steps):
-        print(f"{tag}: {final} is complete ({schedule.steps} steps, same run); nothing to do")
-        return final
-    device = inference.resolve_device(config.device)
+    init_info = _init_summary(init, init_data) if init_data is not None else None
+    device = resolve_device(config.device)
     if spec.uses_vgg:
         check_vgg_weights(config.vgg.weights, layer=CONTENT_LOSS_VGG_LAYER[spec.content])
-    folder, files = training_files(config)
+    folder, files = training_files(config, progress)
     data_state = {
         "seed": config.seed,
         "files_digest": files_digest(files, folder),
         "n_files": len(files),
     }
-    latest, superseded = _assess(workdir, identity, init_info, schedule.steps, data_state)
-    if latest is None and init_info is None and spec.adversarial:
-        raise UserError(
-            f"{spec.name} starts from a trained srresnet_mse generator (paper, Section 3.2): "
-            "pass --init WORKDIR/final.pt of an srresnet_mse run"
-        )
+    if spec.adversarial and init_info is None and not list_checkpoints(workdir):
+        raise _init_required(spec)  # early: nothing to resume from, so no lock needed
 
-    with _workdir_lock(workdir), _torch_settings(config.train.deterministic, device):
+    with _workdir_lock(workdir):
         _remove_stale_temp_files(workdir)
+        if _is_complete(final, identity, init_info, schedule.steps):
+            print(f"{tag}: {final} is complete ({schedule.steps} steps, same run); nothing to do")
+            return final
+        latest, superseded = _assess(workdir, identity, init_info, schedule.steps, data_state)
+        if latest is None and init_info is None and spec.adversarial:
+            raise _init_required(spec)
         if superseded is not None:
             moved = _move_aside(workdir)
             print(f"{tag}: {superseded}: moved it to {moved}; starting over")
-        run = _Run(
-            variant=spec,
-            config=config,
-            workdir=workdir,
-            schedule=schedule,
-            identity=identity,
-            device=device,
-            trainer=build_trainer(spec, config, device),
-            meter=LossMeter(loss_names(spec), device),
-            data_state=data_state,
-            init=None,
-        )
-        start = 0
-        if latest is not None:
-            path, state = latest
-            run.restore(state)
-            start = state["step"]
-            print(f"{tag}: resuming from step {start} ({path})")
-        elif init_data is not None:
-            run.trainer.generator.load_state_dict(init_data["generator"])
-            run.init = init_info
-            print(f"{tag}: generator initialised from {init}")
-        for note in demo_notes(config, spec):
-            print(f"{tag}: note: {note}")
-        _loop(run, start, every, files, progress)
-        save_atomic(run.final_state(schedule.steps), final)
+        with torch_settings(config.train.deterministic, device):
+            run = _Run(
+                variant=spec,
+                config=config,
+                workdir=workdir,
+                schedule=schedule,
+                identity=identity,
+                device=device,
+                trainer=build_trainer(spec, config, device),
+                meter=LossMeter(loss_names(spec), device),
+                data_state=data_state,
+                init=None,
+            )
+            start = 0
+            if latest is not None:
+                path, state = latest
+                run.restore(state)
+                start = state["step"]
+                print(f"{tag}: resuming from step {start} ({path})")
+            elif init_data is not None:
+                run.trainer.generator.load_state_dict(init_data["generator"])
+                run.init = init_info
+                print(f"{tag}: generator initialised from {init}")
+            for note in demo_notes(config, spec):
+                print(f"{tag}: note: {note}")
+            _loop(run, start, every, files, progress, evaluate)
+            save_atomic(run.final_state(schedule.steps), final)
     print(f"{tag}: done, {schedule.steps} steps; generator written to {final}")
     return final
+
+
+def _init_required(spec: Variant) -> UserError:
+    return UserError(
+        f"{spec.name} starts from a trained srresnet_mse generator (paper, Section 3.2): "
+        "pass --init WORKDIR/final.pt of an srresnet_mse run"
+    )
 
 
 @contextlib.contextmanager
@@ -1051,14 +1108,20 @@ def _workdir_lock(workdir: Path) -> Iterator[None]:
         yield
 
 
-def _loop(run: _Run, start: int, every: int, files: list[Path], progress: bool) -> None:
+def _loop(
+    run: _Run,
+    start: int,
+    every: int,
+    files: list[Path],
+    progress: bool,
+    evaluate: Evaluator | None,
+) -> None:
     """Steps ``start`` .. total - 1, with logging, evaluation, checkpoints and signals."""
     config, trainer, meter = run.config, run.trainer, run.meter
     total = run.schedule.steps
     log_every, eval_every = config.train.log_every, config.train.eval_every
-    eval_dir = benchmarks_dir(config) / EVAL_DATASET
-    if eval_every and not eval_dir.is_dir():
-        print(f"note: no {eval_dir}; no {EVAL_DATASET} PSNR is logged during training")
+    if eval_every and evaluate is None:
+        print("note: no benchmark set to score; no PSNR is logged during training")
         eval_every = 0
     last_good = next(iter(list_checkpoints(run.workdir)), (0, None))[1]
     channels_last = config.train.channels_last and run.device.type == "cuda"
@@ -1086,9 +1149,8 @@ def _loop(run: _Run, start: int, every: int, files: list[Path], progress: bool) 
         trainer.discriminator.train()
     with contextlib.ExitStack() as stack:
         stop = stack.enter_context(_stop_on_signals())
-        batches = _batches(files, config, start, run.device)
-        if hasattr(batches, "close"):
-            stack.callback(batches.close)
+        batches = _batches(files, config, start, run.device, progress)
+        stack.callback(batches.close)
         stack.callback(bar.close)
         for step in range(start, total):
             trainer.set_lr(run.schedule.lr_at(step))
@@ -1104,8 +1166,8 @@ def _loop(run: _Run, start: int, every: int, files: list[Path], progress: bool) 
                 bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()}, refresh=False)
                 metrics = {f"train/{k}": v for k, v in means.items()}
                 log_metrics(live, done, {**metrics, "train/lr": run.schedule.lr_at(step)})
-            if eval_every and done % eval_every == 0:
-                log_metrics(live, done, _eval_psnr(run))
+            if evaluate is not None and eval_every and done % eval_every == 0:
+                log_metrics(live, done, _evaluate(trainer.generator, evaluate))
             if done % every == 0 or done == total or stop.signum is not None:
                 last_good = _write_checkpoint(run, done, last_good)
             if stop.signum is not None:
