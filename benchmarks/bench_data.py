@@ -3,8 +3,8 @@
 Usage: .venv/bin/python benchmarks/bench_data.py [--data DIR] [--seconds S] [--workers 0 1 2]
 
 Times, in one run and on CPU tensors: the folder scan (cold: empty manifest; warm: rerun);
-a naive baseline (per sample: PIL open, random crop, the project's imresize on that one crop);
-and ``srgan.data.make_batches`` for each worker count, with the decoded-image store and
+a naive baseline (per sample: PIL open, random crop, the project's downscale_8bit on that one
+crop); and ``srgan.data.make_batches`` for each worker count, with the decoded-image store and
 without it (workers decode, keeping ``--cache-images`` images each). "cold" starts from an
 empty cache folder (its startup includes building the store; without a store the first
 seconds decode every image once per worker); "warm" reuses the store, or, without a store,
@@ -26,28 +26,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import default_data_dir
 from PIL import Image
 
-from srgan.data import (
-    CropDataset,
-    downscale_uint8,
-    make_batches,
-    open_store,
-    scan_images,
-    to_model_range,
-)
-from srgan.imageops import imresize
+from srgan.data import CropDataset, make_batches, open_store, scan_images, to_model_range
+from srgan.imageops import downscale_8bit
 
 PAPER_CROP = 96  # paper: 96 x 96 HR crops
 PAPER_BATCH = 16  # paper: 16 crops per mini-batch
-REPO_ROOT = Path(__file__).resolve().parents[1]
 WINDOW_S = 1.0  # length of the windows whose best rate is reported
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("SRGAN_SHARED_DATA")
-    root = Path(env) if env else REPO_ROOT.parent / "shared" / "data"
-    return root / "train" / "BSD200"
 
 
 def naive_batches(files: list[Path], crop: int, batch: int, seed: int) -> Iterator[object]:
@@ -61,8 +48,7 @@ def naive_batches(files: list[Path], crop: int, batch: int, seed: int) -> Iterat
             top = rng.integers(0, img.shape[0] - crop + 1)
             left = rng.integers(0, img.shape[1] - crop + 1)
             hr = torch.from_numpy(img[top : top + crop, left : left + crop].transpose(2, 0, 1))
-            lr = imresize(hr.to(torch.float64).unsqueeze(0) / 255, scale=1 / 4)
-            lrs.append(torch.floor(lr.clamp(0, 1) * 255 + 0.5).to(torch.uint8))
+            lrs.append(downscale_8bit(hr.unsqueeze(0)))
             hrs.append(hr.unsqueeze(0))
         yield to_model_range(torch.cat(lrs), torch.cat(hrs))
 
@@ -128,14 +114,15 @@ def cpu_cost(files: list[Path], crop: int, batch: int, store_dir: Path) -> tuple
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    dataset = CropDataset(files, crop, batch, seed=0, store=open_store(files, store_dir))
+    store = open_store(files, store_dir, progress=False)
+    dataset = CropDataset(files, crop, batch, seed=0, store=store)
     steps = range(200)
     start = time.process_time()
     crops = [dataset.hr_crops(t) for t in steps]
     crop_ms = (time.process_time() - start) * 1000 / len(steps)
     start = time.process_time()
     for hr in crops:
-        downscale_uint8(hr)
+        downscale_8bit(hr)
     resize_ms = (time.process_time() - start) * 1000 / len(steps)
     torch.set_num_threads(threads)
     return crop_ms, resize_ms
@@ -143,7 +130,7 @@ def cpu_cost(files: list[Path], crop: int, batch: int, store_dir: Path) -> tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=default_data_dir())
+    parser.add_argument("--data", type=Path, default=default_data_dir("train/BSD200"))
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--crop", type=int, default=PAPER_CROP)
@@ -155,10 +142,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
         cache = Path(tmp)
         start = time.perf_counter()
-        files = scan_images(args.data, crop, "skip", cache_dir=cache)
+        files = scan_images(args.data, crop, "skip", cache_dir=cache, progress=False)
         scan_cold = time.perf_counter() - start
         start = time.perf_counter()
-        scan_images(args.data, crop, "skip", cache_dir=cache)
+        scan_images(args.data, crop, "skip", cache_dir=cache, progress=False)
         scan_warm = time.perf_counter() - start
         print(
             f"data {args.data}: {len(files)} usable images; crop {crop}, batch {batch}; "
@@ -166,13 +153,15 @@ def main() -> None:
         )
         print(f"scan (full decode, manifest): cold {scan_cold:.3f} s, warm {scan_warm:.3f} s\n")
 
-        rows = [Row("naive (PIL + imresize per crop)", "-", "-")]
+        rows = [Row("naive (PIL + downscale per crop)", "-", "-")]
         run(lambda: naive_batches(files, crop, batch, 0), rows, batch, seconds)
         for workers in args.workers:
             store_dir = cache / f"store_w{workers}"
 
             def stored(store_dir=store_dir, workers=workers):
-                return make_batches(files, crop, batch, 0, workers=workers, store_dir=store_dir)
+                return make_batches(
+                    files, crop, batch, 0, workers=workers, store_dir=store_dir, progress=False
+                )
 
             def decoding(workers=workers):
                 return make_batches(

@@ -9,12 +9,12 @@ the time per image, then times ``evaluate(...)`` end to end as the CLI calls it.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import torch
+from _common import default_data_dir
 
 from srgan.evaluation import (
     BORDER,
@@ -28,13 +28,6 @@ from srgan.imageops import read_image, rgb_to_y
 from srgan.metrics import psnr, ssim_daala, ssim_wang
 
 DATASETS = ["Set5", "Set14", "BSD100"]
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("SRGAN_SHARED_DATA")
-    root = Path(env) if env else REPO_ROOT.parent / "shared" / "data"
-    return root / "benchmarks"
 
 
 def time_stages(method: str, data_dir: Path) -> tuple[dict[str, float], int]:
@@ -66,7 +59,7 @@ def time_stages(method: str, data_dir: Path) -> tuple[dict[str, float], int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="bicubic", choices=["nearest", "bicubic"])
-    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir("benchmarks"))
     args = parser.parse_args()
 
     print(f"method {args.method}, torch threads {torch.get_num_threads()}, data {args.data_dir}")

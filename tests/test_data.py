@@ -3,6 +3,7 @@
 import logging
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ from PIL import Image
 
 from srgan import data
 from srgan.errors import UserError
-from srgan.imageops import imresize
+from srgan.evaluation import make_lr
+from srgan.imageops import imresize, read_image
 
 CROP = 32  # HR crop in these tests; LR 8 x 8
 LR_CROP = CROP // data.SCALE
@@ -62,7 +64,7 @@ def _take(batches, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 def test_batch_shapes_ranges_and_dtypes(tmp_path):
     files = _noise_images(tmp_path, 10)
-    lr, hr = next(data.make_batches(files, CROP, 4, seed=0))
+    ((lr, hr),) = _take(data.make_batches(files, CROP, 4, seed=0), 1)
     assert lr.shape == (4, 3, LR_CROP, LR_CROP) and hr.shape == (4, 3, CROP, CROP)
     assert lr.dtype == hr.dtype == torch.float32
     assert lr.min() >= 0 and lr.max() <= 1 and hr.min() >= -1 and hr.max() <= 1
@@ -74,10 +76,8 @@ def test_batch_shapes_ranges_and_dtypes(tmp_path):
 
 def test_each_crop_of_a_batch_comes_from_a_different_image(tmp_path):
     files = _constant_images(tmp_path, 13)  # 13 // 4 = 3 steps per epoch, one image left out
-    batches = data.make_batches(files, CROP, 4, seed=5)
     seen = []
-    for _ in range(6):  # two epochs
-        lr, hr = next(batches)
+    for lr, hr in _take(data.make_batches(files, CROP, 4, seed=5), 6):  # two epochs
         hr8 = _hr_uint8(hr)
         ids = hr8[:, 0, 0, 0].tolist()
         for k, i in enumerate(ids):  # every crop is its image's constant colour, LR too
@@ -159,6 +159,28 @@ def test_lr_is_matlab_imresize_of_hr_rounded_to_8_bits(tmp_path):
         assert not torch.equal(expected, imresize(_hr_uint8(hr).double() / 255, scale=0.25).float())
 
 
+def test_training_lr_equals_the_evaluation_lr_bit_exactly(tmp_path):
+    """A crop covering a whole image: its training LR is the evaluation's LR of that image."""
+    rng = np.random.default_rng(4)
+    ramp = np.linspace(0, 255, CROP * CROP * 3).reshape(CROP, CROP, 3).astype(np.uint8)
+    images = {
+        "noise.png": rng.integers(0, 256, (CROP, CROP, 3), dtype=np.uint8),
+        "ramp.png": ramp,
+    }
+    files = [_save(tmp_path / name, img) for name, img in images.items()]
+    ((lr, hr),) = _take(data.make_batches(files, CROP, 2, seed=0), 1)
+    matched = set()
+    for k in range(2):
+        crop = _hr_uint8(hr[k]).permute(1, 2, 0).numpy()
+        (name,) = [name for name, img in images.items() if np.array_equal(img, crop)]
+        matched.add(name)
+        eval_hr, eval_lr = make_lr(read_image(tmp_path / name))
+        np.testing.assert_array_equal(eval_hr, crop)
+        assert eval_lr.dtype == lr.dtype == torch.float32
+        assert torch.equal(eval_lr, lr[k : k + 1])
+    assert matched == set(images)
+
+
 def test_decoded_store_is_reused_and_rebuilt_when_a_file_changes(tmp_path):
     files = _noise_images(tmp_path / "img", 5)
     cache = tmp_path / "cache"
@@ -212,11 +234,15 @@ def test_error_policy_names_every_unusable_file_and_why(tmp_path):
     with pytest.raises(UserError) as info:
         data.scan_images(tmp_path, CROP, "error")
     message = str(info.value)
-    assert f"4 of 7 training images in {tmp_path} are unusable" in message
-    lines = message.splitlines()[1:]
-    assert len(lines) == 4
-    for name, reason in bad.items():
-        assert any(line.startswith(f"  {name}: ") and reason in line for line in lines), name
+    assert len(message.splitlines()) == 1  # the CLI prints a UserError as one line
+    head = f"4 of 7 training images in {tmp_path} are unusable (data.on_bad_image: error): "
+    tail = "; set data.on_bad_image: skip to train on the 3 usable ones, or fix or remove them"
+    assert message.startswith(head) and message.endswith(tail)
+    entries = message[len(head) : -len(tail)].split("; ")
+    assert [entry.partition(": ")[0] for entry in entries] == sorted(bad)
+    for entry in entries:
+        name, _, reason = entry.partition(": ")
+        assert bad[name] in reason, entry
     assert not any(path.name in message for path in good)
 
 
@@ -229,6 +255,7 @@ def test_skip_policy_returns_the_good_files_and_warns(tmp_path, caplog):
     assert "skipping 4 of 7 training images" in caplog.text
     for name, reason in bad.items():
         assert f"{name}: {reason}" in caplog.text
+    assert len(caplog.records) == 1 and "\n" not in caplog.records[0].getMessage()
 
 
 def test_many_bad_files_are_listed_up_to_a_limit(tmp_path):
@@ -237,11 +264,14 @@ def test_many_bad_files_are_listed_up_to_a_limit(tmp_path):
         (tmp_path / "img" / f"bad{i:02d}.png").write_text("x")
     with pytest.raises(UserError) as info:
         data.scan_images(tmp_path / "img", CROP, "error", cache_dir=tmp_path / "cache")
-    lines = str(info.value).splitlines()
-    assert len(lines) == 1 + data.MAX_LISTED_BAD_FILES + 1
-    assert lines[-1].startswith("  ... and 5 more (all listed in ")
+    message = str(info.value)
+    assert len(message.splitlines()) == 1
     (report,) = (tmp_path / "cache").glob("bad-images-*.txt")
-    assert len(report.read_text().splitlines()) == 25
+    assert "; bad19.png: not an image Pillow can read (" in message
+    assert f"; and 5 more (full list: {report}); set data.on_bad_image: skip" in message
+    assert "bad20.png" not in message
+    listed = report.read_text().splitlines()
+    assert len(listed) == 25 and listed[24].startswith("bad24.png: not an image")
 
 
 def test_unusual_but_valid_images_come_out_as_rgb(tmp_path):
@@ -267,7 +297,7 @@ def test_unusual_but_valid_images_come_out_as_rgb(tmp_path):
         "rgba.png",
         "upper.PNG",
     ]
-    lr, hr = next(data.make_batches(files, CROP, len(files), seed=0))
+    ((lr, hr),) = _take(data.make_batches(files, CROP, len(files), seed=0), 1)
     assert hr.shape == (7, 3, CROP, CROP) and lr.shape == (7, 3, LR_CROP, LR_CROP)
     colours = {tuple(c) for c in _hr_uint8(hr)[:, :, 0, 0].tolist()}
     deep = round(40000 / 65535 * 255)
@@ -291,6 +321,19 @@ def test_scan_is_recursive_sorted_and_ignores_other_files(tmp_path):
     (tmp_path / ".thumbs").mkdir()
     (tmp_path / ".thumbs" / "x.png").write_text("in a hidden folder, ignored")
     assert data.scan_images(tmp_path, CROP, "error") == b + a
+
+
+def test_scan_follows_links_but_ends_a_link_cycle(tmp_path):
+    root = tmp_path / "train"
+    inner = _noise_images(root / "inner", 2)
+    other = _noise_images(tmp_path / "elsewhere", 1)
+    # train/inner/loop -> train: a cycle; train/x_same -> train/inner: inner a second time
+    # (the first path in sorted order is the one kept); train/linked -> a folder outside.
+    (root / "inner" / "loop").symlink_to(root, target_is_directory=True)
+    (root / "x_same").symlink_to(root / "inner", target_is_directory=True)
+    (root / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    files = data.scan_images(root, CROP, "error")
+    assert files == [root / "inner" / p.name for p in inner] + [root / "linked" / other[0].name]
 
 
 def test_missing_empty_and_all_bad_folders_are_user_errors(tmp_path):
@@ -328,10 +371,59 @@ def test_t91_with_the_papers_crop(shared_data, tmp_path):
     t91 = shared_data / "train" / "T91"
     with pytest.raises(UserError) as info:
         data.scan_images(t91, 96, "error", cache_dir=tmp_path)
-    assert str(info.value).splitlines()[1:] == ["  t20.png: too small: 78x78, the crop is 96x96"]
+    assert str(info.value) == (
+        f"1 of 91 training images in {t91} are unusable (data.on_bad_image: error): "
+        "t20.png: too small: 78x78, the crop is 96x96; set data.on_bad_image: skip to train on "
+        "the 90 usable ones, or fix or remove them"
+    )
     files = data.scan_images(t91, 96, "skip", cache_dir=tmp_path)
     assert len(files) == 90 and t91 / "t20.png" not in files
     assert len(data.scan_images(t91, 64, "error", cache_dir=tmp_path)) == 91
-    lr, hr = next(data.make_batches(files, 96, 16, seed=0))
+    ((lr, hr),) = _take(data.make_batches(files, 96, 16, seed=0), 1)
     assert lr.shape == (16, 3, 24, 24) and hr.shape == (16, 3, 96, 96)
     assert len({tuple(h.flatten()[:64].tolist()) for h in hr}) == 16
+
+
+def test_too_many_pixels_is_named_as_such(tmp_path, monkeypatch):
+    (path,) = _noise_images(tmp_path, 1)  # 40 x 48 = 1920 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow refuses more than twice this
+    reason = data.check_image(path)
+    assert reason.startswith("too many pixels for Pillow (") and "\n" not in reason
+
+
+def test_progress_false_hides_every_bar(tmp_path, monkeypatch):
+    files = _noise_images(tmp_path / "img", 4)
+    disabled = []
+
+    def fake_tqdm(iterable, **kwargs):
+        disabled.append(kwargs["disable"])
+        return iterable
+
+    monkeypatch.setattr(data, "tqdm", fake_tqdm)
+    data.scan_images(tmp_path / "img", CROP, "error", cache_dir=tmp_path / "c", progress=False)
+    _take(data.make_batches(files, CROP, 2, 0, store_dir=tmp_path / "c", progress=False), 1)
+    data.scan_images(tmp_path / "img", CROP, "error", progress=True)
+    assert disabled == [True, True, None]  # scan, store build; None: a bar on a TTY only
+
+
+def test_store_build_leaves_no_temp_file_and_clears_a_stale_one(tmp_path):
+    files = _noise_images(tmp_path / "img", 3)
+    cache = tmp_path / "cache"
+    store = data.open_store(files, cache)
+    stale = cache / f".{store.pixels_path.name}.killed.tmp"
+    stale.write_bytes(b"left by a builder that was killed")
+    store.pixels_path.unlink()  # the store must be built again
+    again = data.open_store(files, cache)
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        [
+            again.pixels_path.name,
+            f"{again.pixels_path.stem}.index.npy",
+            f"{again.pixels_path.stem}.lock",
+        ]
+    )
+    np.testing.assert_array_equal(again.image(1), np.asarray(Image.open(files[1])))
+
+
+def test_cache_folder_is_under_the_data_root():
+    config = SimpleNamespace(data=SimpleNamespace(root="/some/root"))
+    assert data.cache_folder(config) == Path("/some/root/cache")

@@ -14,13 +14,14 @@ from srgan.evaluation import (
     baseline_upscaler,
     evaluate,
     evaluate_dataset,
+    list_images,
     make_lr,
     score,
     three_channel,
     upscale_bicubic,
     upscale_nearest,
 )
-from srgan.imageops import read_image, rgb_to_y
+from srgan.imageops import downscale_8bit, read_image, rgb_to_y
 from srgan.metrics import psnr, ssim_daala, ssim_wang
 
 DATASETS = ["Set5", "Set14", "BSD100"]
@@ -212,6 +213,23 @@ def test_extensions_sorting_and_saving(tmp_path):
         assert saved.shape == (32, 40, 3)
         hr, _ = make_lr(read_image(next((tmp_path / "data" / "Mini").glob(f"{name}.*"))))
         assert score(saved, hr) == mini["images"][name]
+
+
+def test_duplicate_names_and_webp(tmp_path):
+    _write_images(tmp_path / "Mini", ["a.png", "b.webp", ".hidden.png"])
+    assert [p.name for p in list_images(tmp_path / "Mini")] == ["a.png", "b.webp"]
+    _write_images(tmp_path / "Mini", ["a.jpg"])
+    with pytest.raises(UserError, match="several images share the name 'a'"):
+        list_images(tmp_path / "Mini")
+
+
+def test_gray_lr_is_single_channel_and_8_bit():
+    hr = (np.arange(16 * 12).reshape(16, 12) * 7 % 251).astype(np.uint8)
+    cropped, lr = make_lr(np.pad(hr, ((0, 3), (0, 2))))  # 19 x 14 is cropped to 16 x 12
+    np.testing.assert_array_equal(cropped, hr)
+    assert lr.shape == (1, 1, 4, 3) and lr.dtype == torch.float32
+    assert torch.equal(lr, (lr.double() * 255).round().float() / 255)  # 8-bit levels
+    assert torch.equal(lr[0], downscale_8bit(torch.from_numpy(hr)[None]).float() / 255)
 
 
 def test_upscaler_with_wrong_output_shape(tmp_path):

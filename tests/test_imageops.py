@@ -9,8 +9,13 @@ from PIL import Image
 
 from srgan.errors import UserError
 from srgan.imageops import (
+    IMAGE_EXTENSIONS,
+    SCALE,
+    downscale_8bit,
     imresize,
+    list_image_files,
     modcrop,
+    quantise_8bit,
     read_image,
     resize_matrix,
     rgb_to_y,
@@ -249,3 +254,91 @@ def test_write_png_round_trip_is_atomic(tmp_path):
     assert sorted(p.name for p in target.parent.iterdir()) == ["img.png"]
     with pytest.raises(ValueError):
         write_png(target, img.astype(np.float32))
+
+
+def test_write_png_leaves_the_old_file_when_it_fails(tmp_path, monkeypatch):
+    target = tmp_path / "img.png"
+    old = np.full((4, 4), 9, np.uint8)
+    write_png(target, old)
+
+    def broken_save(self, fp, format=None, **params):
+        fp.write(b"half a PNG")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        write_png(target, np.zeros((4, 4), np.uint8))
+    monkeypatch.undo()
+    np.testing.assert_array_equal(read_image(target), old)
+    assert [p.name for p in tmp_path.iterdir()] == ["img.png"]  # no temp file left
+
+
+# --------------------------------------------------------------------------------------------
+# 8-bit LR images
+# --------------------------------------------------------------------------------------------
+
+
+def test_scale_is_the_papers():
+    assert SCALE == 4
+
+
+def test_quantise_8bit_clips_and_rounds_half_up():
+    x = [-0.5, 0.0, 0.6 / 255, 0.4 / 255, 1.6 / 255, 254.6 / 255, 0.5, 1.0, 2.0]
+    got = quantise_8bit(torch.tensor(x, dtype=torch.float64))
+    assert got.dtype == torch.uint8
+    assert got.tolist() == [0, 0, 1, 0, 2, 255, 128, 255, 255]  # 0.5 * 255 = 127.5 -> 128
+
+
+def test_downscale_8bit_is_rounded_matlab_imresize(shared_data):
+    with np.load(shared_data / "reference" / "matlab_imresize_x4" / "butterfly.npz") as ref:
+        hr, lr_matlab = ref["hr"], ref["lr_matlab"]
+    hr_t = torch.from_numpy(np.ascontiguousarray(hr.transpose(2, 0, 1)))
+    lr = downscale_8bit(hr_t)  # (C, H, W) works as (N, C, H, W) does
+    assert lr.dtype == torch.uint8 and lr.shape == (3, 64, 64)
+    expected = np.floor(np.clip(lr_matlab, 0, 255) + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(lr.permute(1, 2, 0).numpy(), expected)
+    assert torch.equal(downscale_8bit(hr_t[None].repeat(2, 1, 1, 1)), lr[None].repeat(2, 1, 1, 1))
+
+
+def test_downscale_8bit_rejects_floats_and_uncropped_sizes():
+    with pytest.raises(TypeError):
+        downscale_8bit(torch.zeros(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="not a multiple of 4"):
+        downscale_8bit(torch.zeros(1, 3, 8, 10, dtype=torch.uint8))
+
+
+# --------------------------------------------------------------------------------------------
+# Listing image folders
+# --------------------------------------------------------------------------------------------
+
+
+def test_image_extensions_include_webp_and_the_usual_ones():
+    assert set(IMAGE_EXTENSIONS) == {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def test_list_image_files_flat_and_recursive(tmp_path):
+    for name in ("b.PNG", "a.webp", "c.jpeg", "notes.txt", ".hidden.png", "sub/d.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")  # listing does not decode
+    (tmp_path / "folder.png").mkdir()  # a folder with an image-like name is no image
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "e.png").write_bytes(b"")
+    assert [p.name for p in list_image_files(tmp_path)] == ["a.webp", "b.PNG", "c.jpeg"]
+    deep = list_image_files(tmp_path, recursive=True)
+    assert [p.relative_to(tmp_path).as_posix() for p in deep] == [
+        "a.webp",
+        "b.PNG",
+        "c.jpeg",
+        "sub/d.png",
+    ]
+    with pytest.raises(UserError, match="nowhere"):
+        list_image_files(tmp_path / "nowhere")
+
+
+def test_list_image_files_ends_a_symlink_cycle(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "x.png").write_bytes(b"")
+    (tmp_path / "a" / "b" / "up").symlink_to(tmp_path / "a", target_is_directory=True)
+    (tmp_path / "a" / "b" / "self").symlink_to(".", target_is_directory=True)
+    found = list_image_files(tmp_path / "a", recursive=True)
+    assert found == [tmp_path / "a" / "b" / "x.png"]

@@ -129,7 +129,7 @@ def make_outputs(root: Path, depth: bool = True) -> None:
             "precision": "fp32",
         }
         torch.save(
-            {"generator": {"w": torch.zeros(2)}, "metadata": meta},
+            {"model": {"num_blocks": 1}, "generator": {"w": torch.zeros(2)}, "metadata": meta},
             root / "runs" / variant / "final.pt",
         )
         bench = root / "results" / "benchmarks" / f"train_{variant}.tsv"
@@ -482,7 +482,9 @@ def test_cli_report_index_and_errors(tmp_path: Path, monkeypatch, capsys) -> Non
         )
         == 2
     )
-    assert "no report notebook" in capsys.readouterr().err
+    assert (
+        "unknown report 'nosuch' (choose from table1, table2, figures)" in capsys.readouterr().err
+    )
     assert (
         main(["report", "table1", "--param", "1x=2", "--notebooks-dir", str(REPO / "notebooks")])
         == 2
@@ -492,3 +494,36 @@ def test_cli_report_index_and_errors(tmp_path: Path, monkeypatch, capsys) -> Non
     assert main(["index", "--reports-dir", "reports", "--tables-dir", "results/tables", *args]) == 0
     text = (tmp_path / "reports" / "index.html").read_text()
     assert "Table 2 has not been built yet" in text and "DEMO OUTPUT" in text
+
+
+@pytest.mark.parametrize("name", ["nosuch", "../table1", "/tmp/x", "table1.ipynb", ""])
+def test_run_notebook_refuses_unknown_names(tmp_path: Path, name: str) -> None:
+    with pytest.raises(
+        UserError, match=r"unknown report .* \(choose from table1, table2, figures\)"
+    ):
+        reports.run_notebook(name, tmp_path / "reports", {}, notebooks_dir=REPO / "notebooks")
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_notebook_that_cannot_run_is_a_user_error(tmp_path: Path, monkeypatch) -> None:
+    """No kernel, a broken notebook file...: one line, no temp file, old outputs kept."""
+    import papermill
+
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / "table1.ipynb").write_text("the previous result")
+
+    def no_kernel(source, output, **kwargs):
+        Path(output).write_text("{")  # papermill may have started writing
+        raise RuntimeError("No such kernel named python3\n(install ipykernel)")
+
+    monkeypatch.setattr(papermill, "execute_notebook", no_kernel)
+    with pytest.raises(UserError) as info:
+        reports.run_notebook("table1", out, {}, notebooks_dir=REPO / "notebooks")
+    message = str(info.value)
+    assert len(message.splitlines()) == 1
+    assert (
+        "could not run: RuntimeError: No such kernel named python3 (install ipykernel)" in message
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["table1.ipynb"]
+    assert (out / "table1.ipynb").read_text() == "the previous result"

@@ -215,6 +215,33 @@ def test_write_tables_csv_and_metrics_json(tmp_path: Path) -> None:
         tables.read_table(tmp_path / "nope.csv")
 
 
+def test_an_infinite_psnr_stays_out_of_the_metrics_json(tmp_path: Path) -> None:
+    """An SR image identical to its HR image scores PSNR inf; ``srgan evaluate`` writes it
+    as ``Infinity``. The metrics JSON must stay strict JSON: that score is left out there."""
+    write_evals(tmp_path / "eval")
+    path = tmp_path / "eval" / "bicubic.json"
+    data = json.loads(path.read_text())
+    data["Set5"]["images"]["a"]["psnr"] = math.inf
+    data["Set5"]["psnr"] = math.inf  # the mean of a set with one identical image
+    data["Set14"]["ssim"] = math.nan
+    path.write_text(json.dumps(data))
+    assert "Infinity" in path.read_text() and "NaN" in path.read_text()
+    tables.write_tables(tmp_path / "eval", tmp_path / "tables")
+    text = (tmp_path / "tables" / "table2.json").read_text()
+    strict = json.loads(text, parse_constant=_refuse)["table2"]
+    assert strict["Set5"]["bicubic"] == {
+        "ssim": round(paper.TABLE2["bicubic"]["Set5"].ssim - 0.01, 5)
+    }
+    assert strict["Set14"]["bicubic"] == {
+        "psnr": round(paper.TABLE2["bicubic"]["Set14"].psnr + 0.5, 4)
+    }
+    assert strict["BSD100"]["bicubic"].keys() == {"psnr", "ssim"}
+    # The CSV keeps the infinite value.
+    back = tables.read_table(tmp_path / "tables" / "table2.csv")
+    row = back[(back.method == "bicubic") & (back.dataset == "Set5")]
+    assert row.psnr_ours.iloc[0] == math.inf
+
+
 def _refuse(name: str) -> None:
     raise AssertionError(f"non-standard JSON constant {name}")
 

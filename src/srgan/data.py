@@ -25,20 +25,20 @@
    holds the whole training set, because every image recurs once per epoch).
 
 4. ``CropDataset[t]`` makes the uint8 HR crops of step t and their LR, MATLAB
-   ``imresize(hr, 1/4, 'bicubic')`` (``srgan.imageops.imresize`` in float64) rounded to
-   8 bits exactly as the evaluation makes its LR images. This runs on the CPU in DataLoader
+   ``imresize(hr, 1/4, 'bicubic')`` rounded to 8 bits: ``srgan.imageops.downscale_8bit``, the
+   function the evaluation makes its LR images with. This runs on the CPU in DataLoader
    workers (or in the main process with 0 workers), so a batch is the same on every device
    and with any number of workers. ``make_batches`` moves the uint8 tensors to the device
    (pinned memory, non-blocking on CUDA) and scales them: LR in [0, 1], HR in [-1, 1].
 
-This module uses ``srgan.imageops``, ``srgan.errors`` and ``srgan.config`` only.
+This module uses ``srgan.imageops`` and the leaves ``srgan.errors``, ``srgan.fileio`` and
+``srgan.config`` only.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
-import io
 import itertools
 import json
 import logging
@@ -57,20 +57,23 @@ from tqdm import tqdm
 
 from srgan.config import Config
 from srgan.errors import UserError
-from srgan.imageops import imresize, read_image
+from srgan.fileio import atomic_write, write_text_atomic
+from srgan.imageops import (
+    IMAGE_EXTENSIONS,
+    PIXEL_MAX,
+    SCALE,
+    downscale_8bit,
+    list_image_files,
+    read_image,
+)
 
 log = logging.getLogger(__name__)
 
-#: Upscaling factor r (paper: 4): the LR crop is crop_size / SCALE on a side.
-SCALE = 4
-#: File name extensions taken as images (compared lower-case); other files are ignored.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 #: Values of ``data.on_bad_image``.
 POLICIES = ("error", "skip")
 #: Unusable files named one by one in an error or warning; the rest are counted.
 MAX_LISTED_BAD_FILES = 20
-#: 8-bit pixel range: uint8 / 255 is in [0, 1] (LR); uint8 / 127.5 - 1 is in [-1, 1] (HR).
-PIXEL_MAX = 255.0
+#: uint8 / PIXEL_MAX is in [0, 1] (LR); uint8 / HR_HALF_RANGE - 1 is in [-1, 1] (HR).
 HR_HALF_RANGE = PIXEL_MAX / 2
 #: Bumped when the manifest or store layout changes; caches of another version are ignored.
 CACHE_VERSION = 1
@@ -92,23 +95,6 @@ ImageCheck = tuple[int, int] | str  # (height, width) of a usable image, or why 
 # --------------------------------------------------------------------------------------------
 
 
-def list_image_files(folder: Path) -> list[Path]:
-    """Files with an image extension under ``folder``, recursively, sorted by relative path.
-
-    Symbolic links are followed (a sampled ImageNet subset is often a folder of links);
-    hidden files and folders (name starting with ".") are left out.
-    """
-    found = []
-    for root, dirs, names in os.walk(folder, followlinks=True):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found.extend(
-            Path(root, name)
-            for name in names
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
-        )
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
-
-
 def read_rgb(path: Path) -> np.ndarray:
     """An image file as H x W x 3 uint8 (gray images are repeated into the three channels)."""
     img = read_image(path)
@@ -119,10 +105,8 @@ def check_image(path: Path) -> ImageCheck:
     """Decode ``path`` fully: its (height, width), or the reason it cannot be used."""
     try:
         img = read_image(path)
-    except UserError as exc:
+    except UserError as exc:  # read_image turns every decoding failure into one
         return _failure_reason(exc.__cause__ or exc)
-    except Image.DecompressionBombError as exc:
-        return f"too many pixels for Pillow ({exc})"
     return img.shape[0], img.shape[1]
 
 
@@ -132,13 +116,20 @@ NO_PERMISSION = "permission denied"
 
 
 def _failure_reason(exc: BaseException) -> str:
+    """Why ``read_image`` failed, from the exception it was raised from (one line)."""
+    if isinstance(exc, Image.DecompressionBombError):
+        return f"too many pixels for Pillow ({_one_line(exc)})"
     if isinstance(exc, UnidentifiedImageError):
         return "not an image Pillow can read (wrong extension, unknown format or damaged header)"
     if isinstance(exc, FileNotFoundError):
         return VANISHED
     if isinstance(exc, PermissionError):
         return NO_PERMISSION
-    return f"corrupt or truncated ({exc})"
+    return f"corrupt or truncated ({_one_line(exc)})"
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
 
 
 def scan_images(
@@ -147,14 +138,16 @@ def scan_images(
     policy: str = "error",
     cache_dir: Path | None = None,
     threads: int | None = None,
+    progress: bool = True,
 ) -> list[Path]:
     """The usable training images in ``folder``, sorted; see the module docstring.
 
-    ``policy`` is ``data.on_bad_image``: "error" raises one ``UserError`` naming the unusable
-    files and why; "skip" logs them as a warning and returns the rest. A missing folder, a
-    folder without images or without usable images is a ``UserError`` either way. With
-    ``cache_dir`` the per-file results are kept in a manifest there (and, when files are
-    unusable, their full list in a text file beside it).
+    ``policy`` is ``data.on_bad_image``: "error" raises one ``UserError`` (one line) naming
+    the unusable files and why; "skip" logs them as a warning and returns the rest. A missing
+    folder, a folder without images or without usable images is a ``UserError`` either way.
+    With ``cache_dir`` the per-file results are kept in a manifest there (and, when more files
+    are unusable than a message names, their full list in a text file beside it). A progress
+    bar shows while images are decoded, unless ``progress`` is False (or stderr is no TTY).
     """
     if policy not in POLICIES:
         raise UserError(f"data.on_bad_image must be one of {', '.join(POLICIES)}, got {policy!r}")
@@ -162,13 +155,13 @@ def scan_images(
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise UserError(f"training image folder {folder} {what}")
-    files = list_image_files(folder)
+    files = list_image_files(folder, recursive=True)
     if not files:
         raise UserError(
             f"training image folder {folder} holds no image files "
             f"({', '.join(IMAGE_EXTENSIONS)}, searched recursively)"
         )
-    checks = _check_all(folder, files, cache_dir, threads)
+    checks = _check_all(folder, files, cache_dir, threads, progress)
     usable, bad = [], []
     for path, check in zip(files, checks, strict=True):
         if isinstance(check, str):
@@ -181,18 +174,16 @@ def scan_images(
     if not bad:
         return usable
     listing = _bad_files_listing(folder, bad, cache_dir)
-    if policy == "error" or not usable:
-        advice = (
-            "set data.on_bad_image: skip to train on the rest, or fix or remove them"
-            if usable
-            else "no usable image is left"
-        )
+    unusable = f"{len(bad)} of {len(files)} training images in {folder} are unusable"
+    if not usable:
+        raise UserError(f"{unusable} and no usable image is left: {listing}")
+    if policy == "error":
         raise UserError(
-            f"{len(bad)} of {len(files)} training images in {folder} are unusable "
-            f"({advice}):\n{listing}"
+            f"{unusable} (data.on_bad_image: error): {listing}; set data.on_bad_image: skip "
+            f"to train on the {len(usable)} usable ones, or fix or remove them"
         )
     log.warning(
-        "skipping %d of %d training images in %s (data.on_bad_image: skip):\n%s",
+        "skipping %d of %d training images in %s (data.on_bad_image: skip): %s",
         len(bad),
         len(files),
         folder,
@@ -202,20 +193,33 @@ def scan_images(
 
 
 def _bad_files_listing(folder: Path, bad: list[tuple[Path, str]], cache_dir: Path | None) -> str:
-    lines = [f"  {path.relative_to(folder).as_posix()}: {reason}" for path, reason in bad]
-    shown = lines[:MAX_LISTED_BAD_FILES]
-    if len(lines) > MAX_LISTED_BAD_FILES:
-        more = f"  ... and {len(lines) - MAX_LISTED_BAD_FILES} more"
-        if cache_dir is not None:
-            report = Path(cache_dir) / f"bad-images-{_folder_key(folder)}.txt"
-            _write_atomic(report, ("\n".join(lines) + "\n").encode())
-            more += f" (all listed in {report})"
-        shown.append(more)
-    return "\n".join(shown)
+    """One line: "a.png: why; b.png: why; ... and N more (full list: <file>)".
+
+    The first ``MAX_LISTED_BAD_FILES`` are named; with more, and a ``cache_dir``, the full
+    list (one per line) is written to a text file there.
+    """
+    entries = [_one_line(f"{path.relative_to(folder).as_posix()}: {why}") for path, why in bad]
+    shown = "; ".join(entries[:MAX_LISTED_BAD_FILES])
+    if len(entries) <= MAX_LISTED_BAD_FILES:
+        return shown
+    more = f"{shown}; and {len(entries) - MAX_LISTED_BAD_FILES} more"
+    if cache_dir is None:
+        return more
+    report = Path(cache_dir) / f"bad-images-{_folder_key(folder)}.txt"
+    try:
+        write_text_atomic(report, "\n".join(entries) + "\n")
+    except OSError as exc:
+        log.warning("cannot write the list of unusable images %s (%s)", report, exc)
+        return more
+    return f"{more} (full list: {report})"
 
 
 def _check_all(
-    folder: Path, files: list[Path], cache_dir: Path | None, threads: int | None
+    folder: Path,
+    files: list[Path],
+    cache_dir: Path | None,
+    threads: int | None,
+    progress: bool = True,
 ) -> list[ImageCheck]:
     """``check_image`` of every file, taken from the manifest where (size, mtime) match."""
     manifest_path = None if cache_dir is None else _manifest_path(cache_dir, folder)
@@ -235,8 +239,8 @@ def _check_all(
     if todo:
         with ThreadPoolExecutor(_decode_threads(threads)) as pool:
             results = pool.map(check_image, (files[i] for i in todo))
-            progress = tqdm(results, total=len(todo), desc="checking images", disable=None)
-            checks.update(zip(todo, progress, strict=True))
+            bar = tqdm(results, total=len(todo), desc="checking images", disable=_no_bar(progress))
+            checks.update(zip(todo, bar, strict=True))
     if manifest_path is not None:
         new = {
             name: [*stat, checks[i] if isinstance(checks[i], str) else list(checks[i])]
@@ -255,6 +259,11 @@ def _stat_key(path: Path) -> list[int] | None:
     except OSError:
         return None
     return [stat.st_size, stat.st_mtime_ns]
+
+
+def _no_bar(progress: bool) -> bool | None:
+    """tqdm's ``disable``: None shows the bar only on a TTY; True hides it."""
+    return None if progress else True
 
 
 def _decode_threads(threads: int | None) -> int:
@@ -284,19 +293,9 @@ def _load_manifest(path: Path) -> dict[str, list]:
 def _save_manifest(path: Path, folder: Path, entries: dict[str, list]) -> None:
     blob = {"version": CACHE_VERSION, "folder": str(Path(folder).resolve()), "files": entries}
     try:
-        _write_atomic(path, json.dumps(blob, separators=(",", ":")).encode())
+        write_text_atomic(path, json.dumps(blob, separators=(",", ":")))
     except OSError as exc:
         log.warning("cannot write the scan manifest %s (%s); the next run rescans", path, exc)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -383,14 +382,16 @@ class DecodedStore:
 
 
 def open_store(
-    files: Sequence[Path], store_dir: Path, threads: int | None = None
+    files: Sequence[Path], store_dir: Path, threads: int | None = None, progress: bool = True
 ) -> DecodedStore | None:
     """The decoded store of ``files`` under ``store_dir``, built first if needed.
 
     The store is named by a hash of the files' paths, sizes and mtimes, so a changed file
     list gets a new store (old ones are not deleted). Building decodes every image once
-    (threads; a lock file makes concurrent runs wait for one builder) and writes atomically.
-    Returns None, with a warning, when the disk lacks room for it.
+    (threads; a lock file makes concurrent runs wait for one builder; a progress bar unless
+    ``progress`` is False) and writes atomically: the pixel file is complete and fsynced
+    before the index that marks the store finished is written. Returns None, with a warning,
+    when the disk lacks room for it.
     """
     store_dir = Path(store_dir)
     store_dir.mkdir(parents=True, exist_ok=True)
@@ -400,6 +401,9 @@ def open_store(
     with _locked(store_dir / f"decoded-{key}.lock"):
         index = _load_index(index_path, pixels_path, len(files))
         if index is None:
+            # A builder of this store that was killed may have left its (large) temp file.
+            for stale in store_dir.glob(f".{pixels_path.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
             index = _store_index(files)
             total = int(index[-1, 0] + index[-1, 1] * index[-1, 2] * 3)
             free = shutil.disk_usage(store_dir).free
@@ -412,8 +416,9 @@ def open_store(
                     free / 1e9,
                 )
                 return None
-            _build_store(files, index, total, pixels_path, threads)
-            _write_atomic(index_path, _npy_bytes(index))
+            _build_store(files, index, total, pixels_path, threads, progress)
+            with atomic_write(index_path) as handle:
+                np.save(handle, index, allow_pickle=False)
     return DecodedStore(pixels_path, index)
 
 
@@ -463,13 +468,17 @@ def _store_index(files: Sequence[Path]) -> np.ndarray:
 
 
 def _build_store(
-    files: Sequence[Path], index: np.ndarray, total: int, pixels_path: Path, threads: int | None
+    files: Sequence[Path],
+    index: np.ndarray,
+    total: int,
+    pixels_path: Path,
+    threads: int | None,
+    progress: bool = True,
 ) -> None:
-    tmp = pixels_path.with_name(f".{pixels_path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.truncate(total)
-        pixels = np.memmap(tmp, dtype=np.uint8, mode="r+", shape=(total,))
+    """Decode every image into a temp file mapped in memory; fsync it, rename it."""
+    with atomic_write(pixels_path, "w+b") as handle:
+        handle.truncate(total)
+        pixels = np.memmap(handle, dtype=np.uint8, mode="r+", shape=(total,))
 
         def fill(i: int) -> None:
             offset, height, width = (int(v) for v in index[i])
@@ -480,18 +489,16 @@ def _build_store(
 
         with ThreadPoolExecutor(_decode_threads(threads)) as pool:
             jobs = pool.map(fill, range(len(files)))
-            for _ in tqdm(jobs, total=len(files), desc="decoding images", unit="img", disable=None):
+            bar = tqdm(
+                jobs,
+                total=len(files),
+                desc="decoding images",
+                unit="img",
+                disable=_no_bar(progress),
+            )
+            for _ in bar:
                 pass
-        pixels.flush()
-        os.replace(tmp, pixels_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    return buf.getvalue()
+        pixels.flush()  # msync; atomic_write then fsyncs the file before renaming it
 
 
 class DecodingSource:
@@ -521,16 +528,6 @@ class DecodingSource:
 # --------------------------------------------------------------------------------------------
 # Batches
 # --------------------------------------------------------------------------------------------
-
-
-def downscale_uint8(hr: torch.Tensor, scale: int = SCALE) -> torch.Tensor:
-    """uint8 (N, C, H, W) HR -> uint8 LR: MATLAB bicubic 1/scale, rounded to 8 bits.
-
-    As the evaluation makes its LR images: imresize of HR / 255 in float64, clipped to
-    [0, 1] and rounded to the nearest of the 256 levels (what MATLAB returns for uint8).
-    """
-    lr = imresize(hr.to(torch.float64) / PIXEL_MAX, scale=1 / scale)
-    return torch.floor(lr.clamp_(0.0, 1.0) * PIXEL_MAX + 0.5).to(torch.uint8)
 
 
 def to_model_range(lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -593,7 +590,7 @@ class CropDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         hr = self.hr_crops(step)
-        return downscale_uint8(hr, self.scale), hr
+        return downscale_8bit(hr, self.scale), hr
 
 
 class _Steps(torch.utils.data.Sampler):
@@ -617,6 +614,7 @@ def make_batches(
     device: torch.device | str = "cpu",
     scale: int = SCALE,
     store_dir: Path | None = None,
+    progress: bool = True,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless (lr, hr) batches for steps start_step, start_step + 1, ...
 
@@ -624,8 +622,9 @@ def make_batches(
     [-1, 1]; both on ``device``. The batch of step t depends on (seed, t, files, crop_size,
     batch_size, scale) only: not on ``workers``, ``cache_images``, ``store_dir`` or the
     device. With ``store_dir`` the images are decoded once into a ``DecodedStore`` there
-    (built now if missing). Errors in the arguments or the store build raise here; close the
-    returned generator (or drop it) to stop the workers.
+    (built now if missing, with a progress bar unless ``progress`` is False). Errors in the
+    arguments or the store build raise here; close the returned generator (or drop it) to
+    stop the workers.
     """
     if start_step < 0:
         raise ValueError(f"start_step must be >= 0, got {start_step}")
@@ -633,7 +632,7 @@ def make_batches(
         raise UserError(f"data.workers must be >= 0, got {workers}")
     _check_crop_size(crop_size, scale)
     PatchSampler(len(files), batch_size, seed)  # checks the batch size before a store is built
-    store = open_store(files, store_dir) if store_dir is not None else None
+    store = open_store(files, store_dir, progress=progress) if store_dir is not None else None
     dataset = CropDataset(files, crop_size, batch_size, seed, scale, store, cache_images)
     return _stream(dataset, start_step, workers, torch.device(device))
 
@@ -679,6 +678,6 @@ def _to_device(
 # --------------------------------------------------------------------------------------------
 
 
-def cache_dir(config: Config) -> Path:
+def cache_folder(config: Config) -> Path:
     """Where scan manifests and decoded stores live: ``<data.root>/cache``."""
     return Path(config.data.root) / "cache"

@@ -6,6 +6,7 @@ Protocol (PAPER.md, "Evaluation protocol"), with the choices the paper leaves op
 2. The LR image is MATLAB ``imresize(hr, 1/4, 'bicubic')`` (antialiased), **rounded to 8 bits**,
    as the benchmark LR PNGs (and any LR image an SR method reads from disk) are. Keeping it
    unrounded moves the means by up to 0.013 dB; rounding matches Table 2 slightly better.
+   It is ``srgan.imageops.downscale_8bit``, which makes the training LR crops too.
 3. The upscaler maps the LR image (float in [0, 1], shape (1, C, h, w)) to SR (1, C, 4h, 4w).
    The SR image is clipped and **quantised to 8-bit** before scoring, as a saved PNG would be.
 4. Both images go to luma with MATLAB ``rgb2ycbcr`` on uint8 input, i.e. Y **rounded to an
@@ -20,7 +21,7 @@ Protocol (PAPER.md, "Evaluation protocol"), with the choices the paper leaves op
 With these choices the NN and bicubic rows of Table 2 are reproduced within 0.02 dB PSNR and
 0.0015 SSIM (tests/test_evaluation.py).
 
-This module uses imageops and metrics.
+This module uses imageops and metrics (and the leaf errors).
 """
 
 from __future__ import annotations
@@ -35,24 +36,22 @@ from tqdm import tqdm
 
 from srgan.errors import UserError
 from srgan.imageops import (
+    IMAGE_EXTENSIONS,
+    PIXEL_MAX,
+    SCALE,
+    downscale_8bit,
     imresize,
+    list_image_files,
     modcrop,
     read_image,
     rgb_to_y,
-    to_tensor,
     to_uint8,
     write_png,
 )
 from srgan.metrics import psnr, ssim_daala, ssim_wang
 
-# The paper's super-resolution factor.
-SCALE = 4
 # Pixels removed from each border before scoring (the paper removes a 4-pixel strip).
 BORDER = 4
-# Image files a benchmark folder may hold (matched case-insensitively).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-# Number of levels of an 8-bit image.
-LEVELS_8BIT = 255.0
 
 # An upscaler takes an LR image, float in [0, 1], shape (1, C, h, w), and returns the SR image,
 # float in [0, 1] (values outside are clipped when scored), shape (1, C, SCALE h, SCALE w).
@@ -64,20 +63,17 @@ Upscaler = Callable[[torch.Tensor], torch.Tensor]
 # --------------------------------------------------------------------------------------------
 
 
-def quantise_8bit(x: torch.Tensor) -> torch.Tensor:
-    """Clip to [0, 1] and round to the nearest of the 256 levels (k / 255), same dtype."""
-    return torch.floor(x.clamp(0.0, 1.0) * LEVELS_8BIT + 0.5) / LEVELS_8BIT
-
-
 def make_lr(hr: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
     """HR uint8 image -> (HR cropped to a multiple of SCALE, LR float32 (1, C, h, w) in [0, 1]).
 
-    The LR image is MATLAB-bicubic x1/4 of the cropped HR (computed in float64), then rounded
-    to 8-bit levels like a benchmark LR PNG. C is 1 for a gray (H x W) image, 3 otherwise.
+    The LR image is ``downscale_8bit`` of the cropped HR (MATLAB-bicubic x1/4 in float64,
+    rounded to 8-bit levels like a benchmark LR PNG), exactly as the training crops get
+    theirs. C is 1 for a gray (H x W) image, 3 otherwise.
     """
     hr = modcrop(hr, SCALE)
-    lr = imresize(to_tensor(hr, torch.float64), scale=1 / SCALE)
-    return hr, quantise_8bit(lr).to(torch.float32)
+    chw = hr[None] if hr.ndim == 2 else hr.transpose(2, 0, 1)
+    lr = downscale_8bit(torch.from_numpy(np.ascontiguousarray(chw)).unsqueeze(0))
+    return hr, lr.to(torch.float32) / PIXEL_MAX
 
 
 def upscale_nearest(lr: torch.Tensor) -> torch.Tensor:
@@ -144,12 +140,14 @@ def score(sr: np.ndarray, hr: np.ndarray) -> dict[str, float]:
 
 
 def list_images(hr_dir: Path) -> list[Path]:
-    """The image files of a benchmark folder, sorted by name; UserError if none or missing."""
+    """The image files of a benchmark folder, sorted by name; UserError if none or missing.
+
+    Two images with one name (``a.png``, ``a.jpg``) are a UserError too: results are keyed
+    by the name without extension.
+    """
     if not hr_dir.is_dir():
         raise UserError(f"dataset folder not found: {hr_dir}")
-    files = sorted(
-        p for p in hr_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    files = list_image_files(hr_dir)
     if not files:
         raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in dataset folder {hr_dir}")
     stems = [p.stem for p in files]

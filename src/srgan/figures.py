@@ -7,14 +7,13 @@ HR images ``<data_dir>/<dataset>/<stem>.*``, DVCLive logs
 ``runs/<variant>/dvclive/plots/metrics/**/<name>.tsv`` (columns ``step``, ``<name>``), and the
 tables of ``srgan.tables``.
 
-This module uses errors and paper.
+This module uses imageops, paper and the leaves errors and fileio.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,13 +22,12 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from PIL import Image
 
 from srgan import paper
 from srgan.errors import UserError
+from srgan.fileio import atomic_write
+from srgan.imageops import SCALE, list_image_files, modcrop, read_image
 
-#: The paper's upscaling factor: HR images are cropped to a multiple of it (the SR size).
-SCALE = 4
 #: Methods of the visual comparison, in the paper's order (HR is added as the last panel).
 COMPARISON_METHODS = ("bicubic", *paper.TABLE1_METHODS)
 #: Test images of the visual comparison by default ("<dataset>/<stem>"); the first available
@@ -41,8 +39,6 @@ CROP_FRACTION, MIN_CROP, MAX_CROP = 0.45, 48, 192
 ZOOM_FRACTION, INSET_FRACTION = 0.2, 0.5
 #: Size of one panel of the comparison figure, inches; figure resolution.
 PANEL_INCHES, DPI = 2.3, 110
-#: Extensions an HR image may have.
-HR_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 #: A DVCLive metric whose name contains one of these is an evaluation, not a loss.
 EVAL_METRIC_KEYS = ("psnr", "ssim")
 #: DVCLive metrics holding the discriminator's mean probabilities (plotted apart from losses).
@@ -58,7 +54,7 @@ DEMO_STAMP = "DEMO: tiny CPU run, numbers NOT comparable to the paper"
 
 
 def save(fig: Figure, path: Path, demo: bool = False) -> Path:
-    """Write ``fig`` as a PNG at ``path`` (temporary file, then rename).
+    """Write ``fig`` as a PNG at ``path``, atomically (``fileio.atomic_write``).
 
     With ``demo`` the figure is stamped with ``DEMO_STAMP`` in red above everything else.
     """
@@ -74,10 +70,8 @@ def save(fig: Figure, path: Path, demo: bool = False) -> Path:
             fontweight="bold",
         )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
-    os.replace(tmp, path)
+    with atomic_write(path) as handle:
+        fig.savefig(handle, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
     return path
 
 
@@ -93,22 +87,12 @@ def html_image(path: Path, alt: str) -> str:
 # --- visual comparison --------------------------------------------------------------------
 
 
-def read_rgb_or_gray(path: Path) -> np.ndarray:
-    """An image as uint8 H x W (gray) or H x W x 3."""
-    with Image.open(path) as im:
-        im = im if im.mode in ("L", "RGB") else im.convert("RGB")
-        return np.asarray(im)
-
-
 def find_hr(data_dir: Path, dataset: str, stem: str) -> Path | None:
-    for ext in HR_EXTENSIONS:
-        for candidate in (
-            data_dir / dataset / f"{stem}{ext}",
-            data_dir / dataset / f"{stem}{ext.upper()}",
-        ):
-            if candidate.is_file():
-                return candidate
-    return None
+    """The HR image ``<data_dir>/<dataset>/<stem>.<any image extension>``, or None."""
+    folder = Path(data_dir) / dataset
+    if not folder.is_dir():
+        return None
+    return next((p for p in list_image_files(folder) if p.stem == stem), None)
 
 
 def resolve_picks(
@@ -248,8 +232,7 @@ def comparison_figure(
     hr_path = find_hr(Path(data_dir), dataset, stem)
     if hr_path is None:
         raise UserError(f"no HR image {dataset}/{stem} in {data_dir}")
-    hr = read_rgb_or_gray(hr_path)
-    hr = hr[: hr.shape[0] - hr.shape[0] % SCALE, : hr.shape[1] - hr.shape[1] % SCALE]
+    hr = modcrop(read_image(hr_path), SCALE)
     crop = choose_crop(hr)
     panels = [*methods, "hr"]
     fig = Figure(figsize=(PANEL_INCHES * len(panels), PANEL_INCHES + 0.6))
@@ -259,7 +242,7 @@ def comparison_figure(
         if method == "hr":
             img, title = hr, f"HR\n{dataset}/{stem}"
         elif sr_path.is_file():
-            img = read_rgb_or_gray(sr_path)
+            img = read_image(sr_path)
             if img.shape[:2] != hr.shape[:2]:
                 raise UserError(f"{sr_path} is {img.shape[:2]}, HR (cropped) is {hr.shape[:2]}")
             row = per_image[

@@ -6,7 +6,14 @@ benchmark evaluation and for training patches, so it works on batched torch tens
 device, in float32 or float64. It reproduces MATLAB's output to about 1e-12 in float64
 (checked against MATLAB-produced vectors in tests/test_imageops.py).
 
-This module uses nothing else of the package except ``srgan.errors``.
+``downscale_8bit`` is the one place that makes an LR image from an HR one (MATLAB bicubic
+x1/4 rounded to 8 bits): the training batches (``srgan.data``) and the benchmark evaluation
+(``srgan.evaluation``) both call it, so a training LR crop is bit-exactly the evaluation LR
+of the same pixels. ``IMAGE_EXTENSIONS`` and ``list_image_files`` say which files of a folder
+are images, for every module that reads a folder of them.
+
+This module uses nothing else of the package except the leaves ``srgan.errors`` and
+``srgan.fileio``.
 """
 
 from __future__ import annotations
@@ -14,7 +21,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +28,12 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from srgan.errors import UserError
+from srgan.fileio import atomic_write
+
+#: The paper's super-resolution factor: every experiment is x4.
+SCALE = 4
+#: File name extensions read as images (compared lower-case); other files are ignored.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 # Keys' cubic convolution kernel parameter, as in MATLAB's imresize 'bicubic'.
 CUBIC_A = -0.5
@@ -32,6 +44,7 @@ CUBIC_SUPPORT = 4.0
 # Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255.
 Y_OFFSET = 16.0
 Y_COEFFS = (65.481, 128.553, 24.966)
+#: The largest 8-bit level: uint8 / PIXEL_MAX is in [0, 1].
 PIXEL_MAX = 255.0
 UINT16_MAX = 65535.0
 
@@ -172,11 +185,36 @@ def modcrop(img: np.ndarray, modulo: int) -> np.ndarray:
     return img[:h, :w]
 
 
-def shave(img: np.ndarray, border: int) -> np.ndarray:
-    """Remove ``border`` pixels from each side of an H x W (x C) image."""
-    if border == 0:
-        return img
-    return img[border:-border, border:-border]
+# --------------------------------------------------------------------------------------------
+# 8-bit quantisation and LR images
+# --------------------------------------------------------------------------------------------
+
+
+def quantise_8bit(x: torch.Tensor) -> torch.Tensor:
+    """Float tensor in [0, 1] -> uint8: clipped, then rounded to the nearest of the 256 levels.
+
+    ``floor(x * 255 + 0.5)``: MATLAB's rounding (half away from zero) for x >= 0, which is what
+    MATLAB returns for uint8 images and what saving the image as a PNG keeps.
+    """
+    return torch.floor(x.clamp(0.0, 1.0) * PIXEL_MAX + 0.5).to(torch.uint8)
+
+
+def downscale_8bit(hr: torch.Tensor, scale: int = SCALE) -> torch.Tensor:
+    """uint8 HR (N, C, H, W) or (C, H, W) -> uint8 LR: MATLAB ``imresize(hr, 1/scale)``.
+
+    The LR image of the training crops and of the benchmark evaluation alike: ``imresize`` of
+    HR / 255 in float64 (antialiased bicubic), clipped to [0, 1] and rounded to 8 bits, as
+    MATLAB returns it for a uint8 image and as a benchmark LR PNG holds it. H and W must be
+    multiples of ``scale`` (crop the HR image first, see ``modcrop``).
+    """
+    if hr.dtype != torch.uint8:
+        raise TypeError(f"downscale_8bit needs a uint8 tensor, got {hr.dtype}")
+    if hr.shape[-2] % scale or hr.shape[-1] % scale:
+        raise ValueError(
+            f"downscale_8bit: HR size {tuple(hr.shape[-2:])} is not a multiple of {scale}"
+        )
+    lr = imresize(hr.to(torch.float64) / PIXEL_MAX, scale=1 / scale)
+    return quantise_8bit(lr)
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,15 +238,61 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
         if x.shape[0] != 1:
             raise ValueError(f"to_uint8 needs a batch of one, got shape {tuple(x.shape)}")
         x = x[0]
-    arr = x.detach().to("cpu", torch.float64).numpy()
-    arr = np.floor(np.clip(arr, 0.0, 1.0) * PIXEL_MAX + 0.5).astype(np.uint8)
-    arr = arr.transpose(1, 2, 0)
+    arr = quantise_8bit(x.detach().to("cpu", torch.float64)).numpy().transpose(1, 2, 0)
     return arr[:, :, 0] if arr.shape[2] == 1 else arr
 
 
 # --------------------------------------------------------------------------------------------
 # Image IO
 # --------------------------------------------------------------------------------------------
+
+
+def is_image_name(name: str) -> bool:
+    """A visible file name with an image extension (hidden names start with ".")."""
+    return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_image_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """The image files in ``folder``, sorted by their path relative to it.
+
+    Files with an image extension (``IMAGE_EXTENSIONS``, any case) only; hidden files and
+    folders (name starting with ".") are left out. With ``recursive`` the sub-folders are
+    searched too, following symbolic links (a sampled ImageNet subset is often a folder of
+    links), each real folder once: a link cycle, or two links to one folder, cannot repeat
+    files or loop. A missing folder is a ``UserError``; callers with their own wording check
+    it first.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"image folder not found: {folder}")
+    if not recursive:
+        found = [p for p in folder.iterdir() if is_image_name(p.name) and p.is_file()]
+    else:
+        found = []
+        seen = {_folder_id(folder)}
+        for root, dirs, names in os.walk(folder, followlinks=True):
+            dirs[:] = [d for d in sorted(dirs) if not d.startswith(".")]
+            dirs[:] = [d for d in dirs if _first_visit(Path(root, d), seen)]
+            found.extend(Path(root, name) for name in names if is_image_name(name))
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def _folder_id(folder: Path) -> tuple[int, int] | None:
+    """(device, inode) of a folder, following links; None when it cannot be read."""
+    try:
+        stat = folder.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _first_visit(folder: Path, seen: set[tuple[int, int] | None]) -> bool:
+    """True, and remember it, the first time the real folder behind ``folder`` comes up."""
+    key = _folder_id(folder)
+    if key is None or key in seen:
+        return False
+    seen.add(key)
+    return True
 
 
 def _to_l_or_rgb(im: Image.Image) -> Image.Image:
@@ -260,16 +344,8 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def write_png(path: str | Path, img: np.ndarray) -> None:
-    """Write an H x W or H x W x 3 uint8 array as PNG atomically (temp file + rename)."""
-    path = Path(path)
+    """Write an H x W or H x W x 3 uint8 array as PNG atomically (``fileio.atomic_write``)."""
     if img.dtype != np.uint8:
         raise ValueError(f"write_png needs uint8, got {img.dtype}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(img).save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(Path(path)) as handle:
+        Image.fromarray(img).save(handle, format="PNG")

@@ -7,7 +7,8 @@ checksums of the data, and the deviations from the paper that the configuration 
 ``demo_reasons`` says why numbers must not be compared with the paper (the demo profile, or
 models trained with random VGG weights).
 
-This module uses config, errors and paper (and torch only to read ``final.pt`` metadata).
+This module uses config, paper and the leaves errors and fileio; ``final.pt`` is read with
+``srgan.models.read_checkpoint`` (imported only then, so torch loads only for that).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pandas as pd
 from srgan import paper
 from srgan.config import Config, benchmarks_dir, from_dict, train_images_dir
 from srgan.errors import UserError
+from srgan.fileio import git_state, sha256_file
 
 #: Packages whose versions a report lists.
 PACKAGES = (
@@ -47,7 +49,7 @@ PACKAGES = (
     "dvclive",
     "papermill",
 )
-#: Seconds to wait for git / nvidia-smi before giving up on them.
+#: Seconds to wait for nvidia-smi before giving up on it.
 TOOL_TIMEOUT_S = 10
 #: Columns of a Snakemake benchmark file this module reads (seconds, peak resident memory MB).
 BENCHMARK_SECONDS, BENCHMARK_RSS = "s", "max_rss"
@@ -78,26 +80,17 @@ PROTOCOL_CHOICES = (
 # --- code and software ------------------------------------------------------------------------
 
 
-def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
+def _run(cmd: list[str]) -> str | None:
     """stdout of ``cmd``, stripped, or None when the tool is missing or fails."""
     if shutil.which(cmd[0]) is None:
         return None
     try:
         done = subprocess.run(
-            cmd, cwd=cwd, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=False
+            cmd, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
-
-
-def git_state(repo: Path = Path(".")) -> dict[str, Any]:
-    """``{"commit": sha or "unknown", "dirty": bool | None}`` of the checkout at ``repo``."""
-    commit = _run(["git", "rev-parse", "HEAD"], cwd=repo)
-    if commit is None:
-        return {"commit": "unknown", "dirty": None}
-    status = _run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo)
-    return {"commit": commit, "dirty": bool(status)}
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
@@ -191,15 +184,13 @@ def training_times(bench_dir: Path) -> pd.DataFrame:
 
 
 def read_model_metadata(path: Path) -> dict[str, Any]:
-    """The metadata of a ``final.pt`` (top level or under ``"metadata"``), safely loaded."""
+    """The metadata of a ``final.pt`` (under ``"metadata"``, else the top level), read safely
+    with ``srgan.models.read_checkpoint`` (weights_only); tensors and weights are left out."""
     import torch
 
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise UserError(f"cannot read model file {path}: {exc}") from None
-    if not isinstance(blob, dict):
-        raise UserError(f"model file {path} does not hold a mapping")
+    from srgan.models import read_checkpoint
+
+    blob = read_checkpoint(path)
     meta = blob.get("metadata") if isinstance(blob.get("metadata"), dict) else blob
     return {
         k: v for k, v in meta.items() if not isinstance(v, torch.Tensor | dict) or k == "config"
@@ -245,11 +236,7 @@ def _digest_lines(lines: list[str]) -> str:
 
 
 def _hash_folder(folder: Path) -> list[str]:
-    return [
-        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}"
-        for p in sorted(folder.iterdir())
-        if p.is_file()
-    ]
+    return [f"{sha256_file(p)}  {p.name}" for p in sorted(folder.iterdir()) if p.is_file()]
 
 
 def dataset_checksum(name: str, folder: Path, config: Config, hash_files: bool) -> dict[str, Any]:

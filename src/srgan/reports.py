@@ -3,12 +3,13 @@
 ``run_notebook("table1", Path("reports"), params)`` executes ``notebooks/table1.ipynb``
 with the ``python3`` kernel (always named: a kernel named only in the notebook metadata may
 not exist), writes the executed notebook to ``reports/table1.ipynb`` and the HTML without code
-cells (nbconvert's ``--no-input``) to ``reports/table1.html``. A failing notebook is still
-written, with its error, before the failure is raised. ``build_index`` writes
-``reports/index.html``: Table 2's SRResNet and SRGAN rows (ours beside the paper's) on top,
-then links to every report, figure and table.
+cells (nbconvert's ``--no-input``) to ``reports/table1.html``. A notebook that fails in a
+cell is still written, with its error, before the failure is raised; one that cannot run at
+all (no kernel, a broken notebook file) leaves the previous outputs as they were.
+``build_index`` writes ``reports/index.html``: Table 2's SRResNet and SRGAN rows (ours beside
+the paper's) on top, then links to every report, figure and table.
 
-This module uses config, errors, paper and tables.
+This module uses config, paper, provenance, tables and the leaves errors and fileio.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import datetime as dt
 import html
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ import pandas as pd
 from srgan import paper, provenance, tables
 from srgan.config import benchmarks_dir, from_dict, merged_config_dict
 from srgan.errors import UserError
+from srgan.fileio import atomic_write
 
 #: The report notebooks, in the order the index lists them, with their titles.
 NOTEBOOKS = {
@@ -99,11 +102,10 @@ def context(
     return ReportContext(config, results, Path(runs_dir), Path(reports_dir), hr_dir, prov)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _write_utf8(path: Path, text: str) -> None:
+    """``text`` as UTF-8 (whatever the locale), atomically (``fileio.atomic_write``)."""
+    with atomic_write(path) as handle:
+        handle.write(text.encode("utf-8"))
 
 
 def notebook_html(notebook: Path) -> str:
@@ -129,9 +131,12 @@ def run_notebook(
 ) -> tuple[Path, Path]:
     """Execute ``<notebooks_dir>/<name>.ipynb`` into ``<out_dir>/<name>.ipynb`` and ``.html``.
 
-    ``parameters`` replace the defaults of the notebook's ``parameters`` cell. The kernel runs
-    in ``cwd`` (default: the current folder), where the notebook's relative paths resolve.
+    ``name`` is one of ``NOTEBOOKS``. ``parameters`` replace the defaults of the notebook's
+    ``parameters`` cell. The kernel runs in ``cwd`` (default: the current folder), where the
+    notebook's relative paths resolve. Any failure is a ``UserError``.
     """
+    if name not in NOTEBOOKS:
+        raise UserError(f"unknown report {name!r} (choose from {', '.join(NOTEBOOKS)})")
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -142,7 +147,11 @@ def run_notebook(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     executed, page = out_dir / f"{name}.ipynb", out_dir / f"{name}.html"
-    tmp = out_dir / f".{name}.tmp.ipynb"
+    # papermill writes the notebook as it runs, to a path that must end in .ipynb; a unique
+    # temp name beside the result keeps two runs apart and the old result until the end.
+    fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp.ipynb")
+    os.close(fd)
+    tmp = Path(tmp_name)
     failure: PapermillExecutionError | None = None
     try:
         papermill.execute_notebook(
@@ -153,14 +162,26 @@ def run_notebook(
             cwd=str(cwd or Path.cwd()),
             progress_bar=False,
         )
-    except PapermillExecutionError as exc:
+    except PapermillExecutionError as exc:  # a cell failed; the notebook holds its error
         failure = exc
-    os.replace(tmp, executed)
-    _write_atomic(page, notebook_html(executed))
+    except Exception as exc:  # no kernel, a broken notebook file, the kernel died...
+        tmp.unlink(missing_ok=True)
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise UserError(f"report notebook {source} could not run: {reason}") from exc
+    except BaseException:  # Ctrl-C
+        tmp.unlink(missing_ok=True)
+        raise
+    text = tmp.read_text(encoding="utf-8") if tmp.is_file() else ""
+    tmp.unlink(missing_ok=True)
+    if not text.strip():
+        raise UserError(f"report notebook {source} produced no executed notebook")
+    _write_utf8(executed, text)
+    _write_utf8(page, notebook_html(executed))
     if failure is not None:
+        error = " ".join(f"{failure.ename}: {failure.evalue}".split())
         raise UserError(
-            f"report notebook {source} failed in cell {failure.exec_count}: "
-            f"{failure.ename}: {failure.evalue} (the executed notebook is {executed})"
+            f"report notebook {source} failed in cell {failure.exec_count}: {error} "
+            f"(the executed notebook is {executed})"
         )
     return executed, page
 
@@ -284,5 +305,5 @@ def build_index(
         parts.append("<p><em>no figures yet (run the figures report)</em></p>")
     parts.append("</div></body></html>\n")
     index = reports_dir / "index.html"
-    _write_atomic(index, "\n".join(parts))
+    _write_utf8(index, "\n".join(parts))
     return index

@@ -4,15 +4,17 @@ A newcomer without the benchmark sets and without network still gets a complete 
 the photographs bundled in ``skimage/data`` are written out as PNG files, split into a
 small test set (a stand-in for Set5) and a disjoint training set. Numbers on them are not
 comparable with the paper; every demo output says so.
+
+This module uses imageops (the 8-bit range, atomic PNG writing).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from srgan.imageops import PIXEL_MAX, write_png
 
 #: The stand-in benchmark ("SkimageTest"): four colour photographs and one gray one.
 TEST_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "camera")
@@ -48,7 +50,7 @@ def bundled_image(name: str) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 4:
         image = image[..., :3]
     if image.dtype != np.uint8:
-        image = np.clip(np.round(image * 255.0 if image.max() <= 1.0 else image), 0, 255)
+        image = np.clip(np.round(image * PIXEL_MAX if image.max() <= 1.0 else image), 0, PIXEL_MAX)
         image = image.astype(np.uint8)
     return image
 
@@ -60,8 +62,6 @@ def export(names: tuple[str, ...], dest: Path) -> list[Path]:
     for name in names:
         path = dest / f"{name}.png"
         if not path.exists():
-            tmp = path.with_suffix(".png.tmp")
-            Image.fromarray(bundled_image(name)).save(tmp, format="PNG")
-            os.replace(tmp, path)
+            write_png(path, bundled_image(name))
         written.append(path)
     return written

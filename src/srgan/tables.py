@@ -11,14 +11,13 @@ variant, the paper's), our Wang SSIM, the paper's MOS (we ran no opinion test) a
 number came from. ``write_tables`` saves them as CSV and as a JSON metrics file for
 ``dvc metrics show``: ``{"table2": {"Set5": {"srresnet": {"psnr": .., "ssim": ..}}}}``.
 
-This module uses errors and paper.
+This module uses paper and the leaves errors and fileio.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import pandas as pd
 
 from srgan import paper
 from srgan.errors import UserError
+from srgan.fileio import atomic_write, write_json_atomic
 
 #: Row status: our own number, a method we did not (yet) run, a number quoted from the paper,
 #: the HR originals.
@@ -215,33 +215,37 @@ def metrics(table: pd.DataFrame, name: str) -> dict[str, Any]:
 
     Kept small for ``dvc metrics show`` / ``dvc metrics diff`` (``table2.Set5.srresnet.psnr``):
     the paper's numbers are constants, so the deltas and Wang's SSIM are in the CSV only.
-    Rows that were not run, quoted or the HR reference are left out (JSON has no NaN).
+    Rows that were not run, quoted or the HR reference are left out, and so is a score that
+    is not finite (JSON has no NaN or infinity; PSNR is infinite when every SR image equals
+    its HR image), which the CSV keeps.
     """
     out: dict[str, dict[str, dict[str, float]]] = {}
     for row in table[table["status"] == OURS].to_dict("records"):
-        out.setdefault(row["dataset"], {})[row["method"]] = {
-            "psnr": round(row["psnr_ours"], JSON_DECIMALS["psnr"]),
-            "ssim": round(row["ssim_ours"], JSON_DECIMALS["ssim"]),
+        scores = {
+            key: round(float(row[f"{key}_ours"]), decimals)
+            for key, decimals in JSON_DECIMALS.items()
+            if math.isfinite(row[f"{key}_ours"])
         }
+        if scores:
+            out.setdefault(row["dataset"], {})[row["method"]] = scores
     return {name: out}
 
 
 # --- writing --------------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _write_csv(path: Path, table: pd.DataFrame) -> None:
+    """``table`` as UTF-8 CSV (the labels hold non-ASCII characters), atomically."""
+    with atomic_write(path) as handle:
+        handle.write(table.to_csv(index=False).encode("utf-8"))
 
 
 def write_table(table: pd.DataFrame, out_dir: Path, name: str) -> list[Path]:
     """``<out_dir>/<name>.csv`` (every row) and ``<name>.json`` (metrics), atomically."""
     out_dir = Path(out_dir)
     csv_path, json_path = out_dir / f"{name}.csv", out_dir / f"{name}.json"
-    _write_atomic(csv_path, table.to_csv(index=False))
-    _write_atomic(json_path, json.dumps(metrics(table, name), indent=2) + "\n")
+    _write_csv(csv_path, table)
+    write_json_atomic(json_path, metrics(table, name))
     return [csv_path, json_path]
 
 
@@ -255,7 +259,7 @@ def write_tables(
         depth = depth_table(depth_dir)
         if not depth.empty:
             path = Path(out_dir) / "depth.csv"
-            _write_atomic(path, depth.to_csv(index=False))
+            _write_csv(path, depth)
             written.append(path)
     return written
 
