@@ -22,8 +22,9 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 
 setup: $(VENV)/.synced
 
+# `make demo MIRROR=../shared/data` uses a local data mirror's real benchmark sets instead.
 demo: setup
-	$(VENV)/bin/srgan demo
+	$(VENV)/bin/srgan demo $(if $(MIRROR),--mirror $(MIRROR))
 
 test: setup
 	$(VENV)/bin/python -m pytest -n 2

@@ -310,7 +310,10 @@ def _to_plain(obj: Any) -> Any:
 # --- where the data lives ---------------------------------------------------------------
 
 #: Training sets the mirror (``../shared/data/train/``) may hold.
-MIRROR_TRAIN_SETS = ("T91", "BSD200")
+MIRROR_TRAIN_SETS = ("T91", "BSD200", "DIV2K")
+#: Folder of the demo's training photographs (``data.train_set: skimage``);
+#: the same name as ``sample_data.TRAIN_SET_NAME`` (this module imports nothing of ours).
+BUNDLED_TRAIN_DIR = "SkimageTrain"
 
 
 def benchmarks_dir(config: Config) -> Path:
@@ -323,8 +326,9 @@ def benchmarks_dir(config: Config) -> Path:
 def train_images_dir(config: Config) -> Path:
     """The folder of HR training images for ``data.train_set``.
 
-    ``folder`` is ``data.train_dir`` as given; ``T91``/``BSD200`` come from the mirror when
-    one is set; everything else is what the workflow's data rules put under ``data.root``.
+    ``folder`` is ``data.train_dir`` as given; ``T91``/``BSD200``/``DIV2K`` come from the
+    mirror when one is set; everything else is what the workflow's data rules put under
+    ``data.root`` (``skimage``: ``SkimageTrain``).
     """
     data = config.data
     if data.train_set == "folder":
@@ -333,6 +337,8 @@ def train_images_dir(config: Config) -> Path:
         return Path(data.train_dir)
     if data.train_dir:
         return Path(data.train_dir)
+    if data.train_set == "skimage":
+        return Path(data.root) / "train" / BUNDLED_TRAIN_DIR
     if data.mirror and data.train_set in MIRROR_TRAIN_SETS:
         return Path(data.mirror) / "train" / data.train_set
     return Path(data.root) / "train" / data.train_set

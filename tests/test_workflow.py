@@ -1,0 +1,241 @@
+"""The Snakemake workflow and the DVC pipeline: dry runs, config validation, lint, the demo DAG.
+
+Each Snakemake test runs in a fresh folder that links the project's workflow files, so the
+checkout's own data/, runs/ and results/ never change what the workflow plans.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+#: What a workflow folder needs from the project.
+WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "params.yaml", "config", "notebooks")
+VARIANTS = ("srresnet_mse", "srresnet_vgg22", "srgan_mse", "srgan_vgg22", "srgan_vgg54")
+METHODS = ("nearest", "bicubic", *VARIANTS)
+PAPER_SETS = ("Set5", "Set14", "BSD100")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    for name in WORKFLOW_FILES:
+        (tmp_path / name).symlink_to(REPO / name)
+    return tmp_path
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(
+        [str(BIN / "snakemake"), *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def planned_jobs(output: str) -> dict[str, list[str]]:
+    """{rule: [its outputs, one string per job]} from a dry run's job listing."""
+    jobs: dict[str, list[str]] = {}
+    rule = None
+    for line in output.splitlines():
+        match = re.match(r"^(?:local)?rule (\w+):$", line)
+        if match:
+            rule = match.group(1)
+            jobs.setdefault(rule, [])
+        elif rule and line.strip().startswith("output:"):
+            jobs[rule].append(line.split("output:", 1)[1].strip())
+    return jobs
+
+
+def outputs(jobs: dict[str, list[str]], rule: str) -> set[str]:
+    return {path for entry in jobs.get(rule, []) for path in entry.split(", ")}
+
+
+# --- the paper's DAG ----------------------------------------------------------------------
+
+
+def test_dry_run_lists_the_whole_paper_dag(workdir):
+    result = snakemake(workdir, "--dry-run", "--cores", "8", "--resources", "gpu=1")
+    assert result.returncode == 0, result.stderr
+    jobs = planned_jobs(result.stdout)
+    assert {rule: len(found) for rule, found in jobs.items()} == {
+        "download": 2,
+        "fetch_benchmark": 3,
+        "fetch_train": 1,
+        "train_srresnet": 2,
+        "train_srgan": 3,
+        "evaluate_baseline": 2,
+        "evaluate_model": 5,
+        "build_tables": 1,
+        "report_table": 2,
+        "report_figures": 1,
+        "report_index": 1,
+        "all": 0,
+    }
+    assert outputs(jobs, "download") == {
+        "data/downloads/benchmark.tar",
+        "data/downloads/DIV2K_train_HR.zip",
+    }
+    assert outputs(jobs, "fetch_train") == {"data/train/DIV2K", "data/checksums/DIV2K.sha256"}
+    assert {f"data/benchmarks/{name}" for name in PAPER_SETS} <= outputs(jobs, "fetch_benchmark")
+    trained = outputs(jobs, "train_srresnet") | outputs(jobs, "train_srgan")
+    assert trained == {f"runs/{variant}/final.pt" for variant in VARIANTS}
+    evaluated = outputs(jobs, "evaluate_baseline") | outputs(jobs, "evaluate_model")
+    assert {f"results/eval/{method}.json" for method in METHODS} <= evaluated
+    assert outputs(jobs, "build_tables") == {
+        f"results/tables/table{n}.{ext}" for n in (1, 2) for ext in ("csv", "json")
+    }
+    reports = (
+        outputs(jobs, "report_table")
+        | outputs(jobs, "report_figures")
+        | outputs(jobs, "report_index")
+    )
+    assert {f"reports/{name}.html" for name in ("table1", "table2", "figures", "index")} <= reports
+    # every SRGAN variant starts from the trained SRResNet-MSE; every model job asks for the GPU
+    srgan_commands = [line for line in result.stdout.splitlines() if "srgan train srgan_" in line]
+    assert len(srgan_commands) == 3
+    assert all("--init runs/srresnet_mse/final.pt" in line for line in srgan_commands)
+    gpu_jobs = [
+        line for line in result.stdout.splitlines() if "resources:" in line and "gpu=1" in line
+    ]
+    assert len(gpu_jobs) == 10  # 5 training + 5 evaluation jobs
+
+
+def test_depth_target_is_separate(workdir):
+    result = snakemake(workdir, "--dry-run", "depth")
+    assert result.returncode == 0, result.stderr
+    jobs = planned_jobs(result.stdout)
+    expected = {f"runs/depth/b{b}_skip{s}/final.pt" for b in (4, 8, 12, 16, 20, 24) for s in (0, 1)}
+    assert outputs(jobs, "train_depth") == expected
+    assert len(jobs["evaluate_depth"]) == 12
+    assert outputs(jobs, "depth_table") == {"results/tables/depth.csv"}
+    assert "train_srgan" not in jobs  # the paper's models are not part of it
+
+
+# --- configuration errors stop the run before any job -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--config", "set=[model.blocks=0]"], "bad value for model.blocks"),
+        (["--config", "set=data.train_set=T91"], "data.train_set T91 has no download"),
+    ],
+)
+def test_bad_config_fails_before_any_job(workdir, args, message):
+    result = snakemake(workdir, "--cores", "1", *args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "bad configuration" in result.stderr
+    # nothing was started: no job log, no data folder
+    assert not (workdir / "logs").exists()
+    assert not (workdir / "data").exists()
+
+
+def test_bad_profile_file_is_named(workdir):
+    (workdir / "bad.yaml").write_text("modle:\n  blocks: 3\n")
+    result = snakemake(workdir, "--dry-run", "--configfile", "bad.yaml")
+    assert result.returncode != 0
+    said = result.stdout + result.stderr
+    assert "bad.yaml" in said and "unknown key modle" in said
+
+
+def test_lint_is_clean(workdir):
+    result = snakemake(workdir, "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+# --- the demo, end to end -----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_demo_dag_runs_end_to_end_on_the_mirror(workdir, shared_data):
+    demo = ["--configfile", "config/demo.yaml", "config/demo_mirror.yaml"]
+    config = ["--config", f"set=[data.mirror={shared_data}]"]
+    result = snakemake(workdir, "--cores", "2", *demo, *config, timeout=1200)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+    table1 = pd.read_csv(workdir / "results/tables/table1.csv")
+    table2 = pd.read_csv(workdir / "results/tables/table2.csv")
+    for table in (table1, table2):
+        ours = table[table["status"] == "ours"]
+        assert set(ours["dataset"]) == set(PAPER_SETS)
+        assert (table["status"] != "not run").all()
+        for column in ("psnr_ours", "ssim_ours", "ssim_wang_ours"):
+            assert all(math.isfinite(v) for v in ours[column]), column
+        assert table["demo"].all()
+    assert set(table1[table1["status"] == "ours"]["method"]) == set(VARIANTS)
+    assert len(table2[(table2["status"] == "ours") & (table2["dataset"] == "BSD100")]) == 4
+    bicubic_bsd100 = table2[(table2["method"] == "bicubic") & (table2["dataset"] == "BSD100")]
+    assert bicubic_bsd100["n_images"].item() == 100
+    assert 25.0 < bicubic_bsd100["psnr_ours"].item() < 27.0  # the paper: 25.94
+
+    for name in ("table1", "table2", "figures", "index"):
+        assert (workdir / "reports" / f"{name}.html").is_file(), name
+    for variant in VARIANTS:
+        assert (workdir / "results" / "benchmarks" / f"train_{variant}.tsv").is_file()
+    assert (workdir / "data" / "checksums" / "T91.sha256").read_text().count("\n") == 91
+
+    # Rerun decisions: nothing is left to do; a config change reruns only the jobs using it.
+    def plan(*pairs: str) -> dict[str, int]:
+        sets = ", ".join([f"data.mirror={shared_data}", *pairs])
+        again = snakemake(workdir, "--dry-run", *demo, "--config", f"set=[{sets}]")
+        assert again.returncode == 0, again.stderr
+        return {rule: len(jobs) for rule, jobs in planned_jobs(again.stdout).items()}
+
+    reports = {"build_tables": 1, "report_table": 2, "report_figures": 1, "report_index": 1}
+    assert plan() == {}
+    assert plan("train.srgan.lr=5e-5") == {
+        "train_srgan": 3,
+        "evaluate_model": 3,
+        **reports,
+        "all": 0,
+    }
+    assert plan("train.log_every=1") == {**reports, "all": 0}
+
+
+# --- DVC ----------------------------------------------------------------------------------
+
+
+def test_dvc_dag_shows_the_stages():
+    result = subprocess.run(
+        [str(BIN / "dvc"), "dag", "--dot"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    edges = set(re.findall(r'^"(.+)" -> "(.+)";$', result.stdout, flags=re.MULTILINE))
+    assert edges == {
+        ("data", "train"),
+        ("data", "evaluate"),
+        ("train", "evaluate"),
+        ("train", "report"),
+        ("evaluate", "report"),
+        ("data", "workflow/depth/dvc.yaml:depth"),
+    }
+
+
+def test_demo_command_lays_the_profiles():
+    from srgan.cli import demo_command
+
+    offline = demo_command(None, 2, imagenet_vgg=False)
+    assert offline[1:] == ["-m", "snakemake", "--cores", "2", "--configfile", "config/demo.yaml"]
+    mirrored = demo_command(Path("../shared/data"), 4, imagenet_vgg=True, dry_run=True)
+    assert mirrored[5:] == [
+        "--configfile",
+        "config/demo.yaml",
+        "config/demo_mirror.yaml",
+        "--config",
+        "set=[vgg.weights=imagenet, data.mirror=../shared/data]",
+        "--dry-run",
+    ]
