@@ -9,7 +9,11 @@ image) is printed as one line and exits with status 2; nothing imports this modu
     srgan train VARIANT --workdir DIR [--config FILE] [--steps N] [--checkpoint-every K]
                 [--init CKPT] [--set key=value ...]
     srgan upscale INPUT... -o OUT --checkpoint CKPT
-    srgan demo
+    srgan demo [--mirror DIR]
+    srgan data download|extract|mirror|bundled|imagenet|manifest ...
+    srgan tables --evals-dir results/eval --out-dir results/tables [config args]
+    srgan report table1|table2|figures --out-dir reports [--param NAME=VALUE ...] [config args]
+    srgan index --reports-dir reports [--tables-dir results/tables] [config args]
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         from srgan import inference
 
         generator = inference.load_generator(args.checkpoint, device=args.device)
-        upscaler = evaluation.three_channel(inference.generator_upscaler(generator, tile=args.tile))
+        upscaler = inference.generator_upscaler(generator, tile=args.tile)
         method = f"checkpoint:{args.checkpoint}"
     else:
         upscaler = evaluation.baseline_upscaler(args.method)
@@ -128,19 +132,62 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 # --- srgan train ---------------------------------------------------------------------
 
 
+def _ensure_bundled_train_set(config) -> None:
+    """The demo's training photographs (data.train_set: skimage) are written from
+    scikit-image on first use, so `srgan train` works without the workflow's data step."""
+    from srgan.config import BUNDLED_TRAIN_DIR, train_images_dir
+
+    folder = train_images_dir(config)
+    if config.data.train_set == "skimage" and not folder.exists():
+        from srgan import datasets
+
+        datasets.export_bundled(BUNDLED_TRAIN_DIR, folder)
+
+
+def _training_evaluator(config):
+    """PSNR/SSIM of the generator during training, on training.eval_dataset(config) (Set5
+    when present, else the first of evaluate.datasets that exists); None when none does."""
+    from srgan import evaluation, inference, training
+    from srgan.config import benchmarks_dir
+
+    dataset = training.eval_dataset(config)
+    if dataset is None or not config.train.eval_every:
+        return None
+    data_dir = benchmarks_dir(config)
+
+    def evaluate(generator) -> dict[str, float]:
+        upscaler = inference.generator_upscaler(generator, tile=config.evaluate.tile)
+        device = next(generator.parameters()).device
+        scores = evaluation.evaluate(upscaler, data_dir, [dataset], progress=False, device=device)
+        return {
+            f"{dataset}_psnr": scores[dataset]["psnr"],
+            f"{dataset}_ssim": scores[dataset]["ssim"],
+        }
+
+    return evaluate
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
     from srgan import training
 
     config = _load_config(args)
-    training.train(
-        args.variant,
-        workdir=args.workdir,
-        config=config,
-        steps=args.steps,
-        checkpoint_every=args.checkpoint_every,
-        init=args.init,
-        progress=_show_progress(args),
-    )
+    _ensure_bundled_train_set(config)
+    try:
+        training.train(
+            args.variant,
+            workdir=args.workdir,
+            config=config,
+            steps=args.steps,
+            checkpoint_every=args.checkpoint_every,
+            init=args.init,
+            progress=_show_progress(args),
+            evaluate=_training_evaluator(config),
+        )
+    except training.TrainingInterrupted as exc:
+        # A checkpoint was written; exit 128 + signal (130 SIGINT, 143 SIGTERM), not 0:
+        # final.pt is missing, so Snakemake and shells must see a failure.
+        print(f"srgan train: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -192,7 +239,13 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT")
     p.add_argument("--tile", type=int, default=128, help="LR tile size (0 = whole image)")
-    p.add_argument("--overlap", type=int, default=16, help="LR pixels of overlap between tiles")
+    p.add_argument(
+        "--overlap",
+        type=int,
+        default=None,
+        help="LR pixels of context around each tile (default: the generator's receptive-field "
+        "radius, 40 for 16 blocks, which makes tiling exact)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_upscale)
@@ -200,42 +253,309 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
 
 # --- srgan demo ----------------------------------------------------------------------
 
+DEMO_PROFILE = Path("config/demo.yaml")
+DEMO_MIRROR_PROFILE = Path("config/demo_mirror.yaml")
+DEMO_WARNING = (
+    "DEMO: every number here comes from a tiny CPU run (a few dozen training steps of tiny "
+    "models); none is comparable with the paper."
+)
+
+
+def demo_command(
+    mirror: Path | None, cores: int, imagenet_vgg: bool, dry_run: bool = False
+) -> list[str]:
+    """The Snakemake command of the demo: config/demo.yaml, plus the mirror's real sets.
+
+    The demo profile trains with random VGG19 weights; ``imagenet_vgg`` (the ImageNet
+    weights are already in the torch.hub cache) uses those instead.
+    """
+    command = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
+    command += ["--configfile", str(DEMO_PROFILE)]
+    sets = ["vgg.weights=imagenet"] if imagenet_vgg else []
+    if mirror is not None:
+        command.append(str(DEMO_MIRROR_PROFILE))
+        sets.append(f"data.mirror={mirror}")
+    if sets:
+        command += ["--config", f"set=[{', '.join(sets)}]"]
+    return command + (["--dry-run"] if dry_run else [])
+
+
+def _imagenet_vgg_cached() -> bool:
+    from srgan.models import VGG19_IMAGENET_SIZE, vgg19_imagenet_cache_path
+
+    path = vgg19_imagenet_cache_path()
+    return path.is_file() and path.stat().st_size == VGG19_IMAGENET_SIZE
+
+
+def _print_demo_scores(eval_dir: Path) -> None:
+    for path in sorted(eval_dir.glob("*.json")):
+        for dataset, row in json.loads(path.read_text()).items():
+            print(
+                f"  {path.stem:15s} {dataset:12s} PSNR {row['psnr']:6.2f} dB  "
+                f"SSIM {row['ssim']:.4f}  n={row['n_images']}"
+            )
+
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    """The baseline evaluation on the benchmark sets (mirror) or the bundled photographs."""
-    from srgan import evaluation, sample_data
+    """Run the whole workflow with the demo profile (Snakemake), then print the scores."""
+    import subprocess
+    import time
 
-    out_dir = args.out_dir
-    mirror = args.mirror or os.environ.get("SRGAN_DATA_MIRROR")
-    if mirror:
-        data_dir = Path(mirror) / "benchmarks"
-        datasets = ["Set5", "Set14", "BSD100"]
-        if not data_dir.is_dir():
-            raise UserError(f"data mirror has no benchmarks/ folder: {data_dir}")
-    else:
-        data_dir = out_dir / "data"
-        datasets = [sample_data.TEST_SET_NAME]
-        sample_data.export(sample_data.TEST_IMAGES, data_dir / sample_data.TEST_SET_NAME)
-        print(f"No data mirror configured: using scikit-image's bundled photos in {data_dir}")
-    for method in BASELINES:
-        results = evaluation.evaluate(
-            evaluation.baseline_upscaler(method), data_dir, datasets, progress=_show_progress(args)
-        )
-        _write_json_atomic(out_dir / f"{method}.json", results)
-        for name, row in results.items():
-            print(
-                f"{method:8s} {name:12s} PSNR {row['psnr']:6.2f} dB  SSIM {row['ssim']:.4f} "
-                f"(daala)  {row['ssim_wang']:.4f} (Wang)  n={row['n_images']}"
-            )
-    print(f"Results written to {out_dir}/")
+    for needed in (Path("Snakefile"), DEMO_PROFILE):
+        if not needed.is_file():
+            raise UserError(f"no {needed} here: run `srgan demo` in the project folder")
+    if args.mirror is not None and not (args.mirror / "benchmarks").is_dir():
+        raise UserError(f"--mirror {args.mirror} has no benchmarks/ folder")
+    imagenet_vgg = _imagenet_vgg_cached()
+    command = demo_command(args.mirror, args.cores, imagenet_vgg, args.dry_run)
+    print(
+        "VGG19: ImageNet weights (found in the torch.hub cache)"
+        if imagenet_vgg
+        else "VGG19: random weights (the ImageNet ones are not in the torch.hub cache)"
+    )
+    print(DEMO_WARNING)
+    print("running:", " ".join(command), flush=True)
+    start = time.monotonic()
+    status = subprocess.run(command, check=False).returncode
+    if status != 0:
+        raise UserError(f"the demo workflow failed (snakemake exit status {status}); see above")
+    if args.dry_run:
+        return
+    print(f"\nDemo finished in {time.monotonic() - start:.0f} s. Scores (x4, luma):")
+    _print_demo_scores(Path("results/eval"))
+    print(f"{DEMO_WARNING}\nReports: reports/index.html; tables: results/tables/")
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="the offline demo replication")
-    p.add_argument("--mirror", type=Path, default=None, help="local data mirror (../shared/data)")
-    p.add_argument("--out-dir", type=Path, default=Path("reports/demo"))
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p = sub.add_parser(
+        "demo",
+        help="the offline demo: the whole workflow, tiny and on CPU, in minutes",
+        description="Run the Snakemake workflow with config/demo.yaml: data, the five "
+        "variants trained briefly, evaluation, tables and reports. Without --mirror it "
+        "needs no network (scikit-image's bundled photographs); with --mirror it uses the "
+        "mirror's Set5, Set14, BSD100 and trains on T91 (config/demo_mirror.yaml).",
+    )
+    p.add_argument(
+        "--mirror", type=Path, default=None, help="a data mirror laid out as ../shared/data"
+    )
+    p.add_argument("--cores", type=int, default=2, help="CPU cores for Snakemake (default 2)")
+    p.add_argument("--dry-run", action="store_true", help="list the jobs, run nothing")
     p.set_defaults(func=_cmd_demo)
+
+
+# --- srgan data (the workflow's data rules) --------------------------------------------
+
+
+def _cmd_data_download(args: argparse.Namespace) -> None:
+    from srgan import datasets
+
+    source = datasets.DOWNLOADS[args.name]
+    datasets.download(source, args.out, retries=args.retries, progress=_show_progress(args))
+    print(f"{args.out}: matches its published checksum ({source.checksum_source})")
+
+
+def _cmd_data_extract(args: argparse.Namespace) -> None:
+    from srgan import datasets
+
+    remote = {**datasets.BENCHMARK_SETS, **datasets.TRAIN_SETS}[args.name]
+    images = datasets.extract_images(
+        args.archive,
+        remote.member_dir,
+        args.out,
+        n_images=remote.n_images,
+        progress=_show_progress(args),
+    )
+    datasets.write_manifest(args.out, args.manifest)
+    print(f"{args.name}: {len(images)} images in {args.out}; sha256 in {args.manifest}")
+
+
+def _cmd_data_mirror(args: argparse.Namespace) -> None:
+    from srgan import datasets
+    from srgan.fileio import write_text_atomic
+
+    sums = datasets.verify_mirror_set(args.mirror, args.subdir, progress=_show_progress(args))
+    write_text_atomic(args.manifest, datasets.format_sums(sums))
+    print(f"{args.mirror / args.subdir}: {len(sums)} files verified; sha256 in {args.manifest}")
+
+
+def _cmd_data_bundled(args: argparse.Namespace) -> None:
+    from srgan import datasets
+
+    images = datasets.export_bundled(args.name, args.out)
+    datasets.write_manifest(args.out, args.manifest)
+    print(f"{args.name}: {len(images)} scikit-image photographs in {args.out}")
+
+
+def _cmd_data_imagenet(args: argparse.Namespace) -> None:
+    from srgan import datasets
+
+    names = datasets.imagenet_sample(args.imagenet_dir, args.samples, args.seed)
+    datasets.link_subset(args.imagenet_dir, names, args.out)
+    datasets.write_manifest(args.out, args.manifest, progress=_show_progress(args))
+    print(f"ImageNet: {len(names)} images (seed {args.seed}) linked in {args.out}")
+
+
+def _cmd_data_manifest(args: argparse.Namespace) -> None:
+    from srgan import datasets
+
+    sums = datasets.write_manifest(args.folder, args.manifest, progress=_show_progress(args))
+    print(f"{args.folder}: {len(sums)} files; sha256 in {args.manifest}")
+
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    from srgan import datasets
+
+    p = sub.add_parser(
+        "data",
+        help="get image sets: download, extract, check a mirror, ImageNet subset (workflow)",
+        description="The workflow's data steps. Each writes a folder of HR images and a "
+        "sha256 manifest of it.",
+    )
+    data = p.add_subparsers(dest="data_command", required=True)
+
+    q = data.add_parser("download", help="download an archive, resumable, checksum-verified")
+    q.add_argument("name", choices=sorted(datasets.DOWNLOADS))
+    q.add_argument("--out", type=Path, required=True, metavar="FILE")
+    q.add_argument("--retries", type=int, default=datasets.DEFAULT_RETRIES)
+    q.set_defaults(func=_cmd_data_download)
+
+    q = data.add_parser("extract", help="extract a set's HR images from its archive (path-safe)")
+    q.add_argument("name", choices=sorted({**datasets.BENCHMARK_SETS, **datasets.TRAIN_SETS}))
+    q.add_argument("--archive", type=Path, required=True, metavar="FILE")
+    q.add_argument("--out", type=Path, required=True, metavar="DIR")
+    q.add_argument("--manifest", type=Path, required=True, metavar="FILE.sha256")
+    q.set_defaults(func=_cmd_data_extract)
+
+    q = data.add_parser("mirror", help="check a mirror's set against its SHA256SUMS")
+    q.add_argument("subdir", help="the set's folder in the mirror, e.g. benchmarks/Set5")
+    q.add_argument("--mirror", type=Path, required=True, metavar="DIR")
+    q.add_argument("--manifest", type=Path, required=True, metavar="FILE.sha256")
+    q.set_defaults(func=_cmd_data_mirror)
+
+    q = data.add_parser("bundled", help="write scikit-image's bundled photographs as a set")
+    q.add_argument("name", choices=sorted(datasets.BUNDLED_SETS))
+    q.add_argument("--out", type=Path, required=True, metavar="DIR")
+    q.add_argument("--manifest", type=Path, required=True, metavar="FILE.sha256")
+    q.set_defaults(func=_cmd_data_bundled)
+
+    q = data.add_parser("imagenet", help="link a seeded sample of a local ILSVRC train folder")
+    q.add_argument("--imagenet-dir", type=Path, required=True, metavar="DIR")
+    q.add_argument("--samples", type=int, required=True, metavar="N")
+    q.add_argument("--seed", type=int, required=True)
+    q.add_argument("--out", type=Path, required=True, metavar="DIR")
+    q.add_argument("--manifest", type=Path, required=True, metavar="FILE.sha256")
+    q.set_defaults(func=_cmd_data_imagenet)
+
+    q = data.add_parser("manifest", help="sha256 of every file of a folder (data.train_dir)")
+    q.add_argument("folder", type=Path)
+    q.add_argument("--manifest", type=Path, required=True, metavar="FILE.sha256")
+    q.set_defaults(func=_cmd_data_manifest)
+
+    for q in data.choices.values():
+        q.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+# --- srgan tables / report / index (the reports) ----------------------------------------
+
+
+def _cmd_tables(args: argparse.Namespace) -> None:
+    from srgan import provenance, tables
+
+    config = _load_config(args).to_dict()
+    demo = bool(provenance.demo_reasons(config))
+    for path in tables.write_tables(args.evals_dir, args.out_dir, demo, args.depth_dir):
+        print(f"wrote {path}")
+
+
+def _add_tables(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "tables",
+        help="build Tables 1 and 2 (ours, the paper's, the difference) as CSV + JSON metrics",
+        description="Build table1/table2 .csv and .json (DVC metrics) from the evaluation "
+        "JSON files; a method not evaluated yet shows as 'not run'.",
+    )
+    p.add_argument("--evals-dir", type=Path, required=True, metavar="DIR", help="<method>.json")
+    p.add_argument("--out-dir", type=Path, required=True, metavar="DIR")
+    p.add_argument(
+        "--depth-dir", type=Path, default=None, metavar="DIR", help="b<B>_skip<0|1>.json files"
+    )
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_tables)
+
+
+def _report_parameters(args: argparse.Namespace) -> dict:
+    """Notebook parameters: the config arguments, --out-dir, then each --param key=value."""
+    import yaml
+
+    params: dict = {
+        "reports_dir": str(args.out_dir),
+        "config_files": [str(p) for p in args.config],
+        "config_sets": list(args.sets),
+    }
+    if args.params is not None:
+        params["params_file"] = str(args.params)
+    for item in args.param:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UserError(f"--param expects name=value with a Python name, got {item!r}")
+        params[key] = yaml.safe_load(raw) if raw else ""
+    return params
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from srgan import reports
+
+    notebook, page = reports.run_notebook(
+        args.name, args.out_dir, _report_parameters(args), notebooks_dir=args.notebooks_dir
+    )
+    print(f"wrote {notebook} and {page}")
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="run a report notebook with papermill (executed .ipynb + HTML without code)",
+        description="Execute notebooks/NAME.ipynb with papermill (kernel python3) into "
+        "OUT_DIR/NAME.ipynb and OUT_DIR/NAME.html; figures go to OUT_DIR/figures/.",
+    )
+    p.add_argument("name", metavar="NAME", help="table1 | table2 | figures")
+    p.add_argument("--out-dir", type=Path, default=Path("reports"), metavar="DIR")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a notebook parameter (YAML value), e.g. --param results_dir=results (repeatable)",
+    )
+    p.add_argument("--notebooks-dir", type=Path, default=Path("notebooks"), metavar="DIR")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_index(args: argparse.Namespace) -> None:
+    from srgan import provenance, reports
+
+    config = _load_config(args)
+    found = provenance.models(args.runs_dir)
+    reasons = provenance.demo_reasons(config.to_dict(), found)
+    git = provenance.git_state()
+    line = f"Git commit {git['commit'][:12]}, configuration hash {config.hash()}."
+    index = reports.build_index(args.reports_dir, args.tables_dir, reasons, line)
+    print(f"wrote {index}")
+
+
+def _add_index(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "index",
+        help="write reports/index.html: headline numbers and links to every report and figure",
+    )
+    p.add_argument("--reports-dir", type=Path, default=Path("reports"), metavar="DIR")
+    p.add_argument("--tables-dir", type=Path, default=Path("results/tables"), metavar="DIR")
+    p.add_argument(
+        "--runs-dir", type=Path, default=Path("runs"), metavar="DIR", help="trained models"
+    )
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_index)
 
 
 # --- entry point ---------------------------------------------------------------------
@@ -250,6 +570,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_upscale(sub)
     _add_demo(sub)
+    _add_data(sub)
+    _add_tables(sub)
+    _add_report(sub)
+    _add_index(sub)
     return parser
 
 
