@@ -123,8 +123,9 @@ METHODS = [*CFG.evaluate.baselines, *VARIANTS]
 THREADS = CFG.workflow.threads
 DEPTH = CFG.workflow.depth
 DEPTH_RUNS = [f"b{blocks}_skip{int(skip)}" for blocks in DEPTH.blocks for skip in DEPTH.long_skip]
-#: The set srgan train scores during training (srgan.training.EVAL_DATASET), when present.
-TRAINING_EVAL_SET = "Set5"
+#: The set srgan train scores during training (srgan.training.eval_dataset): Set5 when it
+#: is a test set, else the first evaluation set.
+TRAINING_EVAL_SET = "Set5" if "Set5" in TEST_SETS else (EVAL_SETS[0] if EVAL_SETS else None)
 SRGAN_INIT = "srresnet_mse"  # every srgan_* variant starts from this generator (paper 3.2)
 
 
@@ -132,7 +133,7 @@ def manifest(name):
     return f"{DATA}/checksums/{name}.sha256"
 
 
-#: What a training job reads: the training set, and Set5 when training scores it.
+#: What a training job reads: the training set, and the set training scores (when it does).
 TRAIN_DATA = [manifest(TRAIN_SET)]
 if CFG.train.eval_every and TRAINING_EVAL_SET in TEST_SETS:
     TRAIN_DATA.append(manifest(TRAINING_EVAL_SET))
