@@ -77,14 +77,8 @@ for dataset in table["dataset"].unique():
     display(Markdown(f"### {{dataset}}"))
     display(tables.style_frame(tables.display_frame(table, dataset)))"""
     sources = """\
-rows = table[table["model"] != ""]
 display(Markdown("**Where our numbers come from** (one `srgan evaluate` JSON file per model):"))
-display(
-    rows.pivot_table(
-        index=["label", "model", "source"], columns="dataset", values="n_images",
-        aggfunc="first", sort=False,
-    ).rename(columns=lambda d: f"{d} images")
-)"""
+display(tables.sources_frame(table, ctx.evals_dir))"""
     cells = [
         new_markdown_cell(title),
         new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),

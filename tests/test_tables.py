@@ -151,6 +151,26 @@ def test_a_missing_dataset_is_not_run(tmp_path: Path) -> None:
     assert row.source.endswith("bicubic.json (no BSD100 entry)")
 
 
+def test_sources_frame_one_row_per_model(tmp_path: Path) -> None:
+    write_evals(tmp_path, skip=("srgan_vgg54",))
+    data = json.loads((tmp_path / "bicubic.json").read_text())
+    del data["BSD100"]
+    (tmp_path / "bicubic.json").write_text(json.dumps(data))
+    _, t2 = tables.build_tables(tmp_path)
+    frame = tables.sources_frame(t2, tmp_path)
+    assert list(frame.index.get_level_values("model")) == [
+        "nearest", "bicubic", "srresnet_mse", "srgan_vgg54",
+    ]  # fmt: skip
+    assert list(frame.columns) == [
+        "evaluation file", "Set5 images", "Set14 images", "BSD100 images",
+    ]  # fmt: skip
+    bicubic = frame.xs("bicubic", level="model").iloc[0]
+    assert (bicubic["Set5 images"], bicubic["BSD100 images"]) == ("2", "–")
+    srgan = frame.xs("srgan_vgg54", level="model").iloc[0]
+    assert srgan["evaluation file"] == f"{tmp_path / 'srgan_vgg54.json'} (missing)"
+    assert srgan["Set5 images"] == "–"
+
+
 def test_a_test_set_outside_the_paper(tmp_path: Path) -> None:
     """The offline demo's bundled photographs: our rows, no paper numbers, no quoted rows."""
     for method in ("bicubic", "srresnet_mse", "srgan_vgg54"):

@@ -340,6 +340,27 @@ DISPLAY_COLUMNS = {
 }
 
 
+def sources_frame(table: pd.DataFrame, evals_dir: Path) -> pd.DataFrame:
+    """One row per model of ``table``: its evaluation file and how many images each test set
+    contributed ("–" where the file has no entry for that set, "missing" where there is no
+    file). Where the "ours" numbers of a table come from, at a glance."""
+    rows = table[table["model"] != ""]
+    datasets = list(dict.fromkeys(rows["dataset"]))
+    records = []
+    for (label, model), group in rows.groupby(["label", "model"], sort=False):
+        path = evals_dir / f"{model}.json"
+        counts = dict(zip(group["dataset"], group["n_images"], strict=True))
+        statuses = dict(zip(group["dataset"], group["status"], strict=True))
+        record = {"method": label, "model": model, "evaluation file": str(path)}
+        for dataset in datasets:
+            ran = statuses.get(dataset) == OURS
+            record[f"{dataset} images"] = str(counts[dataset]) if ran else "–"
+        if not path.exists():
+            record["evaluation file"] += " (missing)"
+        records.append(record)
+    return pd.DataFrame.from_records(records).set_index(["method", "model"])
+
+
 def display_frame(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """One dataset's rows as the paper lays them out: a method per row, named by the paper.
 
