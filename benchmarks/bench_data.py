@@ -24,33 +24,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from _common import default_data_dir
-from PIL import Image
+from _common import default_data_dir, naive_batches
 
-from srgan.data import CropDataset, make_batches, open_store, scan_images, to_model_range
+from srgan.data import CropDataset, make_batches, open_store, scan_images
 from srgan.imageops import downscale_8bit
 
 PAPER_CROP = 96  # paper: 96 x 96 HR crops
 PAPER_BATCH = 16  # paper: 16 crops per mini-batch
 WINDOW_S = 1.0  # length of the windows whose best rate is reported
-
-
-def naive_batches(files: list[Path], crop: int, batch: int, seed: int) -> Iterator[object]:
-    """The baseline: every sample opened, cropped and downscaled on its own."""
-    rng = np.random.default_rng(seed)
-    while True:
-        lrs, hrs = [], []
-        for i in rng.choice(len(files), batch, replace=False):
-            with Image.open(files[i]) as im:
-                img = np.array(im.convert("RGB"))
-            top = rng.integers(0, img.shape[0] - crop + 1)
-            left = rng.integers(0, img.shape[1] - crop + 1)
-            hr = torch.from_numpy(img[top : top + crop, left : left + crop].transpose(2, 0, 1))
-            lrs.append(downscale_8bit(hr.unsqueeze(0)))
-            hrs.append(hr.unsqueeze(0))
-        yield to_model_range(torch.cat(lrs), torch.cat(hrs))
 
 
 @dataclass

@@ -33,13 +33,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import REPO_ROOT, default_data_dir
+from _common import REPO_ROOT, default_data_dir, naive_batches
 from PIL import Image
 
 from srgan import training
 from srgan.config import Config, load_config
-from srgan.data import make_batches, scan_images, to_model_range
-from srgan.imageops import SCALE, downscale_8bit
+from srgan.data import make_batches, scan_images
 
 PAPER_CROP = 96  # paper: 96 x 96 HR crops
 PAPER_BATCH = 16  # paper: 16 crops per mini-batch
@@ -61,22 +60,11 @@ def synthetic_images(folder: Path) -> Path:
     return folder
 
 
-def naive_batches(
+def naive_device_batches(
     files: list[Path], crop: int, batch: int, device: torch.device
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The baseline: every sample opened, cropped and downscaled on its own, in this process."""
-    rng = np.random.default_rng(0)
-    while True:
-        lrs, hrs = [], []
-        for i in rng.choice(len(files), batch, replace=False):
-            with Image.open(files[i]) as im:
-                img = np.array(im.convert("RGB"))
-            top = rng.integers(0, img.shape[0] - crop + 1)
-            left = rng.integers(0, img.shape[1] - crop + 1)
-            hr = torch.from_numpy(img[top : top + crop, left : left + crop].transpose(2, 0, 1))
-            lrs.append(downscale_8bit(hr.unsqueeze(0), scale=SCALE))
-            hrs.append(hr.unsqueeze(0))
-        lr, hr = to_model_range(torch.cat(lrs), torch.cat(hrs))
+    """The naive baseline pipeline (benchmarks/_common.py), moved to ``device``."""
+    for lr, hr in naive_batches(files, crop, batch):
         yield lr.to(device), hr.to(device)
 
 
@@ -147,7 +135,7 @@ def _bench_run(
     channels_last = config.train.channels_last and device.type == "cuda"
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     if pipeline == "naive":
-        batches = naive_batches(files, PAPER_CROP, PAPER_BATCH, device)
+        batches = naive_device_batches(files, PAPER_CROP, PAPER_BATCH, device)
     else:
         batches = make_batches(
             files,
