@@ -18,7 +18,6 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
-import jsonschema
 import yaml
 
 from srgan.errors import UserError
@@ -254,6 +253,8 @@ def load_schema() -> dict[str, Any]:
 
 def validate(config: dict[str, Any], source: str = "config") -> None:
     """Check ``config`` against the schema; the first error names its dotted key."""
+    import jsonschema  # a second to import: only the commands that validate pay for it
+
     validator = jsonschema.Draft7Validator(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if not errors:

@@ -5,7 +5,8 @@ the photographs bundled in ``skimage/data`` are written out as PNG files, split 
 small test set (a stand-in for Set5) and a disjoint training set. Numbers on them are not
 comparable with the paper; every demo output says so.
 
-This module uses imageops (the 8-bit range, atomic PNG writing).
+This module uses imageops (the 8-bit range, atomic PNG writing), imported where it is used:
+the workflow imports this module when it starts and should not pay for torch there.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from srgan.imageops import PIXEL_MAX, write_png
 
 #: The stand-in benchmark ("SkimageTest"): four colour photographs and one gray one.
 TEST_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "camera")
@@ -41,6 +40,8 @@ def bundled_image(name: str) -> np.ndarray:
     """One bundled photograph as uint8 (H, W) or (H, W, 3); loaded from disk, never downloaded."""
     import skimage.data
 
+    from srgan.imageops import PIXEL_MAX
+
     if name in ("motorcycle_left", "motorcycle_right"):
         left, right, _ = skimage.data.stereo_motorcycle()
         image = left if name == "motorcycle_left" else right
@@ -57,6 +58,8 @@ def bundled_image(name: str) -> np.ndarray:
 
 def export(names: tuple[str, ...], dest: Path) -> list[Path]:
     """Write the named photographs as PNG files into ``dest`` (atomic per file)."""
+    from srgan.imageops import write_png
+
     dest.mkdir(parents=True, exist_ok=True)
     written = []
     for name in names:
