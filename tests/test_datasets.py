@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import subprocess
+import sys
 import tarfile
 import threading
 import zipfile
@@ -440,7 +442,9 @@ def test_skimage_training_set_name_and_folder():
     assert os.fspath(train_images_dir(config)) == "data/train/SkimageTrain"
 
 
-def test_image_suffixes_match_imageops():
-    from srgan.imageops import IMAGE_EXTENSIONS
-
-    assert datasets.IMAGE_SUFFIXES == IMAGE_EXTENSIONS
+def test_the_workflows_data_code_does_not_import_torch():
+    """The Snakefile imports srgan.datasets at every start: it must stay free of torch."""
+    code = "import sys, srgan.datasets; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

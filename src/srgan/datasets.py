@@ -42,11 +42,8 @@ from tqdm import tqdm
 from srgan import sample_data
 from srgan.config import MIRROR_TRAIN_SETS, Config, train_images_dir
 from srgan.errors import UserError
-from srgan.fileio import HASH_CHUNK_BYTES, sha256_file, write_text_atomic
+from srgan.fileio import HASH_CHUNK_BYTES, IMAGE_EXTENSIONS, sha256_file, write_text_atomic
 
-#: Image files a set folder may hold: imageops.IMAGE_EXTENSIONS, repeated here because the
-#: Snakefile imports this module and imageops would pull torch into every workflow start.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 #: Name of a mirror's checksum list, in ``sha256sum`` format.
 MIRROR_SUMS = "SHA256SUMS"
 #: Bytes read per chunk of a transfer or an extraction.
@@ -526,7 +523,7 @@ def extract_images(
             for m in members
             if m.is_file
             and safe_relative(m.name).parent == prefix
-            and safe_relative(m.name).suffix.lower() in IMAGE_SUFFIXES
+            and safe_relative(m.name).suffix.lower() in IMAGE_EXTENSIONS
         ]
         if n_images is not None and len(chosen) != n_images:
             raise UserError(
@@ -600,7 +597,7 @@ def imagenet_sample(imagenet_dir: Path, n: int, seed: int) -> list[str]:
     images = [
         name
         for name in list_files(imagenet_dir)
-        if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
+        if PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
     ]
     if len(images) < n:
         raise UserError(

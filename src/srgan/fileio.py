@@ -21,6 +21,9 @@ from typing import IO, Any
 
 #: Bytes read at a time when hashing a file (large files never sit in memory whole).
 HASH_CHUNK_BYTES = 1 << 20
+#: File name extensions read as images (compared lower-case); other files are ignored.
+#: Here, in a torch-free leaf, so that the workflow's data code can share it with imageops.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 #: Seconds a git query may take before the commit is reported as "unknown".
 GIT_TIMEOUT_S = 10
 

@@ -28,12 +28,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from srgan.errors import UserError
-from srgan.fileio import atomic_write
+from srgan.fileio import IMAGE_EXTENSIONS, atomic_write
 
 #: The paper's super-resolution factor: every experiment is x4.
 SCALE = 4
-#: File name extensions read as images (compared lower-case); other files are ignored.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 # Keys' cubic convolution kernel parameter, as in MATLAB's imresize 'bicubic'.
 CUBIC_A = -0.5
