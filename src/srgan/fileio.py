@@ -1,18 +1,23 @@
-"""Files the safe way: atomic writes, chunked checksums, and the source tree's git state.
+"""Files the safe way: atomic writes, folder swaps, locks, checksums, the git state.
 
 A leaf module like ``errors``: it imports nothing else of the package, and every module may
 use it. Every result, checkpoint, table and image the project writes goes through
 ``atomic_write``: a temp file in the same folder (unique name, so two writers never share
 one), flushed and fsynced, then renamed over the target. A kill at any moment leaves either
-the old file or the new one, never a torn one.
+the old file or the new one, never a torn one. A folder is written the same way
+(``replaced_folder``: a temp sibling that replaces it at the end). ``file_lock`` is the one
+advisory lock (training folders, decoded-image stores), and ``read_sums``/``format_sums``
+the one reader and writer of ``sha256sum`` lists (manifests, a mirror's ``SHA256SUMS``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -55,9 +60,90 @@ def write_text_atomic(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """JSON with two-space indents and a final newline; NaN/inf are refused (invalid JSON)."""
-    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+def write_json_atomic(path: Path, data: Any, allow_infinity: bool = False) -> None:
+    """JSON with two-space indents and a final newline, atomically.
+
+    NaN and infinities are refused (strict JSON) unless ``allow_infinity``: then they are
+    written as Python's ``json`` writes them (``Infinity``, ``NaN``), which ``json.loads``
+    and pandas read back. Evaluation files need that: an SR image equal to its HR image has
+    an infinite PSNR.
+    """
+    text = json.dumps(data, indent=2, allow_nan=allow_infinity)
+    write_text_atomic(path, text + "\n")
+
+
+@contextlib.contextmanager
+def replaced_folder(dest: Path) -> Iterator[Path]:
+    """Write a folder in a temp sibling (``.<name>.partial``); it replaces ``dest`` at the end.
+
+    Yields the empty temp folder. On success ``dest`` (if any) is removed and the temp
+    folder renamed to it; on any exception the temp folder is removed and ``dest`` is left as
+    it was. A temp folder a killed writer left behind is cleared first.
+    """
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)
+
+
+class LockBusy(Exception):
+    """``file_lock(..., wait=False)`` found the lock held by another process."""
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, wait: bool = True) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created if missing) while in the block.
+
+    The kernel releases it when the process ends, even on SIGKILL, so a stale lock file never
+    blocks anyone. ``wait=False`` raises ``LockBusy`` at once when another process holds it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise LockBusy(str(path)) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def format_sums(sums: dict[str, str]) -> str:
+    """``{path: sha256}`` as ``sha256sum`` lines (``<digest>  <path>``), sorted by path."""
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items()))
+
+
+def read_sums(path: Path) -> dict[str, str]:
+    """A ``sha256sum`` file as ``{path: digest}``; a malformed line raises ``ValueError``
+    naming the file and line (callers turn it into their own error)."""
+    sums = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64:
+            raise ValueError(f"{path}:{number}: not a sha256sum line: {line!r}")
+        sums[name.lstrip("*")] = digest.lower()
+    return sums
+
+
+def sums_digest(sums: dict[str, str]) -> str:
+    """One sha256 for a set of files: of the sorted ``"<sha256>  <file name>"`` lines, with
+    folders dropped from the names (so a manifest, a mirror's ``SHA256SUMS`` and hashing the
+    files now all give the same digest for the same files)."""
+    lines = sorted(f"{digest}  {Path(name).name}" for name, digest in sums.items())
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def remove_stale_temp_files(folder: Path) -> None:

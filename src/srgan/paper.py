@@ -5,7 +5,7 @@ the daala tools, see ``srgan.metrics.ssim_daala``) and MOS, per method and test 
 scale 4. The reports print these beside our numbers. ``PAPER_SETTINGS`` holds the training
 settings the paper states, so the reports can list which ones a configuration departs from.
 
-This module is a leaf: it imports nothing from the package.
+This module imports only ``srgan.variants`` (for the variants' names; torch-free).
 """
 
 from __future__ import annotations
@@ -13,6 +13,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from srgan.variants import (
+    SRGAN_MSE,
+    SRGAN_VGG22,
+    SRGAN_VGG54,
+    SRRESNET_MSE,
+    SRRESNET_VGG22,
+    VARIANTS,
+)
 
 CITATION = (
     "Ledig et al., Photo-Realistic Single Image Super-Resolution Using a Generative "
@@ -32,28 +41,28 @@ class PaperScore:
 # --- Table 1: the content-loss study (x4) ---------------------------------------------------
 
 #: The five models of Table 1, in the paper's column order (our variant names).
-TABLE1_METHODS = ("srresnet_mse", "srresnet_vgg22", "srgan_mse", "srgan_vgg22", "srgan_vgg54")
+TABLE1_METHODS = tuple(VARIANTS)
 #: Table 1 covers these test sets.
 TABLE1_DATASETS = ("Set5", "Set14")
 
 TABLE1: dict[str, dict[str, PaperScore]] = {
-    "srresnet_mse": {
+    SRRESNET_MSE: {
         "Set5": PaperScore(psnr=32.05, ssim=0.9019, mos=3.37),
         "Set14": PaperScore(psnr=28.49, ssim=0.8184, mos=2.98),
     },
-    "srresnet_vgg22": {
+    SRRESNET_VGG22: {
         "Set5": PaperScore(psnr=30.51, ssim=0.8803, mos=3.46),
         "Set14": PaperScore(psnr=27.19, ssim=0.7807, mos=3.15),
     },
-    "srgan_mse": {
+    SRGAN_MSE: {
         "Set5": PaperScore(psnr=30.64, ssim=0.8701, mos=3.77),
         "Set14": PaperScore(psnr=26.92, ssim=0.7611, mos=3.43),
     },
-    "srgan_vgg22": {
+    SRGAN_VGG22: {
         "Set5": PaperScore(psnr=29.84, ssim=0.8468, mos=3.78),
         "Set14": PaperScore(psnr=26.44, ssim=0.7518, mos=3.57),
     },
-    "srgan_vgg54": {
+    SRGAN_VGG54: {
         "Set5": PaperScore(psnr=29.40, ssim=0.8472, mos=3.58),
         "Set14": PaperScore(psnr=26.02, ssim=0.7397, mos=3.72),
     },
@@ -80,8 +89,8 @@ TABLE2_DATASETS = ("Set5", "Set14", "BSD100")
 TABLE2_REPRODUCED = {
     "nearest": "nearest",
     "bicubic": "bicubic",
-    "srresnet": "srresnet_mse",
-    "srgan": "srgan_vgg54",
+    "srresnet": SRRESNET_MSE,
+    "srgan": SRGAN_VGG54,
 }
 #: Other papers' methods: Table 2 took them from their published outputs; we quote them.
 TABLE2_QUOTED = ("srcnn", "selfexsr", "drcn", "espcn")
@@ -147,11 +156,7 @@ LABELS = {
     "srresnet": "SRResNet",
     "srgan": "SRGAN",
     "hr": "HR",
-    "srresnet_mse": "SRResNet-MSE",
-    "srresnet_vgg22": "SRResNet-VGG22",
-    "srgan_mse": "SRGAN-MSE",
-    "srgan_vgg22": "SRGAN-VGG22",
-    "srgan_vgg54": "SRGAN-VGG54",
+    **{v.name: v.label for v in VARIANTS.values()},
 }
 
 #: Every method this project evaluates (one results/eval/<method>.json each).

@@ -1,0 +1,208 @@
+"""The on-disk formats of trained generators and resumable training state.
+
+A run folder (:class:`srgan.paths.RunFolder`) holds:
+
+* ``final.pt``: the trained generator, ``{"format": GENERATOR_FORMAT, "version", "model"
+  (the SRResNet constructor arguments), "generator" (its state dict), "metadata"}``;
+* ``final.json``: the same ``metadata`` (plus format and version) as JSON, so reports,
+  provenance and the workflow read it without importing torch;
+* ``checkpoints/step_<N>.pt``: resumable state after N steps, ``{"format": STATE_FORMAT,
+  "version", "step", "model", "generator", ...}`` (the trainer decides the rest: D,
+  optimisers, RNG, data); the newest ``KEEP_CHECKPOINTS`` are kept.
+
+Everything is written atomically (``fileio.atomic_write``) and read with
+``torch.load(..., weights_only=True)``: no pickled code ever runs. A generator file is any
+file with ``model`` and ``generator`` (``final.pt`` or a ``step_*.pt``).
+
+torch is imported inside the functions that need it, so :func:`read_final_metadata` and the
+listing functions stay torch-free. Imports: models, paths and the leaves errors, fileio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from srgan.errors import UserError
+from srgan.fileio import atomic_write, write_json_atomic
+from srgan.paths import RunFolder
+
+if TYPE_CHECKING:
+    import torch
+
+    from srgan.models import SRResNet
+
+STATE_FORMAT = "srgan-train-state"
+GENERATOR_FORMAT = "srgan-generator"
+FORMAT_VERSION = 1
+#: Resumable checkpoints kept: the newest and the one before it.
+KEEP_CHECKPOINTS = 2
+CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)\.pt$")
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save to a temp file in the same folder, fsync, then rename over ``path``."""
+    import torch
+
+    with atomic_write(path, "wb") as handle:
+        torch.save(obj, handle)
+
+
+def write_state(folder: RunFolder, step: int, state: dict[str, Any]) -> Path:
+    """Write the resumable state of ``step`` (atomically), then prune older checkpoints."""
+    path = folder.checkpoint(step)
+    save_atomic({"format": STATE_FORMAT, "version": FORMAT_VERSION, "step": step, **state}, path)
+    prune(folder)
+    return path
+
+
+def write_final(
+    folder: RunFolder,
+    model: dict[str, Any],
+    generator: Mapping[str, torch.Tensor],
+    metadata: dict[str, Any],
+) -> Path:
+    """Write ``final.pt`` (CPU tensors) and then ``final.json`` (the metadata)."""
+    weights = {k: v.detach().cpu().contiguous() for k, v in generator.items()}
+    header = {"format": GENERATOR_FORMAT, "version": FORMAT_VERSION}
+    blob = {**header, "model": model, "generator": weights, "metadata": metadata}
+    save_atomic(blob, folder.final)
+    write_json_atomic(folder.final_metadata, {**header, "metadata": metadata})
+    return folder.final
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+
+def list_checkpoints(folder: RunFolder) -> list[tuple[int, Path]]:
+    """(step, path) of the checkpoint files, newest first."""
+    if not folder.checkpoints.is_dir():
+        return []
+    found = []
+    for path in folder.checkpoints.iterdir():
+        match = CHECKPOINT_PATTERN.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found, reverse=True)
+
+
+def prune(folder: RunFolder) -> None:
+    """Delete all but the newest ``KEEP_CHECKPOINTS`` checkpoints."""
+    for _, path in list_checkpoints(folder)[KEEP_CHECKPOINTS:]:
+        path.unlink(missing_ok=True)
+
+
+def latest_state(folder: RunFolder) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that loads, with its state; unreadable ones are reported and
+    skipped (the one before them is used)."""
+    import torch
+
+    for _, path in list_checkpoints(folder):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # truncated or damaged: fall back to the previous one
+            print(f"warning: skipping unreadable checkpoint {path}: {err}", file=sys.stderr)
+            continue
+        if isinstance(state, dict) and state.get("format") == STATE_FORMAT:
+            return path, state
+        print(f"warning: skipping {path}: not a training checkpoint", file=sys.stderr)
+    return None
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def read_final_metadata(folder: RunFolder) -> dict[str, Any] | None:
+    """The metadata of a run's ``final.pt`` from ``final.json``, without torch.
+
+    None when there is no ``final.pt``. When ``final.json`` is missing or unreadable (a run
+    killed between the two writes, or trained before final.json existed) the metadata is
+    read from ``final.pt`` itself; ``{}`` when neither can be read.
+    """
+    if not folder.final.is_file():
+        return None
+    try:
+        blob = json.loads(folder.final_metadata.read_text())
+        metadata = blob.get("metadata") if isinstance(blob, dict) else None
+    except (OSError, ValueError):
+        metadata = None
+    if isinstance(metadata, dict):
+        return metadata
+    try:
+        metadata = read_generator_file(folder.final).get("metadata")
+    except UserError:
+        return {}
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def read_generator_file(path: Path) -> dict[str, Any]:
+    """torch.load a generator file safely (weights_only); a UserError names the file.
+
+    A generator file (``final.pt`` or a training ``checkpoints/step_*.pt``) is a dict
+    holding at least ``model`` (the SRResNet constructor arguments) and ``generator`` (its
+    state dict); ``final.pt`` also has ``metadata``.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, not a torch file, or pickled code refused
+        raise UserError(f"cannot read checkpoint {path}: {err}") from err
+    if not isinstance(data, dict) or not {"model", "generator"} <= set(data):
+        raise UserError(
+            f"{path} is not a generator checkpoint (expected a dict with 'model' and "
+            "'generator'; train one with `srgan train`)"
+        )
+    return data
+
+
+def generator_from_data(data: Mapping[str, Any], source: str | Path) -> SRResNet:
+    """Rebuild the SRResNet described by a generator file's dict and load its weights (CPU)."""
+    from srgan.models import SRResNet
+
+    if not isinstance(data["model"], dict):
+        raise UserError(f"{source}: 'model' must be a dict of SRResNet settings")
+    generator = SRResNet.from_config(data["model"])
+    try:
+        generator.load_state_dict(data["generator"], strict=True)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise UserError(
+            f"{source}: generator weights do not match its model settings {data['model']}: {err}"
+        ) from err
+    return generator
+
+
+def load_generator(
+    path: Path, device: str | torch.device = "cpu"
+) -> tuple[SRResNet, dict[str, Any]]:
+    """The generator of a file (eval mode, frozen, on ``device``) and its ``metadata`` dict
+    ({} when it has none, as in a resumable ``step_*.pt``)."""
+    data = read_generator_file(path)
+    generator = generator_from_data(data, path)
+    generator.requires_grad_(False)
+    metadata = data.get("metadata")
+    generator = generator.eval().to(device)
+    return generator, metadata if isinstance(metadata, dict) else {}
+
+
+def weights_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """A hash of a state dict's names, dtypes, shapes and bytes (independent of file layout)."""
+    import torch
+
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}\t{tensor.dtype}\t{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
