@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srgan.data import to_model_range
 from srgan.imageops import SCALE, downscale_8bit
+from srgan.patches import to_model_range
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def naive_batches(
     files: list[Path], crop: int, batch: int, seed: int = 0
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The naive baseline pipeline: every sample opened with PIL, cropped and downscaled on
-    its own, in this process; (LR in [0, 1], HR in [-1, 1]) like ``srgan.data.make_batches``."""
+    its own, in this process; (LR in [0, 1], HR in [-1, 1]) like ``srgan.patches.make_batches``."""
     rng = np.random.default_rng(seed)
     while True:
         lrs, hrs = [], []

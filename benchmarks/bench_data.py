@@ -4,7 +4,7 @@ Usage: .venv/bin/python benchmarks/bench_data.py [--data DIR] [--seconds S] [--w
 
 Times, in one run and on CPU tensors: the folder scan (cold: empty manifest; warm: rerun);
 a naive baseline (per sample: PIL open, random crop, the project's downscale_8bit on that one
-crop); and ``srgan.data.make_batches`` for each worker count, with the decoded-image store and
+crop); and ``srgan.patches.make_batches`` for each worker count, with the decoded-image store and
 without it (workers decode, keeping ``--cache-images`` images each). "cold" starts from an
 empty cache folder (its startup includes building the store; without a store the first
 seconds decode every image once per worker); "warm" reuses the store, or, without a store,
@@ -27,8 +27,9 @@ from pathlib import Path
 import torch
 from _common import default_data_dir, naive_batches
 
-from srgan.data import CropDataset, make_batches, open_store, scan_images
 from srgan.imageops import downscale_8bit
+from srgan.patches import CropDataset, make_batches
+from srgan.trainset import open_store, scan_images
 
 PAPER_CROP = 96  # paper: 96 x 96 HR crops
 PAPER_BATCH = 16  # paper: 16 crops per mini-batch

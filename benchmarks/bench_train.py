@@ -6,13 +6,13 @@ Usage: .venv/bin/python benchmarks/bench_train.py [--device cpu|cuda] [--steps N
 
 For each variant (the full paper models: 16 blocks, 64 channels, the 8-conv discriminator;
 VGG19 with random weights, which costs the same as ImageNet's), one run times the training
-step of ``srgan.training`` (``build_trainer`` + ``Trainer.step``, the code ``srgan train``
-runs, under the same torch settings, ``training.torch_settings``: cudnn autotuning on CUDA
+step of ``srgan.trainer`` (``build_trainer`` + ``Trainer.step``, the code ``srgan train``
+runs, under the same torch settings, ``runtime.torch_settings``: cudnn autotuning on CUDA
 with params.yaml's ``train.deterministic: false``) fed by two data pipelines:
 
 - naive: per sample, PIL open, random crop, MATLAB-bicubic downscale of that crop, all in the
   main process (the usual first implementation);
-- project: ``srgan.data.make_batches`` (decoded-image store, batched downscale, ``--workers``
+- project: ``srgan.patches.make_batches`` (decoded-image store, batched downscale, ``--workers``
   DataLoader workers).
 
 On CUDA it also compares fp32 with bf16 autocast, and eager with ``torch.compile``, for the
@@ -36,9 +36,11 @@ import torch
 from _common import REPO_ROOT, default_data_dir, naive_batches
 from PIL import Image
 
-from srgan import training
+from srgan import runtime, variants
 from srgan.config import Config, load_config
-from srgan.data import make_batches, scan_images
+from srgan.patches import make_batches
+from srgan.trainer import Trainer, build_trainer
+from srgan.trainset import scan_images
 
 PAPER_CROP = 96  # paper: 96 x 96 HR crops
 PAPER_BATCH = 16  # paper: 16 crops per mini-batch
@@ -74,7 +76,7 @@ def _sync(device: torch.device) -> None:
 
 
 def time_steps(
-    trainer: training.Trainer,
+    trainer: Trainer,
     batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
     device: torch.device,
     memory_format: torch.memory_format,
@@ -115,7 +117,7 @@ def bench_one(
         f"data.root={data_root}",
     ]
     config = load_config(REPO_ROOT / "params.yaml", sets=sets)
-    with training.torch_settings(config.train.deterministic, device):
+    with runtime.torch_settings(config.train.deterministic, device):
         return _bench_run(variant, files, device, config, pipeline, args, data_root)
 
 
@@ -128,9 +130,9 @@ def _bench_run(
     args: argparse.Namespace,
     data_root: Path,
 ) -> dict[str, object]:
-    """One row: build the trainer and time its steps (inside ``training.torch_settings``)."""
-    spec = training.get_variant(variant)
-    trainer = training.build_trainer(spec, config, device)
+    """One row: build the trainer and time its steps (inside ``runtime.torch_settings``)."""
+    spec = variants.get(variant)
+    trainer = build_trainer(spec, config, device)
     trainer.generator.train()
     channels_last = config.train.channels_last and device.type == "cuda"
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -187,7 +189,9 @@ def print_table(rows: list[dict[str, object]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
-    parser.add_argument("--variants", nargs="+", default=["srresnet_mse", "srgan_vgg54"])
+    parser.add_argument(
+        "--variants", nargs="+", default=[variants.SRRESNET_MSE, variants.SRGAN_VGG54]
+    )
     parser.add_argument("--steps", type=int, default=None, help="timed steps per row")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first")
     parser.add_argument("--data", type=Path, default=None, help="folder of HR training images")

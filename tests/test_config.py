@@ -6,15 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from srgan.config import (
-    benchmarks_dir,
-    config_hash,
-    deep_merge,
-    load_config,
-    merged_config_dict,
-    parse_set,
-    train_images_dir,
-)
+from srgan import paths
+from srgan.config import config_hash, deep_merge, load_config, merged_config_dict, parse_set
 from srgan.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,15 +97,15 @@ def test_hash_is_stable_and_sensitive():
 
 def test_data_folders_follow_the_mirror():
     config = load_config(PARAMS)
-    assert benchmarks_dir(config) == Path("data/benchmarks")
-    assert train_images_dir(config) == Path("data/train/DIV2K")
+    assert paths.test_sets_dir(config) == Path("data/test_sets")
+    assert paths.train_images_dir(config) == Path("data/train/DIV2K")
     mirrored = load_config(PARAMS, sets=["data.mirror=/m", "data.train_set=T91"])
-    assert benchmarks_dir(mirrored) == Path("/m/benchmarks")
-    assert train_images_dir(mirrored) == Path("/m/train/T91")
+    assert paths.test_sets_dir(mirrored) == Path("/m/benchmarks")  # the mirror's own layout
+    assert paths.train_images_dir(mirrored) == Path("/m/train/T91")
     folder = load_config(PARAMS, sets=["data.train_set=folder", "data.train_dir=/photos"])
-    assert train_images_dir(folder) == Path("/photos")
+    assert paths.train_images_dir(folder) == Path("/photos")
     with pytest.raises(UserError, match="data.train_dir is not set"):
-        train_images_dir(load_config(PARAMS, sets=["data.train_set=folder"]))
+        paths.train_images_dir(load_config(PARAMS, sets=["data.train_set=folder"]))
 
 
 def test_schema_link_for_snakemake_points_at_the_package_schema():

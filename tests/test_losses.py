@@ -17,7 +17,7 @@ from srgan.losses import (
     mse_loss,
     tv_loss,
 )
-from srgan.models import VGGFeatures
+from srgan.vgg import VGGFeatures
 
 LOG2 = math.log(2)
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"

@@ -22,12 +22,23 @@ import torch
 from PIL import Image
 from torch import nn
 
-from srgan import evaluation, inference, training
-from srgan.config import Config, benchmarks_dir, load_config
-from srgan.data import make_batches
+from srgan import (
+    checkpoints,
+    evaluation,
+    inference,
+    paths,
+    runtime,
+    trainer,
+    training,
+    trainlog,
+    trainset,
+    variants,
+)
+from srgan.config import Config, load_config
 from srgan.errors import UserError
-from srgan.losses import VGGLoss
+from srgan.losses import VGGLoss, content_loss
 from srgan.models import SRResNet
+from srgan.patches import make_batches
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "params.yaml"
@@ -49,14 +60,14 @@ PROCESS_TIMEOUT = 300
 # `srgan train` in a child that signals itself at a fixed step: deterministic on any machine.
 SELF_SIGNALLING_CHILD = """
 import os, signal, sys
-from srgan import cli, training
-original, calls = training.Trainer.step, [0]
+from srgan import cli, trainer
+original, calls = trainer.Trainer.step, [0]
 def step(self, *args):
     calls[0] += 1
     if calls[0] == {at}:
         os.kill(os.getpid(), signal.{signal})
     return original(self, *args)
-training.Trainer.step = step
+trainer.Trainer.step = step
 sys.exit(cli.main(sys.argv[1:]))
 """
 
@@ -103,19 +114,6 @@ def make_config(root: Path, images: Path, *extra: str) -> Config:
     return load_config(PARAMS, [DEMO], _sets(root, images, list(extra)))
 
 
-def benchmark_evaluator(config: Config) -> training.Evaluator:
-    """PSNR/SSIM on the training evaluation set, as the CLI scores it during training."""
-    dataset = training.eval_dataset(config)
-    assert dataset is not None
-
-    def evaluate(generator: SRResNet) -> dict[str, float]:
-        upscaler = inference.generator_upscaler(generator, tile=config.evaluate.tile)
-        row = evaluation.evaluate(upscaler, benchmarks_dir(config), [dataset], progress=False)
-        return {f"{dataset}_psnr": row[dataset]["psnr"], f"{dataset}_ssim": row[dataset]["ssim"]}
-
-    return evaluate
-
-
 def cli_args(root: Path, images: Path, *extra: str) -> list[str]:
     args = ["--params", str(PARAMS), "--config", str(DEMO), "--no-progress"]
     for item in _sets(root, images, list(extra)):
@@ -127,15 +125,15 @@ def cli_args(root: Path, images: Path, *extra: str) -> list[str]:
 def srresnet_run(tmp_path_factory: pytest.TempPathFactory, images: Path) -> tuple[Path, Config]:
     """A short srresnet_mse run (the SRGAN variants' --init), evaluated on a tiny Set5."""
     root = tmp_path_factory.mktemp("srresnet")
-    _write_images(root / "data" / "benchmarks" / "Set5", 2, (24, 28), seed=1)
-    config = make_config(root, images, "train.eval_every=3")
+    _write_images(root / "data" / "test_sets" / "Set5", 2, (24, 28), seed=1)
+    config = make_config(root, images, "train.eval_every=3", "evaluate.datasets=[Set5]")
     final = training.train(
         "srresnet_mse",
         root / "run",
         config,
         steps=6,
         progress=False,
-        evaluate=benchmark_evaluator(config),
+        evaluate=evaluation.training_evaluator(config),
     )
     return final, config
 
@@ -161,19 +159,19 @@ def _metric(workdir: Path, name: str) -> list[list[str]]:
 
 def test_paper_schedules() -> None:
     config = load_config(PARAMS)
-    srresnet = training.make_schedule(training.VARIANTS["srresnet_mse"], config)
+    srresnet = variants.schedule(config, variants.VARIANTS["srresnet_mse"])
     assert (srresnet.steps, srresnet.lr, srresnet.lr_at(999_999)) == (1_000_000, 1e-4, 1e-4)
-    srgan = training.make_schedule(training.VARIANTS["srgan_vgg54"], config)
+    srgan = variants.schedule(config, variants.VARIANTS["srgan_vgg54"])
     assert srgan.steps == 200_000
     assert srgan.lr_at(0) == srgan.lr_at(99_999) == 1e-4
     assert math.isclose(srgan.lr_at(100_000), 1e-5) and math.isclose(srgan.lr_at(199_999), 1e-5)
-    assert training.make_schedule(training.VARIANTS["srgan_mse"], config, steps=7).steps == 7
+    assert variants.schedule(config, variants.VARIANTS["srgan_mse"], steps=7).steps == 7
     with pytest.raises(UserError, match="--steps"):
-        training.make_schedule(training.VARIANTS["srgan_mse"], config, steps=0)
+        variants.schedule(config, variants.VARIANTS["srgan_mse"], steps=0)
 
 
 def test_variants_losses() -> None:
-    v = training.VARIANTS
+    v = variants.VARIANTS
     assert [(x.content, x.adversarial, x.total_variation) for x in v.values()] == [
         ("mse", False, False),
         ("vgg22", False, True),
@@ -181,8 +179,8 @@ def test_variants_losses() -> None:
         ("vgg22", True, False),
         ("vgg54", True, False),
     ]
-    assert training.loss_names(v["srresnet_vgg22"]) == ["content", "tv", "generator"]
-    assert training.loss_names(v["srgan_mse"])[:4] == [
+    assert trainer.loss_names(v["srresnet_vgg22"]) == ["content", "tv", "generator"]
+    assert trainer.loss_names(v["srgan_mse"])[:4] == [
         "content",
         "adversarial",
         "generator",
@@ -194,12 +192,10 @@ def test_training_identity_ignores_run_only_keys() -> None:
     base = load_config(PARAMS)
 
     def key(variant: str, *sets: str) -> str:
-        return training.training_hash(
-            load_config(PARAMS, sets=list(sets)), training.VARIANTS[variant]
-        )
+        return variants.run_hash(load_config(PARAMS, sets=list(sets)), variants.VARIANTS[variant])
 
     same = key("srresnet_mse")
-    assert same == training.training_hash(base, training.VARIANTS["srresnet_mse"])
+    assert same == variants.run_hash(base, variants.VARIANTS["srresnet_mse"])
     for item in (
         "train.log_every=7",
         "data.workers=0",
@@ -228,7 +224,7 @@ def test_short_training_lowers_the_loss(tmp_path: Path, images: Path) -> None:
     batches = make_batches(sorted(images.glob("*.png")), config.data.crop_size, 6, seed=123)
     lr, hr = next(batches)
     batches.close()
-    initial = training.build_trainer(training.VARIANTS["srresnet_mse"], config, torch.device("cpu"))
+    initial = trainer.build_trainer(variants.VARIANTS["srresnet_mse"], config, torch.device("cpu"))
     final = training.train("srresnet_mse", tmp_path / "run", config, steps=30, progress=False)
     trained = inference.load_generator(final, "cpu")
     with torch.no_grad():
@@ -244,7 +240,7 @@ def test_srresnet_run_outputs(srresnet_run: tuple[Path, Config]) -> None:
     data = torch.load(final, weights_only=True)
     meta = data["metadata"]
     assert data["format"] == "srgan-generator"
-    assert data["model"] == training.generator_settings(config)
+    assert data["model"] == trainer.generator_settings(config)
     assert (meta["variant"], meta["step"], meta["config_hash"]) == (
         "srresnet_mse",
         6,
@@ -254,7 +250,10 @@ def test_srresnet_run_outputs(srresnet_run: tuple[Path, Config]) -> None:
     assert meta["vgg_weights"] is None and meta["init"] is None
     assert meta["git_commit"]
     workdir = final.parent
-    assert [s for s, _ in training.list_checkpoints(workdir)] == [6, 4]  # the newest two kept
+    assert [s for s, _ in checkpoints.list_checkpoints(paths.RunFolder(workdir))] == [
+        6,
+        4,
+    ]  # the newest two kept
     assert not list(workdir.rglob("*.tmp"))
     assert [row[0] for row in _metric(workdir, "train/content")] == ["step", "2", "4", "6"]
     psnr = _metric(workdir, "eval/Set5_psnr")
@@ -274,14 +273,16 @@ def test_no_evaluate_callback_logs_no_scores(
     assert not (tmp_path / "run" / "dvclive" / "plots" / "metrics" / "eval").exists()
 
 
-def test_eval_dataset_prefers_set5_then_the_evaluate_datasets(tmp_path: Path) -> None:
-    config = load_config(PARAMS, [DEMO], [f"data.root={tmp_path}"])
-    assert list(config.evaluate.datasets) == ["SkimageTest"]
-    assert training.eval_dataset(config) is None
-    (tmp_path / "benchmarks" / "SkimageTest").mkdir(parents=True)
-    assert training.eval_dataset(config) == "SkimageTest"
-    (tmp_path / "benchmarks" / "Set5").mkdir()
-    assert training.eval_dataset(config) == "Set5"
+def test_training_eval_set_prefers_set5_then_the_first_evaluate_dataset(tmp_path: Path) -> None:
+    assert variants.training_eval_set(load_config(PARAMS)) == "Set5"
+    demo = load_config(PARAMS, [DEMO], [f"data.root={tmp_path}"])
+    assert list(demo.evaluate.datasets) == ["SkimageTest"]
+    assert variants.training_eval_set(demo) == "SkimageTest"
+    later = load_config(PARAMS, sets=["evaluate.datasets=[BSD100, Set5]"])
+    assert variants.training_eval_set(later) == "Set5"
+    assert variants.training_eval_set(load_config(PARAMS, sets=["train.eval_every=0"])) is None
+    # The folder is missing: training scores nothing (and says so) instead of failing.
+    assert evaluation.training_evaluator(demo) is None
 
 
 @pytest.mark.parametrize("variant", ["srresnet_vgg22", "srgan_mse", "srgan_vgg22", "srgan_vgg54"])
@@ -293,13 +294,13 @@ def test_variants_train(
     final = training.train(variant, tmp_path / "run", config, steps=2, init=init, progress=False)
     meta = torch.load(final, weights_only=True)["metadata"]
     assert (meta["variant"], meta["step"]) == (variant, 2)
-    spec = training.VARIANTS[variant]
+    spec = variants.VARIANTS[variant]
     assert meta["vgg_weights"] == ("random" if spec.uses_vgg else None)
     assert any("random weights" in n for n in meta["notes"]) == spec.uses_vgg
-    for name in training.loss_names(spec):
+    for name in trainer.loss_names(spec):
         value = float(_metric(tmp_path / "run", f"train/{name}")[-1][1])
         assert math.isfinite(value), name
-    state = torch.load(training.checkpoint_path(tmp_path / "run", 2), weights_only=True)
+    state = torch.load(paths.RunFolder(tmp_path / "run").checkpoint(2), weights_only=True)
     assert (state["discriminator"] is not None) == spec.adversarial
     if spec.adversarial:
         assert meta["init"]["path"] == str(init) and meta["init"]["variant"] == "srresnet_mse"
@@ -335,7 +336,7 @@ def test_one_run_per_workdir(tmp_path: Path, images: Path) -> None:
     trusted while another run holds it."""
     config = make_config(tmp_path, images)
     final = training.train("srresnet_mse", tmp_path / "run", config, steps=2, progress=False)
-    with open(tmp_path / "run" / training.LOCK_NAME, "a") as handle:
+    with open(paths.RunFolder(tmp_path / "run").lock, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         with pytest.raises(UserError, match="another `srgan train` is running"):
             training.train("srresnet_mse", tmp_path / "run", config, steps=2, progress=False)
@@ -360,7 +361,7 @@ def test_rerun_after_completion_does_nothing(
 
 
 def _superseded(workdir: Path) -> list[Path]:
-    return sorted((workdir / training.SUPERSEDED_DIR).glob("*/final.pt"))
+    return sorted(paths.RunFolder(workdir).superseded.glob("*/final.pt"))
 
 
 def test_state_that_cannot_continue_is_moved_aside(
@@ -383,7 +384,7 @@ def test_state_that_cannot_continue_is_moved_aside(
     _write_images(own, 7, (40, 48), seed=1)
     training.train("srresnet_mse", workdir, changed, steps=1, progress=False)
     assert "other training images (6 files then, 7 now)" in capsys.readouterr().out
-    assert len(list((workdir / training.SUPERSEDED_DIR).iterdir())) == 3
+    assert len(list(paths.RunFolder(workdir).superseded.iterdir())) == 3
 
 
 def test_another_init_starts_over(
@@ -446,7 +447,7 @@ def test_exact_resume_after_sigkill(
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert not (workdir / "final.pt").exists()
     # checkpoints every 4 steps; killed before step 11: 8 is the newest
-    assert [s for s, _ in training.list_checkpoints(workdir)] == [8, 4]
+    assert [s for s, _ in checkpoints.list_checkpoints(paths.RunFolder(workdir))] == [8, 4]
     assert _metric(workdir, "train/generator")[-1][0] == "10"  # logged after the checkpoint
     config = make_config(tmp_path, images)
     final = training.train(
@@ -466,7 +467,7 @@ def test_sigterm_writes_a_checkpoint_then_resumes_exactly(
     assert done.returncode == 128 + signal.SIGTERM == 143, done.stderr
     assert "SIGTERM" in done.stderr and "rerun the same command" in done.stderr
     # the interrupted step finishes, then its checkpoint is written (none before it)
-    assert [s for s, _ in training.list_checkpoints(workdir)] == [STOP_AT_CALL]
+    assert [s for s, _ in checkpoints.list_checkpoints(paths.RunFolder(workdir))] == [STOP_AT_CALL]
     assert not (workdir / "final.pt").exists()
     config = make_config(tmp_path, images, "train.checkpoint_every=1000")
     final = training.train(
@@ -478,22 +479,22 @@ def test_sigterm_writes_a_checkpoint_then_resumes_exactly(
 def test_sigint_in_process_checkpoints_and_restores_handlers(
     tmp_path: Path, images: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original_step = training.Trainer.step
+    original_step = trainer.Trainer.step
     calls = []
 
-    def step(self: training.Trainer, lr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    def step(self: trainer.Trainer, lr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         calls.append(1)
         if len(calls) == 3:
             signal.raise_signal(signal.SIGINT)
         return original_step(self, lr, hr)
 
-    monkeypatch.setattr(training.Trainer, "step", step)
+    monkeypatch.setattr(trainer.Trainer, "step", step)
     handler = signal.getsignal(signal.SIGINT)
     config = make_config(tmp_path, images)
     with pytest.raises(training.TrainingInterrupted) as info:
         training.train("srresnet_mse", tmp_path / "run", config, steps=20, progress=False)
     assert info.value.exit_code == 130 and "after step 3 of 20" in str(info.value)
-    assert [s for s, _ in training.list_checkpoints(tmp_path / "run")] == [3]
+    assert [s for s, _ in checkpoints.list_checkpoints(paths.RunFolder(tmp_path / "run"))] == [3]
     assert signal.getsignal(signal.SIGINT) is handler
 
 
@@ -516,7 +517,7 @@ class _NaNAfter(nn.Module):
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
     tmp_path: Path, images: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(training, "content_loss", lambda kind, **kwargs: _NaNAfter(start=7))
+    monkeypatch.setattr(trainer, "content_loss", lambda kind, **kwargs: _NaNAfter(start=7))
     config = make_config(tmp_path, images)
     workdir = tmp_path / "run"
     with pytest.raises(training.NonFiniteLossError) as info:
@@ -525,7 +526,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
     assert "non-finite loss at step 7 (content, generator)" in message
     assert "step_000000004.pt" in message and "\n" not in message
     assert isinstance(info.value, UserError)
-    [(step, path)] = training.list_checkpoints(workdir)
+    [(step, path)] = checkpoints.list_checkpoints(paths.RunFolder(workdir))
     assert step == 4
     weights = torch.load(path, weights_only=True)["generator"]
     assert all(torch.isfinite(t).all() for t in weights.values())
@@ -534,12 +535,12 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
 
 def test_unreadable_newest_checkpoint_falls_back(tmp_path: Path) -> None:
     for step in (4, 8):
-        training.save_atomic(
-            {"format": training.CHECKPOINT_FORMAT, "step": step},
-            training.checkpoint_path(tmp_path, step),
+        checkpoints.save_atomic(
+            {"format": checkpoints.STATE_FORMAT, "step": step},
+            paths.RunFolder(tmp_path).checkpoint(step),
         )
-    training.checkpoint_path(tmp_path, 8).write_bytes(b"truncated")
-    path, state = training.load_latest_checkpoint(tmp_path)
+    paths.RunFolder(tmp_path).checkpoint(8).write_bytes(b"truncated")
+    path, state = checkpoints.latest_state(paths.RunFolder(tmp_path))
     assert state["step"] == 4 and path.name == "step_000000004.pt"
 
 
@@ -548,9 +549,9 @@ def test_dvclive_leaves_the_enclosing_git_repository_alone(
 ) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(training.DVC_ROOT_ENV, raising=False)
-    live = training.open_live(tmp_path / "dvclive", None)
-    training.log_metrics(live, 3, {"train/loss": 0.5})
+    monkeypatch.delenv(trainlog.DVC_ROOT_ENV, raising=False)
+    live = trainlog.open_live(tmp_path / "dvclive", None)
+    trainlog.log_metrics(live, 3, {"train/loss": 0.5})
     assert not (tmp_path / ".dvc").exists() and not (tmp_path / ".dvcignore").exists()
     assert _metric(tmp_path, "train/loss") == [["step", "loss"], ["3", "0.5"]]
 
@@ -561,7 +562,7 @@ def test_truncate_metrics_drops_rows_after_the_checkpoint(tmp_path: Path) -> Non
     (folder / "loss.tsv").write_text("step\tloss\n2\t0.5\n4\t0.25\n6\t0.125\n8\t0.1")
     (folder / "late.tsv").write_text("timestamp\tstep\tlate\n17\t4\t1\n30\t5\t2\n")
     (folder / "other.tsv").write_text("time\tvalue\n9\t1\n")  # no step column: untouched
-    training.truncate_metrics(tmp_path, 4)
+    trainlog.truncate_metrics(tmp_path, 4)
     assert (folder / "loss.tsv").read_text() == "step\tloss\n2\t0.5\n4\t0.25\n"
     assert (folder / "late.tsv").read_text() == "timestamp\tstep\tlate\n17\t4\t1\n"
     assert (folder / "other.tsv").read_text() == "time\tvalue\n9\t1\n"
@@ -588,17 +589,17 @@ def test_stale_temp_files_are_removed_under_the_lock(tmp_path: Path, images: Pat
 def test_files_digest_sees_names_sizes_and_mtimes(tmp_path: Path) -> None:
     folder = _write_images(tmp_path / "imgs", 2, (8, 8), seed=0)
     files = sorted(folder.glob("*.png"))
-    first = training.files_digest(files, folder)
-    assert training.files_digest(files, folder) == first
+    first = trainset.files_digest(files, folder)
+    assert trainset.files_digest(files, folder) == first
     stat = files[0].stat()
     os.utime(files[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # same bytes, touched
-    assert training.files_digest(files, folder) != first
-    assert training.files_digest(files[:1], folder) != training.files_digest(files, folder)
+    assert trainset.files_digest(files, folder) != first
+    assert trainset.files_digest(files[:1], folder) != trainset.files_digest(files, folder)
 
 
 def test_d_probabilities_are_mean_sigmoids(images: Path, tmp_path: Path) -> None:
     """d_real/d_fake are the batch means of D's probabilities, not sigmoid(mean logit)."""
-    assert training.mean_probability(torch.tensor([[-4.0], [4.0]])).item() == pytest.approx(0.5)
+    assert trainer.mean_probability(torch.tensor([[-4.0], [4.0]])).item() == pytest.approx(0.5)
     logits = torch.tensor([[0.0], [4.0]])
     expected = (0.5 + 1 / (1 + math.exp(-4.0))) / 2  # 0.741; sigmoid(mean) would be 0.881
 
@@ -613,13 +614,13 @@ def test_d_probabilities_are_mean_sigmoids(images: Path, tmp_path: Path) -> None
             return logits + self.bias + 0 * x.mean()
 
     config = make_config(tmp_path, images)
-    trainer = training.build_trainer(training.VARIANTS["srgan_mse"], config, torch.device("cpu"))
+    gan = trainer.build_trainer(variants.VARIANTS["srgan_mse"], config, torch.device("cpu"))
     fixed = FixedLogits()
-    trainer.discriminator = trainer.d_forward = fixed
-    trainer.opt_d = torch.optim.Adam(fixed.parameters(), lr=1e-4)
+    gan.discriminator = gan.d_forward = fixed
+    gan.opt_d = torch.optim.Adam(fixed.parameters(), lr=1e-4)
     lr, hr = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 16, 16) * 2 - 1
-    values = trainer.step(lr, hr).tolist()
-    terms = dict(zip(training.loss_names(trainer.variant), values, strict=True))
+    values = gan.step(lr, hr).tolist()
+    terms = dict(zip(trainer.loss_names(gan.variant), values, strict=True))
     assert terms["d_real"] == pytest.approx(expected, rel=1e-6)
     assert terms["d_fake"] == pytest.approx(expected, rel=1e-6)
 
@@ -635,25 +636,24 @@ def test_demo_flag_and_notes_come_from_the_same_booleans() -> None:
         (random_vgg, "srgan_vgg54", ["VGG19 with random weights"]),
         (demo, "srresnet_mse", ["demo run"]),
     ]:
-        spec = training.VARIANTS[variant]
-        notes = training.demo_notes(config, spec)
-        assert [n.split(":")[0] for n in notes] == expected, variant
-        assert training.is_demo(config, spec) is bool(expected), variant
+        spec = variants.VARIANTS[variant]
+        notes = variants.demo_reasons(config, spec)
+        assert [n.split(" (")[0] for n in notes] == expected, variant
 
 
 def test_torch_settings_restore_everything(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(training.CUBLAS_WORKSPACE_ENV, raising=False)
+    monkeypatch.delenv(runtime.CUBLAS_WORKSPACE_ENV, raising=False)
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
-    with training.torch_settings(deterministic=True, device=torch.device("cuda")):
-        assert os.environ[training.CUBLAS_WORKSPACE_ENV] == training.CUBLAS_WORKSPACE
+    with runtime.torch_settings(deterministic=True, device=torch.device("cuda")):
+        assert os.environ[runtime.CUBLAS_WORKSPACE_ENV] == runtime.CUBLAS_WORKSPACE
         assert torch.are_deterministic_algorithms_enabled()
-    assert training.CUBLAS_WORKSPACE_ENV not in os.environ
+    assert runtime.CUBLAS_WORKSPACE_ENV not in os.environ
     assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == before
-    monkeypatch.setenv(training.CUBLAS_WORKSPACE_ENV, ":16:8")  # the user's own: kept
-    with training.torch_settings(deterministic=True, device=torch.device("cuda")):
-        assert os.environ[training.CUBLAS_WORKSPACE_ENV] == ":16:8"
-    assert os.environ[training.CUBLAS_WORKSPACE_ENV] == ":16:8"
-    with training.torch_settings(deterministic=False, device=torch.device("cuda")):
+    monkeypatch.setenv(runtime.CUBLAS_WORKSPACE_ENV, ":16:8")  # the user's own: kept
+    with runtime.torch_settings(deterministic=True, device=torch.device("cuda")):
+        assert os.environ[runtime.CUBLAS_WORKSPACE_ENV] == ":16:8"
+    assert os.environ[runtime.CUBLAS_WORKSPACE_ENV] == ":16:8"
+    with runtime.torch_settings(deterministic=False, device=torch.device("cuda")):
         assert torch.backends.cudnn.benchmark is True
     assert torch.backends.cudnn.benchmark == before[1]
 
@@ -671,23 +671,23 @@ def test_batches_follow_the_configured_scale(
 
 def test_content_loss_by_name() -> None:
     sr, hr = torch.zeros(1, 3, 16, 16), torch.full((1, 3, 16, 16), 0.5)
-    assert training.content_loss("mse")(sr, hr).item() == 0.25
-    vgg22 = training.content_loss("vgg22", vgg_weights="random", vgg_normalization="none")
-    vgg54 = training.content_loss("vgg54", vgg_weights="random", vgg_rescale=0.5)
+    assert content_loss("mse")(sr, hr).item() == 0.25
+    vgg22 = content_loss("vgg22", vgg_weights="random", vgg_normalization="none")
+    vgg54 = content_loss("vgg54", vgg_weights="random", vgg_rescale=0.5)
     assert isinstance(vgg22, VGGLoss) and isinstance(vgg54, VGGLoss)
     assert (vgg22.features.layer, vgg22.features.normalization) == ("relu2_2", "none")
     assert (vgg54.features.layer, vgg54.features.normalization) == ("relu5_4", "imagenet")
     assert vgg22.rescale == 1 / 12.75 and vgg54.rescale == 0.5
     with pytest.raises(UserError, match="vgg19"):
-        training.content_loss("vgg19")
+        content_loss("vgg19")
 
 
 def test_rng_state_round_trips_through_a_weights_only_load(tmp_path: Path) -> None:
-    training.seed_everything(5)
-    training.save_atomic(training.rng_state(), tmp_path / "rng.pt")
+    runtime.seed_everything(5)
+    checkpoints.save_atomic(runtime.rng_state(), tmp_path / "rng.pt")
     expected = (torch.rand(3), np.random.rand(3), random.random())  # noqa: NPY002
-    training.seed_everything(6)
-    training.set_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True))
+    runtime.seed_everything(6)
+    runtime.set_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True))
     assert torch.equal(torch.rand(3), expected[0])
     assert np.array_equal(np.random.rand(3), expected[1])  # noqa: NPY002
     assert random.random() == expected[2]

@@ -6,6 +6,7 @@ checkout's own data/, runs/ and results/ never change what the workflow plans.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -15,13 +16,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
+
+from srgan import paths, variants
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 #: What a workflow folder needs from the project.
 WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "params.yaml", "config", "notebooks")
-VARIANTS = ("srresnet_mse", "srresnet_vgg22", "srgan_mse", "srgan_vgg22", "srgan_vgg54")
-METHODS = ("nearest", "bicubic", *VARIANTS)
+VARIANTS = variants.NAMES
+METHODS = (*variants.BASELINES, *VARIANTS)
 PAPER_SETS = ("Set5", "Set14", "BSD100")
 
 
@@ -73,6 +77,7 @@ def test_dry_run_lists_the_whole_paper_dag(workdir):
         "download": 2,
         "fetch_benchmark": 3,
         "fetch_train": 1,
+        "data_ready": 1,
         "train_srresnet": 2,
         "train_srgan": 3,
         "evaluate_baseline": 2,
@@ -88,9 +93,9 @@ def test_dry_run_lists_the_whole_paper_dag(workdir):
         "data/downloads/DIV2K_train_HR.zip",
     }
     assert outputs(jobs, "fetch_train") == {"data/train/DIV2K", "data/checksums/DIV2K.sha256"}
-    assert {f"data/benchmarks/{name}" for name in PAPER_SETS} <= outputs(jobs, "fetch_benchmark")
+    assert {f"data/test_sets/{name}" for name in PAPER_SETS} <= outputs(jobs, "fetch_benchmark")
     trained = outputs(jobs, "train_srresnet") | outputs(jobs, "train_srgan")
-    assert trained == {f"runs/{variant}/final.pt" for variant in VARIANTS}
+    assert trained == {f"runs/{v}/final.{ext}" for v in VARIANTS for ext in ("pt", "json")}
     evaluated = outputs(jobs, "evaluate_baseline") | outputs(jobs, "evaluate_model")
     assert {f"results/eval/{method}.json" for method in METHODS} <= evaluated
     assert outputs(jobs, "build_tables") == {
@@ -105,7 +110,7 @@ def test_dry_run_lists_the_whole_paper_dag(workdir):
     # every SRGAN variant starts from the trained SRResNet-MSE; every model job asks for the GPU
     srgan_commands = [line for line in result.stdout.splitlines() if "srgan train srgan_" in line]
     assert len(srgan_commands) == 3
-    assert all("--init runs/srresnet_mse/final.pt" in line for line in srgan_commands)
+    assert all(f"--init runs/{variants.INIT}/final.pt" in line for line in srgan_commands)
     gpu_jobs = [
         line for line in result.stdout.splitlines() if "resources:" in line and "gpu=1" in line
     ]
@@ -116,7 +121,12 @@ def test_depth_target_is_separate(workdir):
     result = snakemake(workdir, "--dry-run", "depth")
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result.stdout)
-    expected = {f"runs/depth/b{b}_skip{s}/final.pt" for b in (4, 8, 12, 16, 20, 24) for s in (0, 1)}
+    expected = {
+        f"runs/depth/b{b}_skip{s}/final.{ext}"
+        for b in (4, 8, 12, 16, 20, 24)
+        for s in (0, 1)
+        for ext in ("pt", "json")
+    }
     assert outputs(jobs, "train_depth") == expected
     assert len(jobs["evaluate_depth"]) == 12
     assert outputs(jobs, "depth_table") == {"results/tables/depth.csv"}
@@ -185,7 +195,9 @@ def test_demo_dag_runs_end_to_end_on_the_mirror(workdir, shared_data):
     for name in ("table1", "table2", "figures", "index"):
         assert (workdir / "reports" / f"{name}.html").is_file(), name
     for variant in VARIANTS:
-        assert (workdir / "results" / "benchmarks" / f"train_{variant}.tsv").is_file()
+        assert (workdir / "results" / "timings" / f"train_{variant}.tsv").is_file()
+        meta = json.loads((workdir / "runs" / variant / "final.json").read_text())["metadata"]
+        assert meta["variant"] == variant and meta["demo"] is True
     assert (workdir / "data" / "checksums" / "T91.sha256").read_text().count("\n") == 91
 
     # Rerun decisions: nothing is left to do; a config change reruns only the jobs using it.
@@ -223,6 +235,55 @@ def test_dvc_dag_shows_the_stages():
         ("evaluate", "report"),
         ("data", "workflow/depth/dvc.yaml:depth"),
     }
+
+
+def test_dvc_yaml_follows_the_variants_and_paths():
+    """dvc.yaml names each variant's run folder and DVCLive plots: the same list, in the same
+    order, as srgan.variants, at the paths of srgan.paths."""
+    pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    runs = [str(paths.run_dir(v)) for v in VARIANTS]
+    outs = [next(iter(out)) for out in pipeline["stages"]["train"]["outs"]]
+    assert outs == [*runs, str(paths.TIMINGS_DIR)]
+    assert [d for d in pipeline["stages"]["evaluate"]["deps"] if d.startswith("runs/")] == runs
+    plots = [next(iter(plot)) for plot in pipeline["plots"]]
+    assert plots == [str(paths.RunFolder(paths.run_dir(v)).metrics) for v in VARIANTS]
+    # One DAG: every stage only runs a Snakemake target, depends on all the code, and takes all
+    # of params.yaml as its params (so DVC hands every change to Snakemake).
+    depth = yaml.safe_load((REPO / "workflow" / "depth" / "dvc.yaml").read_text())
+    for stage in [*pipeline["stages"].values(), *depth["stages"].values()]:
+        assert stage["cmd"].split(" && ")[-1].startswith("snakemake ")
+        assert {"Snakefile", "workflow", "src/srgan", "config"} <= set(stage["deps"])
+        assert stage["params"] == [{"params.yaml": None}]
+
+
+VARIANT_LITERAL = re.compile("[\"']({})[\"']".format("|".join(variants.NAMES)))
+
+
+def test_variant_names_are_written_only_in_the_variants_module():
+    """The one place: the variant names appear as string literals only in srgan/variants.py,
+    params.yaml and the config schema (dvc.yaml lists them, checked by the test above)."""
+    allowed = {
+        REPO / "src" / "srgan" / "variants.py",
+        REPO / "src" / "srgan" / "config_schema.yaml",
+        REPO / "params.yaml",
+    }
+    sources = [
+        *(REPO / "src").rglob("*.py"),
+        *(REPO / "src").rglob("*.yaml"),
+        *(REPO / "workflow").rglob("*.smk"),
+        *(REPO / "notebooks").glob("*.py"),
+        *(REPO / "benchmarks").glob("*.py"),
+        *(REPO / "config").glob("*.yaml"),
+        REPO / "Snakefile",
+        REPO / "params.yaml",
+    ]
+    offenders = [
+        f"{path.relative_to(REPO)}: {match.group(0)}"
+        for path in sources
+        if path not in allowed
+        for match in VARIANT_LITERAL.finditer(path.read_text())
+    ]
+    assert offenders == []
 
 
 def test_demo_command_lays_the_profiles():

@@ -25,10 +25,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from srgan import variants
 from srgan.errors import UserError
 
-VARIANTS = ("srresnet_mse", "srresnet_vgg22", "srgan_mse", "srgan_vgg22", "srgan_vgg54")
-BASELINES = ("nearest", "bicubic")
 EXIT_USER_ERROR = 2
 
 
@@ -115,7 +114,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         description="Score nearest/bicubic upscaling or a trained generator on benchmark sets.",
     )
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--method", choices=BASELINES, help="a baseline that needs no training")
+    which.add_argument(
+        "--method", choices=variants.BASELINES, help="a baseline that needs no training"
+    )
     which.add_argument("--checkpoint", type=Path, help="a trained generator (final.pt)")
     p.add_argument(
         "--data-dir", type=Path, required=True, help="folder holding <dataset>/ HR images"
@@ -132,46 +133,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 # --- srgan train ---------------------------------------------------------------------
 
 
-def _ensure_bundled_train_set(config) -> None:
-    """The demo's training photographs (data.train_set: skimage) are written from
-    scikit-image on first use, so `srgan train` works without the workflow's data step."""
-    from srgan.config import BUNDLED_TRAIN_DIR, train_images_dir
-
-    folder = train_images_dir(config)
-    if config.data.train_set == "skimage" and not folder.exists():
-        from srgan import datasets
-
-        datasets.export_bundled(BUNDLED_TRAIN_DIR, folder)
-
-
-def _training_evaluator(config):
-    """PSNR/SSIM of the generator during training, on training.eval_dataset(config) (Set5
-    when present, else the first of evaluate.datasets that exists); None when none does."""
-    from srgan import evaluation, inference, training
-    from srgan.config import benchmarks_dir
-
-    dataset = training.eval_dataset(config)
-    if dataset is None or not config.train.eval_every:
-        return None
-    data_dir = benchmarks_dir(config)
-
-    def evaluate(generator) -> dict[str, float]:
-        upscaler = inference.generator_upscaler(generator, tile=config.evaluate.tile)
-        device = next(generator.parameters()).device
-        scores = evaluation.evaluate(upscaler, data_dir, [dataset], progress=False, device=device)
-        return {
-            f"{dataset}_psnr": scores[dataset]["psnr"],
-            f"{dataset}_ssim": scores[dataset]["ssim"],
-        }
-
-    return evaluate
-
-
 def _cmd_train(args: argparse.Namespace) -> None:
-    from srgan import training
+    from srgan import acquire, evaluation, training
 
     config = _load_config(args)
-    _ensure_bundled_train_set(config)
+    acquire.ensure_bundled_train_set(config)
     try:
         training.train(
             args.variant,
@@ -181,7 +147,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
             checkpoint_every=args.checkpoint_every,
             init=args.init,
             progress=_show_progress(args),
-            evaluate=_training_evaluator(config),
+            evaluate=evaluation.training_evaluator(config),
         )
     except training.TrainingInterrupted as exc:
         # A checkpoint was written; exit 128 + signal (130 SIGINT, 143 SIGTERM), not 0:
@@ -198,7 +164,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "Rerunning the same command resumes from the last checkpoint; after completion "
         "it does nothing.",
     )
-    p.add_argument("variant", choices=VARIANTS)
+    p.add_argument("variant", choices=variants.NAMES)
     p.add_argument("--workdir", type=Path, required=True, metavar="DIR")
     p.add_argument("--steps", type=int, default=None, help="total steps (default: the schedule's)")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="K")
@@ -281,7 +247,7 @@ def demo_command(
 
 
 def _imagenet_vgg_cached() -> bool:
-    from srgan.models import VGG19_IMAGENET_SIZE, vgg19_imagenet_cache_path
+    from srgan.vgg import VGG19_IMAGENET_SIZE, vgg19_imagenet_cache_path
 
     path = vgg19_imagenet_cache_path()
     return path.is_file() and path.stat().st_size == VGG19_IMAGENET_SIZE
@@ -347,63 +313,63 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_data_download(args: argparse.Namespace) -> None:
-    from srgan import datasets
+    from srgan import acquire, download
 
-    source = datasets.DOWNLOADS[args.name]
-    datasets.download(source, args.out, retries=args.retries, progress=_show_progress(args))
+    source = acquire.DOWNLOADS[args.name]
+    download.download(source, args.out, retries=args.retries, progress=_show_progress(args))
     print(f"{args.out}: matches its published checksum ({source.checksum_source})")
 
 
 def _cmd_data_extract(args: argparse.Namespace) -> None:
-    from srgan import datasets
+    from srgan import acquire, download
 
-    remote = {**datasets.BENCHMARK_SETS, **datasets.TRAIN_SETS}[args.name]
-    images = datasets.extract_images(
+    remote = {**acquire.TEST_SETS, **acquire.TRAIN_SETS}[args.name]
+    images = download.extract_images(
         args.archive,
         remote.member_dir,
         args.out,
         n_images=remote.n_images,
         progress=_show_progress(args),
     )
-    datasets.write_manifest(args.out, args.manifest)
+    acquire.write_manifest(args.out, args.manifest)
     print(f"{args.name}: {len(images)} images in {args.out}; sha256 in {args.manifest}")
 
 
 def _cmd_data_mirror(args: argparse.Namespace) -> None:
-    from srgan import datasets
-    from srgan.fileio import write_text_atomic
+    from srgan import acquire
+    from srgan.fileio import format_sums, write_text_atomic
 
-    sums = datasets.verify_mirror_set(args.mirror, args.subdir, progress=_show_progress(args))
-    write_text_atomic(args.manifest, datasets.format_sums(sums))
+    sums = acquire.verify_mirror_set(args.mirror, args.subdir, progress=_show_progress(args))
+    write_text_atomic(args.manifest, format_sums(sums))
     print(f"{args.mirror / args.subdir}: {len(sums)} files verified; sha256 in {args.manifest}")
 
 
 def _cmd_data_bundled(args: argparse.Namespace) -> None:
-    from srgan import datasets
+    from srgan import acquire
 
-    images = datasets.export_bundled(args.name, args.out)
-    datasets.write_manifest(args.out, args.manifest)
+    images = acquire.export_bundled(args.name, args.out)
+    acquire.write_manifest(args.out, args.manifest)
     print(f"{args.name}: {len(images)} scikit-image photographs in {args.out}")
 
 
 def _cmd_data_imagenet(args: argparse.Namespace) -> None:
-    from srgan import datasets
+    from srgan import acquire
 
-    names = datasets.imagenet_sample(args.imagenet_dir, args.samples, args.seed)
-    datasets.link_subset(args.imagenet_dir, names, args.out)
-    datasets.write_manifest(args.out, args.manifest, progress=_show_progress(args))
+    names = acquire.imagenet_sample(args.imagenet_dir, args.samples, args.seed)
+    acquire.link_subset(args.imagenet_dir, names, args.out)
+    acquire.write_manifest(args.out, args.manifest, progress=_show_progress(args))
     print(f"ImageNet: {len(names)} images (seed {args.seed}) linked in {args.out}")
 
 
 def _cmd_data_manifest(args: argparse.Namespace) -> None:
-    from srgan import datasets
+    from srgan import acquire
 
-    sums = datasets.write_manifest(args.folder, args.manifest, progress=_show_progress(args))
+    sums = acquire.write_manifest(args.folder, args.manifest, progress=_show_progress(args))
     print(f"{args.folder}: {len(sums)} files; sha256 in {args.manifest}")
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
-    from srgan import datasets
+    from srgan import acquire, download
 
     p = sub.add_parser(
         "data",
@@ -414,13 +380,13 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     data = p.add_subparsers(dest="data_command", required=True)
 
     q = data.add_parser("download", help="download an archive, resumable, checksum-verified")
-    q.add_argument("name", choices=sorted(datasets.DOWNLOADS))
+    q.add_argument("name", choices=sorted(acquire.DOWNLOADS))
     q.add_argument("--out", type=Path, required=True, metavar="FILE")
-    q.add_argument("--retries", type=int, default=datasets.DEFAULT_RETRIES)
+    q.add_argument("--retries", type=int, default=download.DEFAULT_RETRIES)
     q.set_defaults(func=_cmd_data_download)
 
     q = data.add_parser("extract", help="extract a set's HR images from its archive (path-safe)")
-    q.add_argument("name", choices=sorted({**datasets.BENCHMARK_SETS, **datasets.TRAIN_SETS}))
+    q.add_argument("name", choices=sorted({**acquire.TEST_SETS, **acquire.TRAIN_SETS}))
     q.add_argument("--archive", type=Path, required=True, metavar="FILE")
     q.add_argument("--out", type=Path, required=True, metavar="DIR")
     q.add_argument("--manifest", type=Path, required=True, metavar="FILE.sha256")
@@ -433,7 +399,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_cmd_data_mirror)
 
     q = data.add_parser("bundled", help="write scikit-image's bundled photographs as a set")
-    q.add_argument("name", choices=sorted(datasets.BUNDLED_SETS))
+    q.add_argument("name", choices=sorted(acquire.BUNDLED_SETS))
     q.add_argument("--out", type=Path, required=True, metavar="DIR")
     q.add_argument("--manifest", type=Path, required=True, metavar="FILE.sha256")
     q.set_defaults(func=_cmd_data_bundled)

@@ -34,7 +34,7 @@ class DataConfig:
     train_dir: str | None
     imagenet_dir: str | None
     imagenet_samples: int
-    benchmarks: tuple[str, ...]
+    test_sets: tuple[str, ...]
     crop_size: int
     batch_size: int
     on_bad_image: str
@@ -306,40 +306,3 @@ def _to_plain(obj: Any) -> Any:
     if isinstance(obj, tuple | list):
         return [_to_plain(v) for v in obj]
     return obj
-
-
-# --- where the data lives ---------------------------------------------------------------
-
-#: Training sets the mirror (``../shared/data/train/``) may hold.
-MIRROR_TRAIN_SETS = ("T91", "BSD200", "DIV2K")
-#: Folder of the demo's training photographs (``data.train_set: skimage``);
-#: the same name as ``sample_data.TRAIN_SET_NAME`` (this module imports nothing of ours).
-BUNDLED_TRAIN_DIR = "SkimageTrain"
-
-
-def benchmarks_dir(config: Config) -> Path:
-    """The folder holding ``<dataset>/`` HR test images: the mirror's or the fetched ones."""
-    if config.data.mirror:
-        return Path(config.data.mirror) / "benchmarks"
-    return Path(config.data.root) / "benchmarks"
-
-
-def train_images_dir(config: Config) -> Path:
-    """The folder of HR training images for ``data.train_set``.
-
-    ``folder`` is ``data.train_dir`` as given; ``T91``/``BSD200``/``DIV2K`` come from the
-    mirror when one is set; everything else is what the workflow's data rules put under
-    ``data.root`` (``skimage``: ``SkimageTrain``).
-    """
-    data = config.data
-    if data.train_set == "folder":
-        if not data.train_dir:
-            raise UserError("data.train_set is 'folder' but data.train_dir is not set")
-        return Path(data.train_dir)
-    if data.train_dir:
-        return Path(data.train_dir)
-    if data.train_set == "skimage":
-        return Path(data.root) / "train" / BUNDLED_TRAIN_DIR
-    if data.mirror and data.train_set in MIRROR_TRAIN_SETS:
-        return Path(data.mirror) / "train" / data.train_set
-    return Path(data.root) / "train" / data.train_set

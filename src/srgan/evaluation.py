@@ -21,7 +21,11 @@ Protocol (PAPER.md, "Evaluation protocol"), with the choices the paper leaves op
 With these choices the NN and bicubic rows of Table 2 are reproduced within 0.02 dB PSNR and
 0.0015 SSIM (tests/test_evaluation.py).
 
-This module uses imageops and metrics (and the leaf errors).
+``training_evaluator(config)`` is the score ``srgan train`` logs during training: PSNR and
+SSIM of the generator on the set :func:`srgan.variants.training_eval_set` names.
+
+This module uses imageops, metrics, inference (to run a generator) and the leaves errors,
+paths and variants.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from srgan import paths, variants
+from srgan.config import Config
 from srgan.errors import UserError
 from srgan.imageops import (
     IMAGE_EXTENSIONS,
@@ -86,7 +92,10 @@ def upscale_bicubic(lr: torch.Tensor) -> torch.Tensor:
     return imresize(lr.to(torch.float64), scale=SCALE).clamp(0.0, 1.0).to(lr.dtype)
 
 
-_BASELINES: dict[str, Upscaler] = {"nearest": upscale_nearest, "bicubic": upscale_bicubic}
+_BASELINES: dict[str, Upscaler] = {
+    variants.NEAREST: upscale_nearest,
+    variants.BICUBIC: upscale_bicubic,
+}
 
 
 def baseline_upscaler(method: str) -> Upscaler:
@@ -229,3 +238,34 @@ def evaluate(
         )
         for name in datasets
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring during training
+# --------------------------------------------------------------------------------------------
+
+
+def training_evaluator(config: Config) -> Callable[[torch.nn.Module], dict[str, float]] | None:
+    """PSNR and SSIM (daala) of a generator on :func:`srgan.variants.training_eval_set`, as
+    ``{"<set>_psnr", "<set>_ssim"}``: what ``srgan train`` logs every ``train.eval_every``
+    steps. None (with a note) when training scores nothing or the set's folder is missing."""
+    from srgan.inference import generator_upscaler
+
+    dataset = variants.training_eval_set(config)
+    if dataset is None:
+        return None
+    data_dir = paths.test_sets_dir(config)
+    if not (data_dir / dataset).is_dir():
+        print(f"note: no test set {data_dir / dataset} to score during training")
+        return None
+
+    def evaluate_generator(generator: torch.nn.Module) -> dict[str, float]:
+        upscaler = generator_upscaler(generator, tile=config.evaluate.tile)
+        device = next(generator.parameters()).device
+        scores = evaluate(upscaler, data_dir, [dataset], progress=False, device=device)
+        return {
+            f"{dataset}_psnr": scores[dataset]["psnr"],
+            f"{dataset}_ssim": scores[dataset]["ssim"],
+        }
+
+    return evaluate_generator

@@ -7,7 +7,7 @@ device, in float32 or float64. It reproduces MATLAB's output to about 1e-12 in f
 (checked against MATLAB-produced vectors in tests/test_imageops.py).
 
 ``downscale_8bit`` is the one place that makes an LR image from an HR one (MATLAB bicubic
-x1/4 rounded to 8 bits): the training batches (``srgan.data``) and the benchmark evaluation
+x1/4 rounded to 8 bits): the training batches (``srgan.patches``) and the benchmark evaluation
 (``srgan.evaluation``) both call it, so a training LR crop is bit-exactly the evaluation LR
 of the same pixels. ``IMAGE_EXTENSIONS`` and ``list_image_files`` say which files of a folder
 are images, for every module that reads a folder of them.

@@ -1,9 +1,8 @@
 """Inference with a trained generator: load a checkpoint, upscale tensors (tiled), upscale files.
 
-A generator checkpoint (``final.pt`` or a resumable ``checkpoints/step_*.pt``; see
-:mod:`srgan.training`) is a dict holding at least ``model`` (the SRResNet constructor
-arguments) and ``generator`` (its state dict). It is read with ``weights_only=True``: no
-pickled code is ever run (:func:`srgan.models.read_checkpoint`).
+A generator file (``final.pt`` or a resumable ``checkpoints/step_*.pt``) is read by
+:func:`srgan.checkpoints.load_generator` with ``weights_only=True``: no pickled code is ever
+run.
 
 Gray images: the generator is RGB-only; :func:`generator_upscaler` runs a 1-channel image
 as RGB (the channel repeated) and averages the three output channels back to one.
@@ -17,7 +16,7 @@ same input as in the untiled run, so the result equals the untiled one up to flo
 (BN is in eval mode, so tiles are normalised identically). The receptive-field radius of
 SRResNet in LR pixels (:func:`receptive_radius`) is 2 B + 8 (40 for B = 16), the default margin.
 
-Imports: models, imageops, errors.
+Imports: models, checkpoints, runtime, imageops, errors.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from srgan import checkpoints
 from srgan.errors import UserError
 from srgan.imageops import (
     IMAGE_EXTENSIONS,
@@ -39,12 +39,12 @@ from srgan.imageops import (
     to_uint8,
     write_png,
 )
-from srgan.models import SRResNet, generator_from_checkpoint, read_checkpoint, resolve_device
+from srgan.models import IMAGE_CHANNELS, SRResNet
+from srgan.runtime import resolve_device
 
 # Image files ``srgan upscale`` accepts (a folder input expands to these, case-insensitively).
 # Suffix of an output file: <stem>_x<scale>.png (the checkpoint's scale, 4 in the paper).
 OUTPUT_SUFFIX = "_x{scale}.png"
-IMAGE_CHANNELS = 3  # the generator's input and output are RGB
 
 # Receptive field of SRResNet, radius in LR pixels (see receptive_radius):
 HEAD_RADIUS = 4  # the first 9x9 conv, at LR resolution
@@ -63,12 +63,7 @@ def load_generator_with_metadata(
 ) -> tuple[SRResNet, dict[str, Any]]:
     """The generator of a checkpoint (eval mode, frozen, on ``device``) and the checkpoint's
     ``metadata`` dict ({} when it has none, as in a resumable ``step_*.pt``)."""
-    data = read_checkpoint(path)
-    generator = generator_from_checkpoint(data, path)
-    generator.requires_grad_(False)
-    metadata = data.get("metadata")
-    generator = generator.eval().to(resolve_device(device))
-    return generator, metadata if isinstance(metadata, dict) else {}
+    return checkpoints.load_generator(path, resolve_device(device))
 
 
 def load_generator(path: Path, device: str | torch.device = "auto") -> SRResNet:
@@ -241,7 +236,7 @@ def upscale_files(
     files = expand_inputs(inputs)
     generator, metadata = load_generator_with_metadata(checkpoint, device)
     targets = output_paths(files, output, scale=generator.config["scale"])
-    if metadata.get("demo") or metadata.get("vgg_weights") == "random":
+    if metadata.get("demo"):
         print(f"note: {checkpoint} comes from a demo run (tiny model); expect little of it")
     upscaler = generator_upscaler(generator, tile=tile, overlap=overlap)
     bar = tqdm(

@@ -6,8 +6,12 @@ weights below do not depend on the batch size. The perceptual loss of the paper 
 for SRResNet-VGG22); combining the terms is the training loop's job, with the weights of
 the configuration (params.yaml holds these paper values; tests/test_losses.py checks it).
 
-Imports: torch only. The VGG loss takes any feature extractor (``srgan.models.VGGFeatures``
-in training); choosing and building it is :func:`srgan.training.content_loss`'s job.
+``content_loss(kind, ...)`` builds the content loss of a variant: pixel MSE, or the VGG loss
+on the frozen VGG19 features phi_{2,2} (VGG22) or phi_{5,4} (VGG54) of :mod:`srgan.vgg`
+(``CONTENT_LAYERS`` maps the variant's content loss to the ReLU layer).
+
+Imports: torch, ``srgan.vgg`` (the frozen feature network) and the leaves ``errors``,
+``variants`` (the content-loss names).
 """
 
 from __future__ import annotations
@@ -18,9 +22,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srgan.errors import UserError
+from srgan.variants import CONTENT_LOSSES, MSE, VGG22, VGG54
+from srgan.vgg import VGGFeatures, check_vgg_weights
+
 ADVERSARIAL_WEIGHT = 1e-3  # l_SR = content + 1e-3 * adversarial (paper, eq. 3)
 VGG_RESCALE = 1 / 12.75  # VGG feature maps are scaled by 1/12.75 (loss x (1/12.75)^2 ~ 0.00615)
 TV_WEIGHT = 2e-8  # total-variation weight of SRResNet-VGG22 (paper, Section 3.4)
+#: The VGG19 layer of each VGG content loss: phi_{2,2} = relu2_2, phi_{5,4} = relu5_4.
+CONTENT_LAYERS = {VGG22: "relu2_2", VGG54: "relu5_4"}
 
 
 def _check_same_shape(sr: torch.Tensor, hr: torch.Tensor) -> None:
@@ -49,7 +59,7 @@ class VGGLoss(nn.Module):
     plain feature MSE times rescale^2 (about 0.00615, the paper's "about 0.006"). The mean runs
     over all feature elements (channels included) and the batch. The HR features are the
     target and are computed without gradient. ``features`` is the frozen feature extractor
-    (``srgan.models.VGGFeatures`` cut at phi_{i,j}); any module mapping images to feature
+    (``srgan.vgg.VGGFeatures`` cut at phi_{i,j}); any module mapping images to feature
     maps works.
     """
 
@@ -93,3 +103,33 @@ def discriminator_loss(d_real_logits: torch.Tensor, d_fake_logits: torch.Tensor)
     real = F.binary_cross_entropy_with_logits(d_real_logits, torch.ones_like(d_real_logits))
     fake = F.binary_cross_entropy_with_logits(d_fake_logits, torch.zeros_like(d_fake_logits))
     return real + fake
+
+
+def content_loss(
+    kind: str,
+    *,
+    vgg_weights: str = "imagenet",
+    vgg_normalization: str = "imagenet",
+    vgg_rescale: float | None = None,
+) -> nn.Module:
+    """The content loss named ``kind``: "mse", "vgg22" (relu2_2) or "vgg54" (relu5_4).
+
+    Returns a module called as ``loss(sr, hr)``. The ``vgg_*`` arguments only matter for the
+    VGG kinds (see :class:`srgan.vgg.VGGFeatures` and :class:`VGGLoss`;
+    ``vgg_rescale=None`` keeps VGGLoss's default, the paper's 1/12.75).
+    """
+    if kind == MSE:
+        return MSELoss()
+    if kind in CONTENT_LAYERS:
+        features = VGGFeatures(
+            layer=CONTENT_LAYERS[kind], weights=vgg_weights, normalization=vgg_normalization
+        )
+        return VGGLoss(features) if vgg_rescale is None else VGGLoss(features, vgg_rescale)
+    raise UserError(f"content loss must be one of {list(CONTENT_LOSSES)}, got {kind!r}")
+
+
+def check_content_loss_weights(kind: str, vgg_weights: str) -> None:
+    """Fail early (UserError naming the file to provide) when a VGG content loss cannot get
+    its VGG19 weights; nothing to check for MSE."""
+    if kind in CONTENT_LAYERS:
+        check_vgg_weights(vgg_weights, layer=CONTENT_LAYERS[kind])

@@ -1,32 +1,25 @@
-"""The networks: SRResNet (the SRGAN generator), the SRGAN discriminator, and frozen VGG19 features.
+"""The networks: SRResNet (the SRGAN generator) and the SRGAN discriminator.
 
 Value ranges (paper, Section 3.2): the generator takes LR images in [0, 1] and is trained
 against HR images scaled to [-1, 1], so its output lives in [-1, 1] space. It has no final
 activation (no tanh): the paper names none, and a plain 9x9 convolution lets the MSE loss act
-on the raw output. Clamp to [-1, 1] only when converting to an image. The discriminator and
-VGGFeatures take images in that same [-1, 1] space.
+on the raw output. Clamp to [-1, 1] only when converting to an image. The discriminator takes
+images in that same [-1, 1] space. The frozen VGG19 of the perceptual loss is
+:mod:`srgan.vgg`'s; reading and writing trained generators is :mod:`srgan.checkpoints`'.
 
-Also here, because inference and training both need them and both may use this module:
-choosing the torch device (:func:`resolve_device`) and rebuilding a generator from a
-checkpoint file (:func:`read_checkpoint`, :func:`generator_from_checkpoint`).
-
-Imports: torch, torchvision (only when VGG19 is built: importing it takes seconds) and the
-leaves ``srgan.errors`` and ``srgan.fileio``.
+Imports: torch and the leaf ``srgan.errors``.
 """
 
 from __future__ import annotations
 
 import math
-import zipfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from srgan.errors import UserError
-from srgan.fileio import sha256_file
 
 # --- SRResNet (generator) ---------------------------------------------------------------------
 
@@ -229,245 +222,3 @@ class Discriminator(nn.Module):
                 f"got {tuple(x.shape[-2:])}"
             )
         return self.classifier(self.features(x))
-
-
-# --- VGG19 features ---------------------------------------------------------------------------
-
-# Index just past the named ReLU in torchvision's ``vgg19().features``:
-# relu2_2 (phi_{2,2}) is features[8], relu5_4 (phi_{5,4}) is features[35].
-VGG_LAYER_CUTS = {"relu2_2": 9, "relu5_4": 36}
-VGG_NORMALIZATIONS = ("imagenet", "none")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet preprocessing
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-# torchvision's VGG19_Weights.IMAGENET1K_V1 file, as torch.hub caches it.
-VGG19_IMAGENET_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-VGG19_IMAGENET_FILENAME = "vgg19-dcbb9e9d.pth"
-VGG19_IMAGENET_SIZE = 574_673_361  # bytes
-VGG19_IMAGENET_SHA256 = "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44"
-
-
-def vgg19_imagenet_cache_path() -> Path:
-    """Where torch.hub (and so torchvision) keeps the ImageNet VGG19 weights."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG19_IMAGENET_FILENAME
-
-
-def _missing_imagenet_weights_error(path: Path, reason: str) -> UserError:
-    return UserError(
-        f"VGG19 ImageNet weights unavailable ({reason}). Put the file {VGG19_IMAGENET_FILENAME} "
-        f"({VGG19_IMAGENET_SIZE} bytes, sha256 {VGG19_IMAGENET_SHA256}, from "
-        f"{VGG19_IMAGENET_URL}) at {path}, or set vgg.weights to the path of a local VGG19 "
-        "state dict (.pth)"
-    )
-
-
-def _ensure_imagenet_weights(verify_hash: bool) -> Path:
-    """The cached ImageNet VGG19 file; downloads it through torch.hub when missing."""
-    path = vgg19_imagenet_cache_path()
-    if not path.is_file():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Verifies the full sha256 while downloading; writes a temp file, then renames.
-            torch.hub.download_url_to_file(
-                VGG19_IMAGENET_URL, str(path), hash_prefix=VGG19_IMAGENET_SHA256
-            )
-        except Exception as err:  # no network, proxy, disk full, bad hash: all the user's fix
-            raise _missing_imagenet_weights_error(path, f"download failed: {err}") from err
-    size = path.stat().st_size
-    if size != VGG19_IMAGENET_SIZE:
-        raise _missing_imagenet_weights_error(path, f"{path} has {size} bytes, a partial file?")
-    if verify_hash and sha256_file(path) != VGG19_IMAGENET_SHA256:
-        raise _missing_imagenet_weights_error(path, f"{path} has the wrong sha256")
-    return path
-
-
-def _vgg19_features_on_meta(cut: int) -> nn.Sequential:
-    """torchvision's ``vgg19().features[:cut]`` on the meta device (no memory, no init)."""
-    import torchvision  # here, not at the top: only VGG needs it, and it imports slowly
-
-    with torch.device("meta"):
-        return torchvision.models.vgg19(weights=None).features[:cut]
-
-
-def _vgg19_conv_shapes(cut: int) -> dict[str, tuple[int, ...]]:
-    """Expected ``features.N.weight/bias`` shapes of torchvision's vgg19 below ``cut``."""
-    features = _vgg19_features_on_meta(cut)
-    return {f"features.{key}": tuple(value.shape) for key, value in features.state_dict().items()}
-
-
-def _load_state_dict_file(path: Path) -> Mapping[str, Any]:
-    """torch.load a state dict safely; memory-maps files in the zip format (skips unused keys)."""
-    if not path.is_file():
-        raise UserError(f"vgg.weights: no such file {path}")
-    try:
-        state = torch.load(
-            path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path)
-        )
-    except Exception as err:  # truncated file, not a torch file, pickled code refused
-        raise UserError(f"vgg.weights: cannot read {path} as a state dict: {err}") from err
-    if not isinstance(state, Mapping):
-        raise UserError(f"vgg.weights: {path} holds a {type(state).__name__}, not a state dict")
-    return state
-
-
-def _select_vgg_state(state: Mapping[str, Any], cut: int, source: str) -> dict[str, torch.Tensor]:
-    """The ``features.*`` tensors needed below ``cut``, keys relative to features, checked."""
-    expected = _vgg19_conv_shapes(cut)
-    missing = [key for key in expected if key not in state]
-    if missing:
-        raise UserError(
-            f"vgg.weights: {source} lacks {len(missing)} key(s) of torchvision's vgg19 "
-            f"(first: {missing[:3]}); expected a vgg19 state dict with 'features.N.weight' keys"
-        )
-    for key, shape in expected.items():
-        value = state[key]
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
-            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise UserError(f"vgg.weights: {source} key {key} has shape {got}, expected {shape}")
-    return {key.removeprefix("features."): state[key] for key in expected}
-
-
-def check_vgg_weights(weights: str, layer: str = "relu5_4", verify_hash: bool = False) -> None:
-    """Fail early (UserError) if ``weights`` cannot serve :class:`VGGFeatures`.
-
-    "random" always passes. "imagenet" needs the cached file (downloaded via torch.hub when
-    missing) with the right size; its sha256 (574 MB to hash) only if ``verify_hash``.
-    A path must hold a readable vgg19 state dict with the keys and shapes ``layer`` needs.
-    Neither case builds the network.
-    """
-    cut = _vgg_cut(layer)
-    if weights == "random":
-        return
-    if weights == "imagenet":
-        _ensure_imagenet_weights(verify_hash)
-        return
-    path = Path(weights).expanduser()
-    _select_vgg_state(_load_state_dict_file(path), cut, str(path))
-
-
-def _vgg_cut(layer: str) -> int:
-    if layer not in VGG_LAYER_CUTS:
-        raise UserError(f"vgg layer must be one of {list(VGG_LAYER_CUTS)}, got {layer!r}")
-    return VGG_LAYER_CUTS[layer]
-
-
-def _init_like_torchvision(features: nn.Sequential) -> None:
-    """torchvision's VGG initialisation for convolutions (Kaiming normal, fan_out, zero bias)."""
-    for module in features.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(module.bias)
-
-
-class VGGFeatures(nn.Module):
-    """Frozen VGG19 feature extractor phi_{i,j}: torchvision's ``vgg19().features`` cut
-    right after the named ReLU ("relu2_2" = features[:9], "relu5_4" = features[:36]).
-
-    Input: images in [-1, 1] (the generator's space). With ``normalization="imagenet"`` they
-    are mapped to [0, 1] and then standardised with the ImageNet mean/std torchvision's weights
-    were trained with; with ``"none"`` they enter VGG unchanged, in [-1, 1].
-
-    ``weights``: "imagenet" (torchvision's IMAGENET1K_V1, from the torch.hub cache, downloaded
-    if missing, else a UserError naming the file to provide), "random" (torchvision's init;
-    offline demos and tests only), or the path of a vgg19 state dict with ``features.N.*`` keys
-    (a full vgg19 state dict, or only the features needed up to ``layer``).
-
-    Only the truncated features are ever materialised: the 120M-parameter classifier is built
-    on the meta device (no memory, no init) and dropped. The parameters are frozen and the
-    module stays in eval mode even after ``.train()``; gradients still flow to the input.
-    """
-
-    def __init__(
-        self, layer: str = "relu5_4", weights: str = "imagenet", normalization: str = "imagenet"
-    ) -> None:
-        super().__init__()
-        cut = _vgg_cut(layer)
-        if normalization not in VGG_NORMALIZATIONS:
-            raise UserError(
-                f"vgg normalization must be one of {list(VGG_NORMALIZATIONS)}, "
-                f"got {normalization!r}"
-            )
-        self.layer = layer
-        self.normalization = normalization
-        features = _vgg19_features_on_meta(cut).to_empty(device="cpu")
-        if weights == "random":
-            _init_like_torchvision(features)
-        else:
-            if weights == "imagenet":
-                path = _ensure_imagenet_weights(verify_hash=False)
-            else:
-                path = Path(weights).expanduser()
-            features.load_state_dict(
-                _select_vgg_state(_load_state_dict_file(path), cut, str(path)), strict=True
-            )
-        self.features = features
-        self.requires_grad_(False)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        super().train(False)
-
-    def train(self, mode: bool = True) -> VGGFeatures:
-        """Always eval: the feature extractor is a fixed function (no dropout/BN here anyway)."""
-        return super().train(False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) in [-1, 1] -> the feature map of ``layer``."""
-        if self.normalization == "imagenet":
-            x = ((x + 1) / 2 - self.mean) / self.std
-        return self.features(x)
-
-
-# --- Devices and generator checkpoints --------------------------------------------------------
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> CUDA when available (else CPU); other names as torch spells them."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as err:
-        raise UserError(f"unknown device {device!r} (auto, cpu, cuda, cuda:N)") from err
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {device!r} requested but CUDA is not available here")
-    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
-        raise UserError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise UserError(f"device {device!r} requested but MPS is not available here")
-    return resolved
-
-
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """torch.load a generator checkpoint safely (weights_only); UserError naming the file.
-
-    A generator checkpoint (``final.pt`` or a training ``checkpoints/step_*.pt``) is a dict
-    holding at least ``model`` (the SRResNet constructor arguments) and ``generator`` (its
-    state dict); ``final.pt`` also has ``metadata``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated, not a torch file, or pickled code refused
-        raise UserError(f"cannot read checkpoint {path}: {err}") from err
-    if not isinstance(data, dict) or not {"model", "generator"} <= set(data):
-        raise UserError(
-            f"{path} is not a generator checkpoint (expected a dict with 'model' and "
-            "'generator'; train one with `srgan train`)"
-        )
-    return data
-
-
-def generator_from_checkpoint(data: Mapping[str, Any], source: str | Path) -> SRResNet:
-    """Rebuild the SRResNet described by a checkpoint dict and load its weights (CPU)."""
-    if not isinstance(data["model"], dict):
-        raise UserError(f"{source}: 'model' must be a dict of SRResNet settings")
-    generator = SRResNet.from_config(data["model"])
-    try:
-        generator.load_state_dict(data["generator"], strict=True)
-    except (RuntimeError, TypeError, AttributeError) as err:
-        raise UserError(
-            f"{source}: generator weights do not match its model settings {data['model']}: {err}"
-        ) from err
-    return generator

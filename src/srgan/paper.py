@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from srgan.variants import (
+    BASELINES,
     SRGAN_MSE,
     SRGAN_VGG22,
     SRGAN_VGG54,
@@ -160,7 +161,7 @@ LABELS = {
 }
 
 #: Every method this project evaluates (one results/eval/<method>.json each).
-OUR_METHODS = ("nearest", "bicubic", *TABLE1_METHODS)
+OUR_METHODS = (*BASELINES, *TABLE1_METHODS)
 
 # --- the training settings the paper states ---------------------------------------------------
 

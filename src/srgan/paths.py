@@ -126,6 +126,15 @@ TIMINGS_DIR = RESULTS_DIR / "timings"
 DEPTH_RESULTS_DIR = RESULTS_DIR / "depth"
 DEPTH_RUNS_DIR = RUNS_DIR / "depth"
 FIGURES_DIR = REPORTS_DIR / "figures"
+#: An empty file the workflow touches once every set the configuration needs is in place:
+#: training waits for it, and its path depends on nothing in the configuration.
+DATA_READY = RESULTS_DIR / "data.ready"
+#: The tables of the paper we rebuild (results/tables/<name>.csv and .json).
+TABLES = ("table1", "table2")
+#: The report notebooks (notebooks/<name>.ipynb -> reports/<name>.html), in reading order.
+REPORTS = ("table1", "table2", "figures")
+#: The index page of the reports: reports/index.html.
+INDEX = "index"
 #: Prefix of training jobs' timing files: results/timings/train_<variant>.tsv.
 TRAIN_TIMING_PREFIX = "train_"
 
@@ -184,6 +193,9 @@ def log_file(stage: str, name: str) -> Path:
 
 # --- a training run's folder -------------------------------------------------------------------
 
+#: Where DVCLive keeps per-step metrics inside its folder.
+DVCLIVE_METRICS = Path("plots") / "metrics"
+
 
 @dataclass(frozen=True)
 class RunFolder:
@@ -196,6 +208,9 @@ class RunFolder:
     """
 
     root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
 
     @property
     def final(self) -> Path:
@@ -219,7 +234,7 @@ class RunFolder:
     @property
     def metrics(self) -> Path:
         """DVCLive's per-step metric files: ``dvclive/plots/metrics/**/<name>.tsv``."""
-        return self.dvclive / "plots" / "metrics"
+        return self.dvclive / DVCLIVE_METRICS
 
     @property
     def superseded(self) -> Path:

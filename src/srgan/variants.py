@@ -81,6 +81,13 @@ VARIANTS: dict[str, Variant] = {
 NAMES = tuple(VARIANTS)
 #: Every SRGAN variant's generator starts from this variant's (paper, Section 3.2).
 INIT = SRRESNET_MSE
+#: The depth study (paper, appendix) trains this variant with other depths.
+DEPTH_STUDY = SRRESNET_MSE
+
+
+#: The baselines of Table 2 that need no training, scored beside the variants.
+NEAREST, BICUBIC = "nearest", "bicubic"
+BASELINES = (NEAREST, BICUBIC)
 
 
 def get(name: str) -> Variant:
@@ -152,7 +159,7 @@ NOT_IDENTITY = (
     "demo",
     "data.root",
     "data.mirror",
-    "data.benchmarks",
+    "data.test_sets",
     "data.workers",
     "data.cache_images",
     "train.srresnet.steps",

@@ -11,14 +11,8 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from srgan import datasets
-from srgan.config import (
-    PARAMS_FILE,
-    benchmarks_dir,
-    from_dict,
-    merged_config_dict,
-    train_images_dir,
-)
+from srgan import acquire, paths, sample_data, variants
+from srgan.config import PARAMS_FILE, from_dict, merged_config_dict
 from srgan.errors import UserError
 
 # The `srgan` command of the environment running Snakemake comes first on PATH, so jobs run
@@ -84,7 +78,7 @@ SETS = _command_line_sets(workflow.config_settings.config)
 try:
     EFFECTIVE = merged_config_dict(Path(PARAMS_FILE), OVERLAYS, SETS)
     CFG = from_dict(EFFECTIVE)
-    datasets.check_sources(CFG)
+    acquire.check_sources(CFG)
 except UserError as exc:
     raise WorkflowError(f"bad configuration: {exc}") from None
 config.clear()
@@ -110,67 +104,66 @@ def names_regex(names):
 
 
 # --- what the rules are wired with ------------------------------------------------------------
+# Names and paths come from srgan.variants and srgan.paths (the one place for each decision);
+# this file only collects what the rules need.
 
-DATA = CFG.data.root
 MIRROR = CFG.data.mirror
-BENCH_DIR = str(benchmarks_dir(CFG))
-TRAIN_DIR = str(train_images_dir(CFG))
-TRAIN_SET = datasets.train_set_name(CFG)
-TEST_SETS = datasets.test_set_names(CFG)
+TEST_DIR = str(paths.test_sets_dir(CFG))
+TRAIN_DIR = str(paths.train_images_dir(CFG))
+TRAIN_SET = paths.train_set_name(CFG)
+TEST_SETS = acquire.test_set_names(CFG)
 EVAL_SETS = list(CFG.evaluate.datasets)
-VARIANTS = list(CFG.workflow.variants)
+VARIANTS = [v.name for v in variants.selected(CFG)]
+SRRESNET_VARIANTS = [v.name for v in variants.selected(CFG) if not v.adversarial]
+SRGAN_VARIANTS = [v.name for v in variants.selected(CFG) if v.adversarial]
 METHODS = [*CFG.evaluate.baselines, *VARIANTS]
 THREADS = CFG.workflow.threads
 DEPTH = CFG.workflow.depth
-DEPTH_RUNS = [f"b{blocks}_skip{int(skip)}" for blocks in DEPTH.blocks for skip in DEPTH.long_skip]
-#: The set srgan train scores during training (srgan.training.eval_dataset): Set5 when it
-#: is a test set, else the first evaluation set.
-TRAINING_EVAL_SET = "Set5" if "Set5" in TEST_SETS else (EVAL_SETS[0] if EVAL_SETS else None)
-SRGAN_INIT = "srresnet_mse"  # every srgan_* variant starts from this generator (paper 3.2)
+DEPTH_RUNS = [
+    paths.depth_run_name(blocks, int(skip)) for blocks in DEPTH.blocks for skip in DEPTH.long_skip
+]
+#: The set srgan train scores during training (None: it scores nothing).
+TRAINING_EVAL_SET = variants.training_eval_set(CFG)
 
 
 def manifest(name):
-    return f"{DATA}/checksums/{name}.sha256"
+    return str(paths.manifest(CFG, name))
 
 
-#: What a training job reads: the training set, and the set training scores (when it does).
-TRAIN_DATA = [manifest(TRAIN_SET)]
-if CFG.train.eval_every and TRAINING_EVAL_SET in TEST_SETS:
-    TRAIN_DATA.append(manifest(TRAINING_EVAL_SET))
-
-#: Config keys every training job depends on, then those of each variant (steps included:
-#: a longer schedule reruns the job, which resumes from its checkpoints). Keys of logging,
-#: checkpoints, devices, data paths and workers are left out: they change no weights.
-TRAIN_KEYS = (
-    "seed",
-    "scale",
-    "demo",
-    "data.train_set",
-    "data.imagenet_samples",
-    "data.crop_size",
-    "data.batch_size",
-    "data.on_bad_image",
-    "model",
-    "train.adam_beta1",
-    "train.adam_beta2",
-    "train.precision",
-)
-SRRESNET_KEYS = ("train.srresnet",)
-SRGAN_KEYS = ("train.srgan", "discriminator", "loss.adversarial_weight")
-VGG_KEYS = ("vgg", "loss.vgg_divisor")
-VARIANT_KEYS = {
-    "srresnet_mse": SRRESNET_KEYS,
-    "srresnet_vgg22": (*SRRESNET_KEYS, *VGG_KEYS, "loss.tv_weight"),
-    "srgan_mse": SRGAN_KEYS,
-    "srgan_vgg22": (*SRGAN_KEYS, *VGG_KEYS),
-    "srgan_vgg54": (*SRGAN_KEYS, *VGG_KEYS),
-}
-SRRESNET_VARIANTS = [v for v in VARIANTS if v.startswith("srresnet")]
-SRGAN_VARIANTS = [v for v in VARIANTS if v.startswith("srgan")]
+def run_file(variant, which="final"):
+    """runs/<variant>/final.pt (the model) or final.json (its metadata)."""
+    folder = paths.RunFolder(paths.run_dir(variant))
+    return str(folder.final if which == "final" else folder.final_metadata)
 
 
-def train_fingerprint(variant):
-    return fingerprint(*TRAIN_KEYS, *VARIANT_KEYS[variant])
+def depth_run_file(name, which="final"):
+    """runs/depth/<name>/final.pt or final.json."""
+    folder = paths.RunFolder(paths.depth_run_dir(name))
+    return str(folder.final if which == "final" else folder.final_metadata)
+
+
+def table_files(name):
+    """results/tables/<name>.csv and .json."""
+    return [str(paths.table_file(name, suffix)) for suffix in (".csv", ".json")]
+
+
+def report_files(name):
+    """reports/<name>.html."""
+    return [str(paths.report_page(name))]
+
+
+#: Touched once every set is in place (the training set, and the test sets: training scores
+#: TRAINING_EVAL_SET). A training job's only data input, as `ancient`: its input files never
+#: change with the configuration, so what reruns it is its `trigger` param alone, the run
+#: identity `srgan train` decides with (tests/test_identity.py checks both sides agree).
+DATA_READY = str(paths.DATA_READY)
+TRAIN_DATA = [ancient(DATA_READY)]
+
+
+def train_trigger(variant):
+    """A training job's rerun trigger: srgan.variants.rerun_trigger, the same function that
+    decides, inside `srgan train`, whether a run starts over, continues or is complete."""
+    return variants.rerun_trigger(CFG, variants.get(variant))
 
 
 #: What an evaluation depends on besides its model and images.
@@ -179,16 +172,23 @@ EVAL_FINGERPRINT = fingerprint("scale", "evaluate.datasets", "evaluate.tile")
 REPORT_FINGERPRINT = json.dumps(EFFECTIVE, sort_keys=True)
 
 
-def depth_overrides(wildcards):
+def depth_sets(wildcards):
     """The --set pairs of one depth-study model: B blocks, long skip on/off, its steps."""
     skip = "true" if wildcards.skip == "1" else "false"
-    return shlex.join(
-        [
-            "--set",
-            f"model.blocks={wildcards.blocks}",
-            "--set",
-            f"model.long_skip={skip}",
-            "--set",
-            f"train.srresnet.steps={DEPTH.steps}",
-        ]
-    )
+    return [
+        f"model.blocks={wildcards.blocks}",
+        f"model.long_skip={skip}",
+        f"train.srresnet.steps={DEPTH.steps}",
+    ]
+
+
+def depth_overrides(wildcards):
+    """depth_sets as `srgan train` options."""
+    return shlex.join([arg for pair in depth_sets(wildcards) for arg in ("--set", pair)])
+
+
+def depth_trigger(wildcards):
+    """The rerun trigger of a depth-study model: its variant's, with the depth overrides."""
+    sets = [*SETS, *depth_sets(wildcards)]
+    config = from_dict(merged_config_dict(Path(PARAMS_FILE), OVERLAYS, sets))
+    return variants.rerun_trigger(config, variants.get(variants.DEPTH_STUDY))

@@ -1,61 +1,71 @@
 # Data: every image set ends as a folder of HR images plus data/checksums/<set>.sha256, the
 # manifest the other rules depend on. With data.mirror set, the sets are read from the mirror
 # (checked against its SHA256SUMS) and nothing is downloaded; otherwise they are downloaded
-# from their canonical URLs with published checksums (srgan.datasets), made from the
-# photographs bundled with scikit-image (the offline demo), or linked from a local ImageNet.
+# from their canonical URLs with published checksums (srgan.acquire, srgan.download), made from
+# the photographs bundled with scikit-image (the offline demo), or linked from a local ImageNet.
+# Every path comes from srgan.paths.
 
 
 rule data:
     input:
         [manifest(name) for name in TEST_SETS],
         manifest(TRAIN_SET),
+        DATA_READY,
+
+
+rule data_ready:
+    input:
+        [manifest(name) for name in TEST_SETS],
+        manifest(TRAIN_SET),
+    output:
+        touch(DATA_READY),
 
 
 if MIRROR:
 
     rule mirror_benchmark:
         input:
-            sums=[path for path in [Path(MIRROR, datasets.MIRROR_SUMS)] if path.is_file()],
+            sums=[path for path in [Path(MIRROR, paths.MIRROR_SUMS)] if path.is_file()],
         output:
-            manifest=f"{DATA}/checksums/{{name}}.sha256",
+            manifest=manifest("{name}"),
         wildcard_constraints:
             name=names_regex(TEST_SETS),
         params:
             mirror=lambda wildcards: MIRROR,
         log:
-            "logs/data/mirror_{name}.log",
+            str(paths.log_file("data", "mirror_{name}")),
         conda:
             ENV
         shell:
-            "srgan data mirror benchmarks/{wildcards.name} --mirror {params.mirror} "
+            f"srgan data mirror {paths.MIRROR_TEST_DIR}/{{wildcards.name}} --mirror {{params.mirror}} "
             "--manifest {output.manifest} > {log} 2>&1"
 
     rule mirror_train:
         input:
-            sums=[path for path in [Path(MIRROR, datasets.MIRROR_SUMS)] if path.is_file()],
+            sums=[path for path in [Path(MIRROR, paths.MIRROR_SUMS)] if path.is_file()],
         output:
-            manifest=f"{DATA}/checksums/{{name}}.sha256",
+            manifest=manifest("{name}"),
         wildcard_constraints:
-            name=names_regex([TRAIN_SET] if TRAIN_SET in datasets.MIRROR_TRAIN_SETS else []),
+            name=names_regex([TRAIN_SET] if TRAIN_SET in paths.MIRROR_TRAIN_SETS else []),
         params:
             mirror=lambda wildcards: MIRROR,
         log:
-            "logs/data/mirror_{name}.log",
+            str(paths.log_file("data", "mirror_{name}")),
         conda:
             ENV
         shell:
-            "srgan data mirror train/{wildcards.name} --mirror {params.mirror} "
+            f"srgan data mirror {paths.MIRROR_TRAIN_DIR}/{{wildcards.name}} --mirror {{params.mirror}} "
             "--manifest {output.manifest} > {log} 2>&1"
 
 else:
 
     rule download:
         output:
-            archive=temp(f"{DATA}/downloads/{{filename}}"),
+            archive=temp(str(paths.download_file(CFG, "{filename}"))),
         wildcard_constraints:
-            filename=names_regex(datasets.DOWNLOADS),
+            filename=names_regex(acquire.DOWNLOADS),
         log:
-            "logs/data/download_{filename}.log",
+            str(paths.log_file("data", "download_{filename}")),
         conda:
             ENV
         shell:
@@ -64,14 +74,14 @@ else:
 
     rule fetch_benchmark:
         input:
-            archive=lambda w: f"{DATA}/downloads/{datasets.BENCHMARK_SETS[w.name].download.filename}",
+            archive=lambda w: paths.download_file(CFG, acquire.TEST_SETS[w.name].download.filename),
         output:
-            images=directory(f"{DATA}/benchmarks/{{name}}"),
-            manifest=f"{DATA}/checksums/{{name}}.sha256",
+            images=directory(str(paths.fetched_test_sets_dir(CFG) / "{name}")),
+            manifest=manifest("{name}"),
         wildcard_constraints:
-            name=names_regex(datasets.BENCHMARK_SETS),
+            name=names_regex(acquire.TEST_SETS),
         log:
-            "logs/data/extract_{name}.log",
+            str(paths.log_file("data", "extract_{name}")),
         conda:
             ENV
         shell:
@@ -80,14 +90,14 @@ else:
 
     rule fetch_train:
         input:
-            archive=lambda w: f"{DATA}/downloads/{datasets.TRAIN_SETS[w.name].download.filename}",
+            archive=lambda w: paths.download_file(CFG, acquire.TRAIN_SETS[w.name].download.filename),
         output:
-            images=directory(f"{DATA}/train/{{name}}"),
-            manifest=f"{DATA}/checksums/{{name}}.sha256",
+            images=directory(str(paths.fetched_train_sets_dir(CFG) / "{name}")),
+            manifest=manifest("{name}"),
         wildcard_constraints:
-            name=names_regex(datasets.TRAIN_SETS),
+            name=names_regex(acquire.TRAIN_SETS),
         log:
-            "logs/data/extract_{name}.log",
+            str(paths.log_file("data", "extract_{name}")),
         conda:
             ENV
         shell:
@@ -96,12 +106,12 @@ else:
 
     rule bundled_benchmark:
         output:
-            images=directory(f"{DATA}/benchmarks/{{name}}"),
-            manifest=f"{DATA}/checksums/{{name}}.sha256",
+            images=directory(str(paths.fetched_test_sets_dir(CFG) / "{name}")),
+            manifest=manifest("{name}"),
         wildcard_constraints:
-            name=names_regex([datasets.sample_data.TEST_SET_NAME]),
+            name=names_regex([sample_data.TEST_SET_NAME]),
         log:
-            "logs/data/bundled_{name}.log",
+            str(paths.log_file("data", "bundled_{name}")),
         conda:
             ENV
         shell:
@@ -111,12 +121,12 @@ else:
 
 rule bundled_train:
     output:
-        images=directory(f"{DATA}/train/{{name}}"),
-        manifest=f"{DATA}/checksums/{{name}}.sha256",
+        images=directory(str(paths.fetched_train_sets_dir(CFG) / "{name}")),
+        manifest=manifest("{name}"),
     wildcard_constraints:
-        name=names_regex([datasets.sample_data.TRAIN_SET_NAME]),
+        name=names_regex([sample_data.TRAIN_SET_NAME]),
     log:
-        "logs/data/bundled_{name}.log",
+        str(paths.log_file("data", "bundled_{name}")),
     conda:
         ENV
     shell:
@@ -124,18 +134,18 @@ rule bundled_train:
         "--manifest {output.manifest} > {log} 2>&1"
 
 
-if TRAIN_SET == datasets.IMAGENET:
+if TRAIN_SET == paths.TRAIN_SET_IMAGENET:
 
     rule imagenet_subset:
         output:
             images=directory(TRAIN_DIR),
-            manifest=manifest(datasets.IMAGENET),
+            manifest=manifest(paths.TRAIN_SET_IMAGENET),
         params:
             imagenet_dir=lambda wildcards: CFG.data.imagenet_dir,
             samples=CFG.data.imagenet_samples,
             seed=CFG.seed,
         log:
-            "logs/data/imagenet_subset.log",
+            str(paths.log_file("data", "imagenet_subset")),
         conda:
             ENV
         shell:
@@ -143,15 +153,15 @@ if TRAIN_SET == datasets.IMAGENET:
             "--seed {params.seed} --out {output.images} --manifest {output.manifest} > {log} 2>&1"
 
 
-if TRAIN_SET == datasets.FOLDER:
+if TRAIN_SET == paths.TRAIN_SET_FOLDER:
 
     rule train_folder:
         output:
-            manifest=manifest(datasets.FOLDER),
+            manifest=manifest(paths.TRAIN_SET_FOLDER),
         params:
             folder=lambda wildcards: TRAIN_DIR,
         log:
-            "logs/data/train_folder.log",
+            str(paths.log_file("data", "train_folder")),
         conda:
             ENV
         shell:

@@ -1,23 +1,25 @@
 # The depth study of the paper's appendix (its own target, `depth`, not in the default one):
-# SRResNet-MSE with each B in workflow.depth.blocks, with and without the long skip
-# connection, scored on workflow.depth.dataset; results/tables/depth.csv collects them.
+# variants.DEPTH_STUDY (SRResNet-MSE) with each B in workflow.depth.blocks, with and without the
+# long skip connection, scored on workflow.depth.dataset; results/tables/depth.csv collects them.
 
 
 rule depth:
     input:
-        "results/tables/depth.csv",
+        str(paths.table_file("depth", ".csv")),
 
 
 rule train_depth:
     input:
         data=TRAIN_DATA,
     output:
-        model="runs/depth/b{blocks}_skip{skip}/final.pt",
+        model=depth_run_file(paths.depth_run_name("{blocks}", "{skip}")),
+        metadata=depth_run_file(paths.depth_run_name("{blocks}", "{skip}"), "metadata"),
     wildcard_constraints:
         blocks=r"\d+",
         skip="0|1",
     params:
-        fingerprint=train_fingerprint(SRGAN_INIT),
+        trigger=depth_trigger,
+        variant=variants.DEPTH_STUDY,
         overrides=depth_overrides,
         workdir=lambda wildcards, output: Path(output.model).parent,
         layers=LAYERS,
@@ -25,28 +27,28 @@ rule train_depth:
     resources:
         gpu=1,
     log:
-        "logs/depth/train_b{blocks}_skip{skip}.log",
+        str(paths.log_file("depth", "train_b{blocks}_skip{skip}")),
     benchmark:
-        "results/depth/train_b{blocks}_skip{skip}.tsv"
+        str(paths.train_timing(f"depth_{paths.depth_run_name('{blocks}', '{skip}')}"))
     conda:
         ENV
     shell:
-        "srgan train srresnet_mse --workdir {params.workdir} {params.layers} "
+        "srgan train {params.variant} --workdir {params.workdir} {params.layers} "
         "{params.overrides} --no-progress > {log} 2>&1"
 
 
 rule evaluate_depth:
     input:
-        model="runs/depth/b{blocks}_skip{skip}/final.pt",
+        model=depth_run_file(paths.depth_run_name("{blocks}", "{skip}")),
         data=manifest(DEPTH.dataset),
     output:
-        scores="results/depth/b{blocks}_skip{skip}.json",
+        scores=str(paths.depth_eval_file(paths.depth_run_name("{blocks}", "{skip}"))),
     wildcard_constraints:
         blocks=r"\d+",
         skip="0|1",
     params:
         fingerprint=EVAL_FINGERPRINT,
-        data_dir=BENCH_DIR,
+        data_dir=TEST_DIR,
         dataset=DEPTH.dataset,
         device=CFG.device,
         tile=CFG.evaluate.tile,
@@ -54,7 +56,7 @@ rule evaluate_depth:
     resources:
         gpu=1,
     log:
-        "logs/depth/evaluate_b{blocks}_skip{skip}.log",
+        str(paths.log_file("depth", "evaluate_b{blocks}_skip{skip}")),
     conda:
         ENV
     shell:
@@ -65,17 +67,20 @@ rule evaluate_depth:
 
 rule depth_table:
     input:
-        scores=expand("results/depth/{run}.json", run=DEPTH_RUNS),
+        scores=[str(paths.depth_eval_file(run)) for run in DEPTH_RUNS],
     output:
-        table="results/tables/depth.csv",
+        table=str(paths.table_file("depth", ".csv")),
     params:
         fingerprint=REPORT_FINGERPRINT,
         layers=LAYERS,
+        evals=paths.EVALS_DIR,
+        tables=paths.TABLES_DIR,
+        depth=paths.DEPTH_RESULTS_DIR,
     log:
-        "logs/depth/table.log",
+        str(paths.log_file("depth", "table")),
     conda:
         ENV
     shell:
         # srgan tables also rewrites table1/table2 from the evaluations present (same content)
-        "srgan tables --evals-dir results/eval --out-dir results/tables --depth-dir results/depth "
-        "{params.layers} > {log} 2>&1"
+        "srgan tables --evals-dir {params.evals} --out-dir {params.tables} "
+        "--depth-dir {params.depth} {params.layers} > {log} 2>&1"

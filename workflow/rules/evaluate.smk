@@ -1,27 +1,28 @@
-# Evaluation: every model and the nearest/bicubic baselines on the test sets (evaluate.datasets)
-# through `srgan evaluate`; the super-resolved images are kept for the figures report.
+# Evaluation: every model and the baselines (evaluate.baselines) on the test sets
+# (evaluate.datasets) through `srgan evaluate`; the super-resolved images are kept for the
+# figures report.
 
 
 rule evaluate:
     input:
-        expand("results/eval/{method}.json", method=METHODS),
+        [str(paths.eval_file(method)) for method in METHODS],
 
 
 rule evaluate_baseline:
     input:
         data=[manifest(name) for name in EVAL_SETS],
     output:
-        scores="results/eval/{method}.json",
-        images=directory("results/images/{method}"),
+        scores=str(paths.eval_file("{method}")),
+        images=directory(str(paths.sr_images_dir("{method}"))),
     wildcard_constraints:
-        method="nearest|bicubic",
+        method=names_regex(variants.BASELINES),
     params:
         fingerprint=EVAL_FINGERPRINT,
-        data_dir=BENCH_DIR,
+        data_dir=TEST_DIR,
         datasets=EVAL_SETS,
     threads: 1  # light resizing, then single-threaded metrics
     log:
-        "logs/evaluate/{method}.log",
+        str(paths.log_file("evaluate", "{method}")),
     conda:
         ENV
     shell:
@@ -32,16 +33,16 @@ rule evaluate_baseline:
 
 rule evaluate_model:
     input:
-        model="runs/{method}/final.pt",
+        model=run_file("{method}"),
         data=[manifest(name) for name in EVAL_SETS],
     output:
-        scores="results/eval/{method}.json",
-        images=directory("results/images/{method}"),
+        scores=str(paths.eval_file("{method}")),
+        images=directory(str(paths.sr_images_dir("{method}"))),
     wildcard_constraints:
         method=names_regex(VARIANTS),
     params:
         fingerprint=EVAL_FINGERPRINT,
-        data_dir=BENCH_DIR,
+        data_dir=TEST_DIR,
         datasets=EVAL_SETS,
         device=CFG.device,
         tile=CFG.evaluate.tile,
@@ -49,7 +50,7 @@ rule evaluate_model:
     resources:
         gpu=1,
     log:
-        "logs/evaluate/{method}.log",
+        str(paths.log_file("evaluate", "{method}")),
     conda:
         ENV
     shell:

@@ -5,87 +5,90 @@
 
 rule tables:
     input:
-        multiext("results/tables/table1", ".csv", ".json"),
-        multiext("results/tables/table2", ".csv", ".json"),
+        [path for name in paths.TABLES for path in table_files(name)],
 
 
 rule reports:
     input:
-        expand("reports/{name}.html", name=["table1", "table2", "figures"]),
-        "reports/index.html",
+        [path for name in (*paths.REPORTS, paths.INDEX) for path in report_files(name)],
 
 
 rule build_tables:
     input:
-        scores=expand("results/eval/{method}.json", method=METHODS),
+        scores=[str(paths.eval_file(method)) for method in METHODS],
     output:
-        table1=multiext("results/tables/table1", ".csv", ".json"),
-        table2=multiext("results/tables/table2", ".csv", ".json"),
+        [path for name in paths.TABLES for path in table_files(name)],
     params:
         fingerprint=REPORT_FINGERPRINT,
         layers=LAYERS,
+        evals=paths.EVALS_DIR,
+        tables=paths.TABLES_DIR,
     log:
-        "logs/report/tables.log",
+        str(paths.log_file("report", "tables")),
     conda:
         ENV
     shell:
-        "srgan tables --evals-dir results/eval --out-dir results/tables {params.layers} "
+        "srgan tables --evals-dir {params.evals} --out-dir {params.tables} {params.layers} "
         "> {log} 2>&1"
 
 
 rule report_table:
     input:
-        table=multiext("results/tables/{name}", ".csv", ".json"),
+        table=table_files("{name}"),
     output:
-        notebook="reports/{name}.ipynb",
-        html="reports/{name}.html",
+        notebook=str(paths.report_page("{name}", ".ipynb")),
+        html=str(paths.report_page("{name}")),
     wildcard_constraints:
-        name="table1|table2",
+        name=names_regex(paths.TABLES),
     params:
         fingerprint=REPORT_FINGERPRINT,
         layers=LAYERS,
+        reports=paths.REPORTS_DIR,
     log:
-        "logs/report/{name}.log",
+        str(paths.log_file("report", "{name}")),
     conda:
         ENV
     shell:
-        "srgan report {wildcards.name} --out-dir reports {params.layers} > {log} 2>&1"
+        "srgan report {wildcards.name} --out-dir {params.reports} {params.layers} > {log} 2>&1"
 
 
 rule report_figures:
     input:
-        scores=expand("results/eval/{method}.json", method=METHODS),
-        models=expand("runs/{variant}/final.pt", variant=VARIANTS),
-        times=expand("results/benchmarks/train_{variant}.tsv", variant=VARIANTS),
-        tables=multiext("results/tables/table1", ".csv", ".json"),
+        scores=[str(paths.eval_file(method)) for method in METHODS],
+        models=[run_file(variant, "metadata") for variant in VARIANTS],
+        times=[str(paths.train_timing(variant)) for variant in VARIANTS],
+        tables=table_files(paths.TABLES[0]),
     output:
-        notebook="reports/figures.ipynb",
-        html="reports/figures.html",
-        figures=directory("reports/figures"),
+        notebook=str(paths.report_page("figures", ".ipynb")),
+        html=str(paths.report_page("figures")),
+        figures=directory(str(paths.FIGURES_DIR)),
     params:
         fingerprint=REPORT_FINGERPRINT,
         layers=LAYERS,
+        reports=paths.REPORTS_DIR,
     log:
-        "logs/report/figures.log",
+        str(paths.log_file("report", "figures")),
     conda:
         ENV
     shell:
-        "srgan report figures --out-dir reports {params.layers} > {log} 2>&1"
+        "srgan report figures --out-dir {params.reports} {params.layers} > {log} 2>&1"
 
 
 rule report_index:
     input:
-        pages=expand("reports/{name}.html", name=["table1", "table2", "figures"]),
-        tables=multiext("results/tables/table2", ".csv", ".json"),
+        pages=[path for name in paths.REPORTS for path in report_files(name)],
+        tables=table_files(paths.TABLES[1]),
     output:
-        index="reports/index.html",
+        index=str(paths.report_page(paths.INDEX)),
     params:
         fingerprint=REPORT_FINGERPRINT,
         layers=LAYERS,
+        reports=paths.REPORTS_DIR,
+        tables=paths.TABLES_DIR,
     log:
-        "logs/report/index.log",
+        str(paths.log_file("report", "index")),
     conda:
         ENV
     shell:
-        "srgan index --reports-dir reports --tables-dir results/tables {params.layers} "
-        "> {log} 2>&1"
+        "srgan index --reports-dir {params.reports} --tables-dir {params.tables} "
+        "{params.layers} > {log} 2>&1"

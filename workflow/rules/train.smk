@@ -1,32 +1,35 @@
-# Training: srresnet_mse first, then srresnet_vgg22 and the SRGAN variants, each SRGAN
-# generator initialised from srresnet_mse (--init). `srgan train` keeps its resumable state in
-# runs/<variant>/checkpoints/ (not a declared output, so Snakemake never deletes it): an
-# interrupted job resumes where it stopped when the workflow is run again.
+# Training: the SRResNet variants first, then the SRGAN variants, each SRGAN generator
+# initialised from the trained variants.INIT (--init; paper, Section 3.2). `srgan train` keeps
+# its resumable state in runs/<variant>/checkpoints/ (not a declared output, so Snakemake never
+# deletes it): an interrupted job resumes where it stopped when the workflow is run again.
+# A job reruns when its `trigger` changes: srgan.variants.rerun_trigger, the same run identity
+# `srgan train` uses to decide whether to start over, continue or do nothing.
 
 
 rule train:
     input:
-        expand("runs/{variant}/final.pt", variant=VARIANTS),
+        [run_file(variant) for variant in VARIANTS],
 
 
 rule train_srresnet:
     input:
         data=TRAIN_DATA,
     output:
-        model="runs/{variant}/final.pt",
+        model=run_file("{variant}"),
+        metadata=run_file("{variant}", "metadata"),
     wildcard_constraints:
         variant=names_regex(SRRESNET_VARIANTS),
     params:
-        fingerprint=lambda wildcards: train_fingerprint(wildcards.variant),
+        trigger=lambda wildcards: train_trigger(wildcards.variant),
         workdir=lambda wildcards, output: Path(output.model).parent,
         layers=LAYERS,
     threads: THREADS
     resources:
         gpu=1,
     log:
-        "logs/train/{variant}.log",
+        str(paths.log_file("train", "{variant}")),
     benchmark:
-        "results/benchmarks/train_{variant}.tsv"
+        str(paths.train_timing("{variant}"))
     conda:
         ENV
     shell:
@@ -37,22 +40,23 @@ rule train_srresnet:
 rule train_srgan:
     input:
         data=TRAIN_DATA,
-        init=f"runs/{SRGAN_INIT}/final.pt",
+        init=run_file(variants.INIT),
     output:
-        model="runs/{variant}/final.pt",
+        model=run_file("{variant}"),
+        metadata=run_file("{variant}", "metadata"),
     wildcard_constraints:
         variant=names_regex(SRGAN_VARIANTS),
     params:
-        fingerprint=lambda wildcards: train_fingerprint(wildcards.variant),
+        trigger=lambda wildcards: train_trigger(wildcards.variant),
         workdir=lambda wildcards, output: Path(output.model).parent,
         layers=LAYERS,
     threads: THREADS
     resources:
         gpu=1,
     log:
-        "logs/train/{variant}.log",
+        str(paths.log_file("train", "{variant}")),
     benchmark:
-        "results/benchmarks/train_{variant}.tsv"
+        str(paths.train_timing("{variant}"))
     conda:
         ENV
     shell:

@@ -1,4 +1,5 @@
-"""Tests for srgan.data: scanning the training folder, the data order, (LR, HR) batches."""
+"""srgan.trainset (scanning the training folder, the decoded store) and srgan.patches (the
+data order, (LR, HR) batches)."""
 
 import logging
 import os
@@ -10,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from srgan import data
+from srgan import patches, paths, trainset
 from srgan.errors import UserError
 from srgan.evaluation import make_lr
 from srgan.imageops import imresize, read_image
 
 CROP = 32  # HR crop in these tests; LR 8 x 8
-LR_CROP = CROP // data.SCALE
+LR_CROP = CROP // patches.SCALE
 
 
 def _save(path: Path, array: np.ndarray, **params) -> Path:
@@ -46,8 +47,8 @@ def _constant_images(folder: Path, count: int) -> list[Path]:
 
 def _hr_uint8(hr: torch.Tensor) -> torch.Tensor:
     """Undo the HR scaling exactly: [-1, 1] float32 -> the uint8 crop."""
-    levels = ((hr.double() + 1) * data.HR_HALF_RANGE).round()
-    assert torch.equal(hr, levels.float() / data.HR_HALF_RANGE - 1)
+    levels = ((hr.double() + 1) * patches.HR_HALF_RANGE).round()
+    assert torch.equal(hr, levels.float() / patches.HR_HALF_RANGE - 1)
     return levels.to(torch.uint8)
 
 
@@ -64,7 +65,7 @@ def _take(batches, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 def test_batch_shapes_ranges_and_dtypes(tmp_path):
     files = _noise_images(tmp_path, 10)
-    ((lr, hr),) = _take(data.make_batches(files, CROP, 4, seed=0), 1)
+    ((lr, hr),) = _take(patches.make_batches(files, CROP, 4, seed=0), 1)
     assert lr.shape == (4, 3, LR_CROP, LR_CROP) and hr.shape == (4, 3, CROP, CROP)
     assert lr.dtype == hr.dtype == torch.float32
     assert lr.min() >= 0 and lr.max() <= 1 and hr.min() >= -1 and hr.max() <= 1
@@ -77,7 +78,7 @@ def test_batch_shapes_ranges_and_dtypes(tmp_path):
 def test_each_crop_of_a_batch_comes_from_a_different_image(tmp_path):
     files = _constant_images(tmp_path, 13)  # 13 // 4 = 3 steps per epoch, one image left out
     seen = []
-    for lr, hr in _take(data.make_batches(files, CROP, 4, seed=5), 6):  # two epochs
+    for lr, hr in _take(patches.make_batches(files, CROP, 4, seed=5), 6):  # two epochs
         hr8 = _hr_uint8(hr)
         ids = hr8[:, 0, 0, 0].tolist()
         for k, i in enumerate(ids):  # every crop is its image's constant colour, LR too
@@ -101,7 +102,7 @@ def test_data_order_follows_the_documented_formula(tmp_path):
         img[..., 2] = i  # image
         files.append(_save(tmp_path / f"g{i}.png", img))
     seed, batch = 7, 2
-    taken = _take(data.make_batches(files, CROP, batch, seed=seed), 7)  # 3 steps per epoch
+    taken = _take(patches.make_batches(files, CROP, batch, seed=seed), 7)  # 3 steps per epoch
     for step, (_, hr) in enumerate(taken):
         epoch, position = divmod(step, len(files) // batch)
         order = np.random.default_rng([seed, 0, epoch]).permutation(len(files))
@@ -117,10 +118,10 @@ def test_data_order_follows_the_documented_formula(tmp_path):
 
 def test_batches_are_a_function_of_seed_and_step(tmp_path):
     files = _noise_images(tmp_path, 9)
-    first = _take(data.make_batches(files, CROP, 4, seed=1), 6)
-    again = _take(data.make_batches(files, CROP, 4, seed=1), 6)
-    resumed = _take(data.make_batches(files, CROP, 4, seed=1, start_step=4), 2)
-    other_seed = _take(data.make_batches(files, CROP, 4, seed=2), 1)
+    first = _take(patches.make_batches(files, CROP, 4, seed=1), 6)
+    again = _take(patches.make_batches(files, CROP, 4, seed=1), 6)
+    resumed = _take(patches.make_batches(files, CROP, 4, seed=1, start_step=4), 2)
+    other_seed = _take(patches.make_batches(files, CROP, 4, seed=2), 1)
     for (lr_a, hr_a), (lr_b, hr_b) in zip(first, again, strict=True):
         assert torch.equal(lr_a, lr_b) and torch.equal(hr_a, hr_b)
     for (lr_a, hr_a), (lr_b, hr_b) in zip(first[4:], resumed, strict=True):
@@ -132,12 +133,12 @@ def test_batches_are_a_function_of_seed_and_step(tmp_path):
 
 def test_workers_and_store_give_identical_batches(tmp_path):
     files = _noise_images(tmp_path / "img", 11, size=(45, 37))
-    inline = _take(data.make_batches(files, CROP, 4, seed=3, start_step=2), 5)
+    inline = _take(patches.make_batches(files, CROP, 4, seed=3, start_step=2), 5)
     workers = _take(
-        data.make_batches(files, CROP, 4, seed=3, start_step=2, workers=2, cache_images=3), 5
+        patches.make_batches(files, CROP, 4, seed=3, start_step=2, workers=2, cache_images=3), 5
     )
     stored = _take(
-        data.make_batches(
+        patches.make_batches(
             files, CROP, 4, seed=3, start_step=2, workers=2, store_dir=tmp_path / "cache"
         ),
         5,
@@ -151,7 +152,7 @@ def test_lr_is_matlab_imresize_of_hr_rounded_to_8_bits(tmp_path):
     rng = np.random.default_rng(0)
     smooth = [rng.integers(0, 256, (12, 12, 3)).repeat(5, 0).repeat(5, 1).astype(np.uint8)]
     files = _noise_images(tmp_path, 5) + [_save(tmp_path / "smooth.png", smooth[0])]
-    for lr, hr in _take(data.make_batches(files, CROP, 6, seed=0), 2):
+    for lr, hr in _take(patches.make_batches(files, CROP, 6, seed=0), 2):
         expected = imresize(_hr_uint8(hr).double() / 255, scale=1 / 4)
         expected = (torch.floor(expected.clamp(0, 1) * 255 + 0.5) / 255).float()
         assert torch.equal(lr, expected)
@@ -168,7 +169,7 @@ def test_training_lr_equals_the_evaluation_lr_bit_exactly(tmp_path):
         "ramp.png": ramp,
     }
     files = [_save(tmp_path / name, img) for name, img in images.items()]
-    ((lr, hr),) = _take(data.make_batches(files, CROP, 2, seed=0), 1)
+    ((lr, hr),) = _take(patches.make_batches(files, CROP, 2, seed=0), 1)
     matched = set()
     for k in range(2):
         crop = _hr_uint8(hr[k]).permute(1, 2, 0).numpy()
@@ -184,14 +185,14 @@ def test_training_lr_equals_the_evaluation_lr_bit_exactly(tmp_path):
 def test_decoded_store_is_reused_and_rebuilt_when_a_file_changes(tmp_path):
     files = _noise_images(tmp_path / "img", 5)
     cache = tmp_path / "cache"
-    first = data.open_store(files, cache)
+    first = trainset.open_store(files, cache)
     assert len(list(cache.glob("decoded-*.u8"))) == 1
-    assert data.open_store(files, cache).pixels_path == first.pixels_path
+    assert trainset.open_store(files, cache).pixels_path == first.pixels_path
     np.testing.assert_array_equal(first.image(2), np.asarray(Image.open(files[2])))
     new = np.full((40, 48, 3), 7, dtype=np.uint8)
     _save(files[2], new)
     os.utime(files[2], ns=(1, 1))  # a different mtime even on a coarse clock
-    second = data.open_store(files, cache)
+    second = trainset.open_store(files, cache)
     assert second.pixels_path != first.pixels_path
     np.testing.assert_array_equal(second.image(2), new)
 
@@ -199,9 +200,9 @@ def test_decoded_store_is_reused_and_rebuilt_when_a_file_changes(tmp_path):
 def test_batch_and_crop_size_checks(tmp_path):
     files = _noise_images(tmp_path, 3)
     with pytest.raises(UserError, match="batch_size 4 is larger than the 3"):
-        data.make_batches(files, CROP, 4, seed=0)
+        patches.make_batches(files, CROP, 4, seed=0)
     with pytest.raises(UserError, match="multiple of the scale 4"):
-        data.make_batches(files, 30, 2, seed=0)
+        patches.make_batches(files, 30, 2, seed=0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,7 +233,7 @@ def test_error_policy_names_every_unusable_file_and_why(tmp_path):
     good = _noise_images(tmp_path, 3)
     bad = _bad_files(tmp_path)
     with pytest.raises(UserError) as info:
-        data.scan_images(tmp_path, CROP, "error")
+        trainset.scan_images(tmp_path, CROP, "error")
     message = str(info.value)
     assert len(message.splitlines()) == 1  # the CLI prints a UserError as one line
     head = f"4 of 7 training images in {tmp_path} are unusable (data.on_bad_image: error): "
@@ -250,7 +251,7 @@ def test_skip_policy_returns_the_good_files_and_warns(tmp_path, caplog):
     good = _noise_images(tmp_path, 3)
     bad = _bad_files(tmp_path)
     with caplog.at_level(logging.WARNING, logger="srgan.data"):
-        usable = data.scan_images(tmp_path, CROP, "skip")
+        usable = trainset.scan_images(tmp_path, CROP, "skip")
     assert usable == good
     assert "skipping 4 of 7 training images" in caplog.text
     for name, reason in bad.items():
@@ -263,7 +264,7 @@ def test_many_bad_files_are_listed_up_to_a_limit(tmp_path):
     for i in range(25):
         (tmp_path / "img" / f"bad{i:02d}.png").write_text("x")
     with pytest.raises(UserError) as info:
-        data.scan_images(tmp_path / "img", CROP, "error", cache_dir=tmp_path / "cache")
+        trainset.scan_images(tmp_path / "img", CROP, "error", cache_dir=tmp_path / "cache")
     message = str(info.value)
     assert len(message.splitlines()) == 1
     (report,) = (tmp_path / "cache").glob("bad-images-*.txt")
@@ -287,7 +288,7 @@ def test_unusual_but_valid_images_come_out_as_rgb(tmp_path):
     _save(tmp_path / "upper.PNG", np.full((*size, 3), 250, np.uint8))
     modes = {p.name: Image.open(p).mode for p in tmp_path.iterdir()}
     assert sorted(modes.values()) == ["CMYK", "I;16", "L", "LA", "P", "RGB", "RGBA"]
-    files = data.scan_images(tmp_path, CROP, "error")
+    files = trainset.scan_images(tmp_path, CROP, "error")
     assert [f.name for f in files] == [
         "cmyk.jpg",
         "deep.png",
@@ -297,7 +298,7 @@ def test_unusual_but_valid_images_come_out_as_rgb(tmp_path):
         "rgba.png",
         "upper.PNG",
     ]
-    ((lr, hr),) = _take(data.make_batches(files, CROP, len(files), seed=0), 1)
+    ((lr, hr),) = _take(patches.make_batches(files, CROP, len(files), seed=0), 1)
     assert hr.shape == (7, 3, CROP, CROP) and lr.shape == (7, 3, LR_CROP, LR_CROP)
     colours = {tuple(c) for c in _hr_uint8(hr)[:, :, 0, 0].tolist()}
     deep = round(40000 / 65535 * 255)
@@ -320,7 +321,7 @@ def test_scan_is_recursive_sorted_and_ignores_other_files(tmp_path):
     (tmp_path / ".hidden.png").write_text("hidden, ignored")
     (tmp_path / ".thumbs").mkdir()
     (tmp_path / ".thumbs" / "x.png").write_text("in a hidden folder, ignored")
-    assert data.scan_images(tmp_path, CROP, "error") == b + a
+    assert trainset.scan_images(tmp_path, CROP, "error") == b + a
 
 
 def test_scan_follows_links_but_ends_a_link_cycle(tmp_path):
@@ -332,54 +333,54 @@ def test_scan_follows_links_but_ends_a_link_cycle(tmp_path):
     (root / "inner" / "loop").symlink_to(root, target_is_directory=True)
     (root / "x_same").symlink_to(root / "inner", target_is_directory=True)
     (root / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
-    files = data.scan_images(root, CROP, "error")
+    files = trainset.scan_images(root, CROP, "error")
     assert files == [root / "inner" / p.name for p in inner] + [root / "linked" / other[0].name]
 
 
 def test_missing_empty_and_all_bad_folders_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        data.scan_images(tmp_path / "nowhere", CROP, "skip")
+        trainset.scan_images(tmp_path / "nowhere", CROP, "skip")
     with pytest.raises(UserError, match="holds no image files"):
-        data.scan_images(tmp_path, CROP, "skip")
+        trainset.scan_images(tmp_path, CROP, "skip")
     (tmp_path / "x.png").write_text("x")
     with pytest.raises(UserError, match="no usable image is left"):
-        data.scan_images(tmp_path, CROP, "skip")
+        trainset.scan_images(tmp_path, CROP, "skip")
     with pytest.raises(UserError, match="on_bad_image must be one of"):
-        data.scan_images(tmp_path, CROP, "ignore")
+        trainset.scan_images(tmp_path, CROP, "ignore")
 
 
 def test_scan_manifest_makes_a_rerun_decode_nothing_new(tmp_path, monkeypatch):
     files = _noise_images(tmp_path / "img", 4)
     cache = tmp_path / "cache"
-    assert data.scan_images(tmp_path / "img", CROP, "error", cache_dir=cache) == files
+    assert trainset.scan_images(tmp_path / "img", CROP, "error", cache_dir=cache) == files
     decoded = []
-    real_check = data.check_image
-    monkeypatch.setattr(data, "check_image", lambda p: decoded.append(p.name) or real_check(p))
-    assert data.scan_images(tmp_path / "img", CROP, "error", cache_dir=cache) == files
+    real_check = trainset.check_image
+    monkeypatch.setattr(trainset, "check_image", lambda p: decoded.append(p.name) or real_check(p))
+    assert trainset.scan_images(tmp_path / "img", CROP, "error", cache_dir=cache) == files
     assert decoded == []
     files[1].write_text("now broken")
     with pytest.raises(UserError, match="img01.png: not an image"):
-        data.scan_images(tmp_path / "img", CROP, "error", cache_dir=cache)
+        trainset.scan_images(tmp_path / "img", CROP, "error", cache_dir=cache)
     assert decoded == ["img01.png"]
     # A larger crop needs no decoding either: the manifest keeps the sizes.
     with pytest.raises(UserError, match="img00.png: too small: 48x40, the crop is 44x44"):
-        data.scan_images(tmp_path / "img", 44, "error", cache_dir=cache)
+        trainset.scan_images(tmp_path / "img", 44, "error", cache_dir=cache)
     assert decoded == ["img01.png"]
 
 
 def test_t91_with_the_papers_crop(shared_data, tmp_path):
     t91 = shared_data / "train" / "T91"
     with pytest.raises(UserError) as info:
-        data.scan_images(t91, 96, "error", cache_dir=tmp_path)
+        trainset.scan_images(t91, 96, "error", cache_dir=tmp_path)
     assert str(info.value) == (
         f"1 of 91 training images in {t91} are unusable (data.on_bad_image: error): "
         "t20.png: too small: 78x78, the crop is 96x96; set data.on_bad_image: skip to train on "
         "the 90 usable ones, or fix or remove them"
     )
-    files = data.scan_images(t91, 96, "skip", cache_dir=tmp_path)
+    files = trainset.scan_images(t91, 96, "skip", cache_dir=tmp_path)
     assert len(files) == 90 and t91 / "t20.png" not in files
-    assert len(data.scan_images(t91, 64, "error", cache_dir=tmp_path)) == 91
-    ((lr, hr),) = _take(data.make_batches(files, 96, 16, seed=0), 1)
+    assert len(trainset.scan_images(t91, 64, "error", cache_dir=tmp_path)) == 91
+    ((lr, hr),) = _take(patches.make_batches(files, 96, 16, seed=0), 1)
     assert lr.shape == (16, 3, 24, 24) and hr.shape == (16, 3, 96, 96)
     assert len({tuple(h.flatten()[:64].tolist()) for h in hr}) == 16
 
@@ -387,7 +388,7 @@ def test_t91_with_the_papers_crop(shared_data, tmp_path):
 def test_too_many_pixels_is_named_as_such(tmp_path, monkeypatch):
     (path,) = _noise_images(tmp_path, 1)  # 40 x 48 = 1920 pixels
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow refuses more than twice this
-    reason = data.check_image(path)
+    reason = trainset.check_image(path)
     assert reason.startswith("too many pixels for Pillow (") and "\n" not in reason
 
 
@@ -399,21 +400,21 @@ def test_progress_false_hides_every_bar(tmp_path, monkeypatch):
         disabled.append(kwargs["disable"])
         return iterable
 
-    monkeypatch.setattr(data, "tqdm", fake_tqdm)
-    data.scan_images(tmp_path / "img", CROP, "error", cache_dir=tmp_path / "c", progress=False)
-    _take(data.make_batches(files, CROP, 2, 0, store_dir=tmp_path / "c", progress=False), 1)
-    data.scan_images(tmp_path / "img", CROP, "error", progress=True)
+    monkeypatch.setattr(trainset, "tqdm", fake_tqdm)
+    trainset.scan_images(tmp_path / "img", CROP, "error", cache_dir=tmp_path / "c", progress=False)
+    _take(patches.make_batches(files, CROP, 2, 0, store_dir=tmp_path / "c", progress=False), 1)
+    trainset.scan_images(tmp_path / "img", CROP, "error", progress=True)
     assert disabled == [True, True, None]  # scan, store build; None: a bar on a TTY only
 
 
 def test_store_build_leaves_no_temp_file_and_clears_a_stale_one(tmp_path):
     files = _noise_images(tmp_path / "img", 3)
     cache = tmp_path / "cache"
-    store = data.open_store(files, cache)
+    store = trainset.open_store(files, cache)
     stale = cache / f".{store.pixels_path.name}.killed.tmp"
     stale.write_bytes(b"left by a builder that was killed")
     store.pixels_path.unlink()  # the store must be built again
-    again = data.open_store(files, cache)
+    again = trainset.open_store(files, cache)
     assert sorted(p.name for p in cache.iterdir()) == sorted(
         [
             again.pixels_path.name,
@@ -426,4 +427,4 @@ def test_store_build_leaves_no_temp_file_and_clears_a_stale_one(tmp_path):
 
 def test_cache_folder_is_under_the_data_root():
     config = SimpleNamespace(data=SimpleNamespace(root="/some/root"))
-    assert data.cache_folder(config) == Path("/some/root/cache")
+    assert paths.cache_dir(config) == Path("/some/root/cache")

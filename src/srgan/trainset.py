@@ -1,4 +1,4 @@
-"""Training data: check the HR image folder, then stream (LR, HR) crop batches.
+"""The training image folder: every image checked once, and its pixels decoded once.
 
 1. ``scan_images`` lists the image files of the training folder (recursively, sorted by
    relative path) and decodes every one of them fully once, because a truncated JPEG or PNG
@@ -8,64 +8,39 @@
    files, non-images with an image extension, images smaller than the crop. Unusual but valid
    images (gray, palette, RGBA, 16-bit, CMYK) are kept and come out as RGB.
 
-2. The data order (``PatchSampler``) is a pure function of (seed, step, number of images,
-   batch size); nothing else is state, so a run resumes exactly from its step number alone.
-   With N images and batch size B an epoch has N // B steps. Epoch e visits the images in the
-   order of a permutation drawn from ``numpy.random.default_rng([seed, 0, e])``; step t takes
-   the B images at positions ``(t mod (N // B)) * B ...`` of the permutation of epoch
-   ``t // (N // B)``, so the crops of a batch come from B different images and every image is
-   used once per epoch (the last N mod B of each permutation wait for a later epoch). Crop
-   corners come from ``default_rng([seed, 1, t]).random((B, 2))``: a fraction f in [0, 1)
-   places the crop at ``floor(f * (H - crop + 1))`` (rows) and likewise for columns.
+2. Pixels come from a decoded-image store (``DecodedStore``: every image decoded once into
+   one uint8 file under the cache folder, shared through the page cache by all workers and all
+   concurrent runs; 92 MB for BSD200, 6.6 GB for DIV2K), or, without a store, are decoded on
+   demand (``DecodingSource``), each process keeping ``cache_images`` decoded images (LRU;
+   this only helps when it holds the whole training set, because every image recurs once per
+   epoch).
 
-3. Pixels come from a decoded-image store (``DecodedStore``: every image decoded once into
-   one uint8 file under ``store_dir``, shared through the page cache by all workers and all
-   concurrent runs; 92 MB for BSD200, 6.6 GB for DIV2K), or, without a store, are decoded in
-   the workers, each keeping ``cache_images`` decoded images (LRU; this only helps when it
-   holds the whole training set, because every image recurs once per epoch).
+3. ``files_digest`` is the one hash of a training file list (names, sizes, mtimes): a run
+   records it to refuse resuming on other images, and the store is named by it.
 
-4. ``CropDataset[t]`` makes the uint8 HR crops of step t and their LR, MATLAB
-   ``imresize(hr, 1/4, 'bicubic')`` rounded to 8 bits: ``srgan.imageops.downscale_8bit``, the
-   function the evaluation makes its LR images with. This runs on the CPU in DataLoader
-   workers (or in the main process with 0 workers), so a batch is the same on every device
-   and with any number of workers. ``make_batches`` moves the uint8 tensors to the device
-   (pinned memory, non-blocking on CUDA) and scales them: LR in [0, 1], HR in [-1, 1].
-
-This module uses ``srgan.imageops`` and the leaves ``srgan.errors``, ``srgan.fileio`` and
-``srgan.config`` only.
+The crops and batches made from these pixels are :mod:`srgan.patches`'s.
+This module uses ``srgan.imageops`` and the leaves ``srgan.errors`` and ``srgan.fileio``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import itertools
 import json
 import logging
 import os
 import shutil
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from srgan.config import Config
 from srgan.errors import UserError
-from srgan.fileio import atomic_write, write_text_atomic
-from srgan.imageops import (
-    IMAGE_EXTENSIONS,
-    PIXEL_MAX,
-    SCALE,
-    downscale_8bit,
-    list_image_files,
-    read_image,
-)
+from srgan.fileio import atomic_write, file_lock, write_text_atomic
+from srgan.imageops import IMAGE_EXTENSIONS, list_image_files, read_image
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +48,10 @@ log = logging.getLogger(__name__)
 POLICIES = ("error", "skip")
 #: Unusable files named one by one in an error or warning; the rest are counted.
 MAX_LISTED_BAD_FILES = 20
-#: uint8 / PIXEL_MAX is in [0, 1] (LR); uint8 / HR_HALF_RANGE - 1 is in [-1, 1] (HR).
-HR_HALF_RANGE = PIXEL_MAX / 2
 #: Bumped when the manifest or store layout changes; caches of another version are ignored.
 CACHE_VERSION = 1
-#: Tags that make the permutation and crop-corner generators independent streams.
-PERMUTATION_STREAM = 0
-CROP_STREAM = 1
-#: Disk space a decoded store leaves free; with less, the workers decode instead (a warning).
+#: Disk space a decoded store leaves free; with less, the images are decoded on demand.
 STORE_DISK_MARGIN_BYTES = 1 << 30
-#: Batches each DataLoader worker prepares ahead.
-PREFETCH_BATCHES = 4
 #: Threads that decode images while scanning or building a store (Pillow releases the GIL).
 MAX_DECODE_THREADS = 16
 
@@ -299,58 +267,6 @@ def _save_manifest(path: Path, folder: Path, entries: dict[str, list]) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# The data order
-# --------------------------------------------------------------------------------------------
-
-
-class PatchSampler:
-    """Which images step t crops, and where: a pure function of (seed, t, N, batch size).
-
-    See the module docstring for the order. It holds no state but a memo of the last
-    epoch's permutation, so resuming at step t needs nothing but t.
-    """
-
-    def __init__(self, num_images: int, batch_size: int, seed: int) -> None:
-        if batch_size < 1:
-            raise UserError(f"data.batch_size must be at least 1, got {batch_size}")
-        if batch_size > num_images:
-            raise UserError(
-                f"data.batch_size {batch_size} is larger than the {num_images} usable training "
-                "images; the crops of a batch must come from different images"
-            )
-        self.num_images = num_images
-        self.batch_size = batch_size
-        self.seed = seed
-        self.steps_per_epoch = num_images // batch_size
-        self._memo: tuple[int, np.ndarray] | None = None
-
-    def permutation(self, epoch: int) -> np.ndarray:
-        """The order in which epoch ``epoch`` visits the images."""
-        if self._memo is None or self._memo[0] != epoch:
-            rng = np.random.default_rng([self.seed, PERMUTATION_STREAM, epoch])
-            self._memo = (epoch, rng.permutation(self.num_images))
-        return self._memo[1]
-
-    def image_indices(self, step: int) -> np.ndarray:
-        """The ``batch_size`` distinct image indices of step ``step``."""
-        if step < 0:
-            raise ValueError(f"step must be >= 0, got {step}")
-        epoch, position = divmod(step, self.steps_per_epoch)
-        start = position * self.batch_size
-        return self.permutation(epoch)[start : start + self.batch_size]
-
-    def crop_fractions(self, step: int) -> np.ndarray:
-        """(batch_size, 2) float64 in [0, 1): where each crop lies (rows, columns)."""
-        rng = np.random.default_rng([self.seed, CROP_STREAM, step])
-        return rng.random((self.batch_size, 2))
-
-
-def crop_corner(fraction: float, length: int, crop_size: int) -> int:
-    """First row (or column) of a crop placed at ``fraction`` of the free range."""
-    return int(fraction * (length - crop_size + 1))
-
-
-# --------------------------------------------------------------------------------------------
 # Where the pixels come from
 # --------------------------------------------------------------------------------------------
 
@@ -386,7 +302,7 @@ def open_store(
 ) -> DecodedStore | None:
     """The decoded store of ``files`` under ``store_dir``, built first if needed.
 
-    The store is named by a hash of the files' paths, sizes and mtimes, so a changed file
+    The store is named by ``files_digest`` (paths, sizes, mtimes), so a changed file
     list gets a new store (old ones are not deleted). Building decodes every image once
     (threads; a lock file makes concurrent runs wait for one builder; a progress bar unless
     ``progress`` is False) and writes atomically: the pixel file is complete and fsynced
@@ -395,10 +311,10 @@ def open_store(
     """
     store_dir = Path(store_dir)
     store_dir.mkdir(parents=True, exist_ok=True)
-    key = _files_key(files)
+    key = f"v{CACHE_VERSION}-{files_digest(files)}"
     pixels_path = store_dir / f"decoded-{key}.u8"
     index_path = store_dir / f"decoded-{key}.index.npy"
-    with _locked(store_dir / f"decoded-{key}.lock"):
+    with file_lock(store_dir / f"decoded-{key}.lock"):
         index = _load_index(index_path, pixels_path, len(files))
         if index is None:
             # A builder of this store that was killed may have left its (large) temp file.
@@ -422,22 +338,19 @@ def open_store(
     return DecodedStore(pixels_path, index)
 
 
-def _files_key(files: Sequence[Path]) -> str:
-    digest = hashlib.sha256(f"srgan-store-v{CACHE_VERSION}".encode())
-    for path in files:
-        stat = Path(path).stat()
-        digest.update(f"\0{Path(path).resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+def files_digest(files: Sequence[Path], root: Path | None = None) -> str:
+    """The one hash of a training file list: each file's name (relative to ``root``, or its
+    resolved path without one), byte size and mtime. A file replaced in place (same name and
+    size) counts as another file too."""
+    digest = hashlib.sha256()
+    for path in map(Path, files):
+        stat = path.stat()
+        if root is None:
+            name = path.resolve()
+        else:
+            name = path.relative_to(root) if path.is_relative_to(root) else path
+        digest.update(f"{name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
-
-
-@contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _load_index(index_path: Path, pixels_path: Path, count: int) -> np.ndarray | None:
@@ -523,161 +436,3 @@ class DecodingSource:
             if len(self._cache) > self.capacity:
                 self._cache.popitem(last=False)
         return img
-
-
-# --------------------------------------------------------------------------------------------
-# Batches
-# --------------------------------------------------------------------------------------------
-
-
-def to_model_range(lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 LR, HR -> float32 LR in [0, 1] and HR in [-1, 1] (the paper's input scaling)."""
-    return lr.float() / PIXEL_MAX, hr.float() / HR_HALF_RANGE - 1.0
-
-
-def _check_crop_size(crop_size: int, scale: int) -> None:
-    if crop_size < scale or crop_size % scale:
-        raise UserError(
-            f"data.crop_size {crop_size} must be a positive multiple of the scale {scale}"
-        )
-
-
-class CropDataset(torch.utils.data.Dataset):
-    """Item t is the uint8 (LR, HR) batch of step t: ((B, 3, c/s, c/s), (B, 3, c, c)).
-
-    Pixels come from ``store`` when given, else decoded with ``cache_images`` kept.
-    """
-
-    def __init__(
-        self,
-        files: Sequence[Path],
-        crop_size: int,
-        batch_size: int,
-        seed: int,
-        scale: int = SCALE,
-        store: DecodedStore | None = None,
-        cache_images: int = 0,
-    ) -> None:
-        _check_crop_size(crop_size, scale)
-        if store is not None and len(store) != len(files):
-            raise ValueError(f"store holds {len(store)} images, not {len(files)}")
-        self.files = [Path(f) for f in files]
-        self.crop_size = crop_size
-        self.scale = scale
-        self.sampler = PatchSampler(len(self.files), batch_size, seed)
-        self.source: DecodedStore | DecodingSource = (
-            store if store is not None else DecodingSource(files, cache_images)
-        )
-
-    def hr_crops(self, step: int) -> torch.Tensor:
-        """The uint8 (B, 3, c, c) HR crops of step ``step``."""
-        c = self.crop_size
-        indices = self.sampler.image_indices(step)
-        fractions = self.sampler.crop_fractions(step)
-        crops = np.empty((len(indices), c, c, 3), dtype=np.uint8)
-        for k, (i, (frac_y, frac_x)) in enumerate(zip(indices, fractions, strict=True)):
-            img = self.source.image(int(i))
-            height, width = img.shape[:2]
-            if height < c or width < c:
-                raise UserError(
-                    f"training image {self.files[i]} is {width}x{height}, smaller than the "
-                    f"{c}x{c} crop (scan the folder with scan_images first)"
-                )
-            top = crop_corner(frac_y, height, c)
-            left = crop_corner(frac_x, width, c)
-            crops[k] = img[top : top + c, left : left + c]
-        return torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous()
-
-    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        hr = self.hr_crops(step)
-        return downscale_8bit(hr, self.scale), hr
-
-
-class _Steps(torch.utils.data.Sampler):
-    """The step numbers start, start + 1, ... (endless)."""
-
-    def __init__(self, start: int) -> None:
-        self.start = start
-
-    def __iter__(self) -> Iterator[int]:
-        return itertools.count(self.start)
-
-
-def make_batches(
-    files: Sequence[Path],
-    crop_size: int,
-    batch_size: int,
-    seed: int,
-    start_step: int = 0,
-    workers: int = 0,
-    cache_images: int = 0,
-    device: torch.device | str = "cpu",
-    scale: int = SCALE,
-    store_dir: Path | None = None,
-    progress: bool = True,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless (lr, hr) batches for steps start_step, start_step + 1, ...
-
-    lr: float32 (B, 3, crop/scale, crop/scale) in [0, 1]; hr: float32 (B, 3, crop, crop) in
-    [-1, 1]; both on ``device``. The batch of step t depends on (seed, t, files, crop_size,
-    batch_size, scale) only: not on ``workers``, ``cache_images``, ``store_dir`` or the
-    device. With ``store_dir`` the images are decoded once into a ``DecodedStore`` there
-    (built now if missing, with a progress bar unless ``progress`` is False). Errors in the
-    arguments or the store build raise here; close the returned generator (or drop it) to
-    stop the workers.
-    """
-    if start_step < 0:
-        raise ValueError(f"start_step must be >= 0, got {start_step}")
-    if workers < 0:
-        raise UserError(f"data.workers must be >= 0, got {workers}")
-    _check_crop_size(crop_size, scale)
-    PatchSampler(len(files), batch_size, seed)  # checks the batch size before a store is built
-    store = open_store(files, store_dir, progress=progress) if store_dir is not None else None
-    dataset = CropDataset(files, crop_size, batch_size, seed, scale, store, cache_images)
-    return _stream(dataset, start_step, workers, torch.device(device))
-
-
-def _stream(
-    dataset: CropDataset, start_step: int, workers: int, device: torch.device
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    pin = device.type == "cuda"
-    if workers == 0:
-        for step in itertools.count(start_step):
-            lr, hr = dataset[step]
-            if pin:
-                lr, hr = lr.pin_memory(), hr.pin_memory()
-            yield _to_device(lr, hr, device)
-        return
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=None,
-        sampler=_Steps(start_step),
-        num_workers=workers,
-        pin_memory=pin,
-        prefetch_factor=PREFETCH_BATCHES,
-    )
-    batches = iter(loader)
-    try:
-        for lr, hr in batches:
-            yield _to_device(lr, hr, device)
-    finally:
-        del batches  # shuts the workers down
-
-
-def _to_device(
-    lr: torch.Tensor, hr: torch.Tensor, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    non_blocking = device.type == "cuda"
-    lr = lr.to(device, non_blocking=non_blocking)
-    hr = hr.to(device, non_blocking=non_blocking)
-    return to_model_range(lr, hr)
-
-
-# --------------------------------------------------------------------------------------------
-# From the configuration
-# --------------------------------------------------------------------------------------------
-
-
-def cache_folder(config: Config) -> Path:
-    """Where scan manifests and decoded stores live: ``<data.root>/cache``."""
-    return Path(config.data.root) / "cache"

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from srgan import cli, datasets, sample_data
-from srgan.config import load_config, train_images_dir
+from srgan import acquire, cli, download, paths, sample_data
+from srgan.config import load_config
 from srgan.errors import UserError
+from srgan.fileio import format_sums, read_sums
 
 REPO = Path(__file__).resolve().parents[1]
 PAYLOAD = bytes(range(256)) * 40  # 10240 bytes, every byte value
@@ -83,8 +84,8 @@ def server():
     httpd.server_close()
 
 
-def _source(server: Server, body: bytes = PAYLOAD) -> datasets.Download:
-    return datasets.Download(
+def _source(server: Server, body: bytes = PAYLOAD) -> download.Download:
+    return download.Download(
         filename="file.bin",
         urls=(server.url,),
         size=len(body),
@@ -99,16 +100,16 @@ def _source(server: Server, body: bytes = PAYLOAD) -> datasets.Download:
 
 def test_download_verifies_and_renames(server, tmp_path):
     dest = tmp_path / "file.bin"
-    assert datasets.download(_source(server), dest, progress=False) == dest
+    assert download.download(_source(server), dest, progress=False) == dest
     assert dest.read_bytes() == PAYLOAD
     assert server.ranges == [None]
-    assert not datasets.partial_path(dest).exists()
+    assert not download.partial_path(dest).exists()
 
 
 def test_download_resumes_partial_file_with_range(server, tmp_path):
     dest = tmp_path / "file.bin"
-    datasets.partial_path(dest).write_bytes(PAYLOAD[:3000])
-    datasets.download(_source(server), dest, progress=False)
+    download.partial_path(dest).write_bytes(PAYLOAD[:3000])
+    download.download(_source(server), dest, progress=False)
     assert server.ranges == ["bytes=3000-"]
     assert dest.read_bytes() == PAYLOAD
 
@@ -117,7 +118,7 @@ def test_download_retries_a_dropped_connection_and_resumes(server, tmp_path):
     dest = tmp_path / "file.bin"
     server.drop_after = [4096]
     server.fail_status = [503]
-    datasets.download(_source(server), dest, progress=False, **NO_SLEEP)
+    download.download(_source(server), dest, progress=False, **NO_SLEEP)
     # 503, then a transfer cut after 4096 bytes, then the rest from byte 4096
     assert server.ranges == [None, None, "bytes=4096-"]
     assert dest.read_bytes() == PAYLOAD
@@ -125,9 +126,9 @@ def test_download_retries_a_dropped_connection_and_resumes(server, tmp_path):
 
 def test_download_restarts_when_the_server_ignores_range(server, tmp_path):
     dest = tmp_path / "file.bin"
-    datasets.partial_path(dest).write_bytes(PAYLOAD[:100])
+    download.partial_path(dest).write_bytes(PAYLOAD[:100])
     server.honour_range = False
-    datasets.download(_source(server), dest, progress=False)
+    download.download(_source(server), dest, progress=False)
     assert server.ranges == ["bytes=100-"]
     assert dest.read_bytes() == PAYLOAD
 
@@ -136,15 +137,15 @@ def test_download_rejects_a_tampered_file_and_keeps_nothing(server, tmp_path):
     dest = tmp_path / "file.bin"
     server.body = PAYLOAD[:-1] + b"\x00"  # same size, one byte changed
     with pytest.raises(UserError, match="does not match its published checksum"):
-        datasets.download(_source(server, PAYLOAD), dest, progress=False)
+        download.download(_source(server, PAYLOAD), dest, progress=False)
     assert not dest.exists()
-    assert not datasets.partial_path(dest).exists()
+    assert not download.partial_path(dest).exists()
 
 
 def test_download_starts_over_once_when_the_resumed_part_was_bad(server, tmp_path):
     dest = tmp_path / "file.bin"
-    datasets.partial_path(dest).write_bytes(b"\xff" * 500)  # not the file's first bytes
-    datasets.download(_source(server), dest, progress=False)
+    download.partial_path(dest).write_bytes(b"\xff" * 500)  # not the file's first bytes
+    download.download(_source(server), dest, progress=False)
     assert server.ranges == ["bytes=500-", None]
     assert dest.read_bytes() == PAYLOAD
 
@@ -152,7 +153,7 @@ def test_download_starts_over_once_when_the_resumed_part_was_bad(server, tmp_pat
 def test_download_checks_only_the_published_md5(server, tmp_path):
     dest = tmp_path / "file.bin"
     md5_only = replace(_source(server), size=None, sha256=None)
-    datasets.download(md5_only, dest, progress=False)
+    download.download(md5_only, dest, progress=False)
     assert hashlib.md5(dest.read_bytes()).hexdigest() == md5_only.md5
 
 
@@ -160,30 +161,30 @@ def test_download_refuses_an_existing_file_that_does_not_match(server, tmp_path)
     dest = tmp_path / "file.bin"
     dest.write_bytes(b"something else")
     with pytest.raises(UserError, match="delete it"):
-        datasets.download(_source(server), dest, progress=False)
+        download.download(_source(server), dest, progress=False)
     assert server.ranges == []
 
 
 def test_download_gives_up_after_its_retries(server, tmp_path):
     server.fail_status = [500] * 3
     with pytest.raises(UserError, match="failed 3 times"):
-        datasets.download(_source(server), tmp_path / "f", retries=2, progress=False, **NO_SLEEP)
+        download.download(_source(server), tmp_path / "f", retries=2, progress=False, **NO_SLEEP)
     assert len(server.ranges) == 3
 
 
 def test_download_404_is_final(server, tmp_path):
     server.fail_status = [404]
     with pytest.raises(UserError, match="HTTP 404"):
-        datasets.download(_source(server), tmp_path / "f", progress=False, **NO_SLEEP)
+        download.download(_source(server), tmp_path / "f", progress=False, **NO_SLEEP)
     assert len(server.ranges) == 1
 
 
 def test_published_sources_are_pinned():
-    for source in datasets.DOWNLOADS.values():
+    for source in acquire.DOWNLOADS.values():
         assert source.sha256 or source.md5, source.filename
         assert all(url.endswith(source.filename) for url in source.urls)
-    assert datasets.DIV2K_TRAIN_HR.size == 3530603713
-    assert datasets.BENCHMARK_SETS["BSD100"].n_images == 100
+    assert acquire.DIV2K_TRAIN_HR.size == 3530603713
+    assert acquire.TEST_SETS["BSD100"].n_images == 100
 
 
 # --- extraction ---------------------------------------------------------------------------
@@ -227,16 +228,16 @@ GOOD = {
 def test_extract_takes_only_the_set_images(make, tmp_path):
     archive = make(tmp_path / "bench.archive", GOOD, {"benchmark/Set5/HR/inside": "a.png"})
     dest = tmp_path / "out" / "Set5"
-    written = datasets.extract_images(archive, "benchmark/Set5/HR", dest, n_images=2)
+    written = download.extract_images(archive, "benchmark/Set5/HR", dest, n_images=2)
     assert sorted(p.name for p in dest.iterdir()) == ["a.png", "b.png"]
     assert written == [dest / "a.png", dest / "b.png"]
     assert (dest / "b.png").read_bytes() == b"B" * 20
-    sums = datasets.write_manifest(dest, tmp_path / "Set5.sha256")
+    sums = acquire.write_manifest(dest, tmp_path / "Set5.sha256")
     assert sums == {
         "a.png": hashlib.sha256(b"A" * 10).hexdigest(),
         "b.png": hashlib.sha256(b"B" * 20).hexdigest(),
     }
-    assert datasets.read_sums(tmp_path / "Set5.sha256") == sums
+    assert read_sums(tmp_path / "Set5.sha256") == sums
 
 
 @pytest.mark.parametrize("make", [_tar, _zip])
@@ -253,7 +254,7 @@ def test_extract_rejects_unsafe_archives(make, files, links, why, tmp_path):
     archive = make(tmp_path / "evil.archive", {**GOOD, **files}, links)
     dest = tmp_path / "out" / "Set5"
     with pytest.raises(UserError, match=why):
-        datasets.extract_images(archive, "benchmark/Set5/HR", dest)
+        download.extract_images(archive, "benchmark/Set5/HR", dest)
     assert not dest.exists()
     assert not (tmp_path / "evil.png").exists()
 
@@ -264,7 +265,7 @@ def test_extract_wrong_count_keeps_the_old_folder(tmp_path):
     dest.mkdir()
     (dest / "old.png").write_bytes(b"old")
     with pytest.raises(UserError, match="holds 2 images .* expected 5"):
-        datasets.extract_images(archive, "benchmark/Set5/HR", dest, n_images=5)
+        download.extract_images(archive, "benchmark/Set5/HR", dest, n_images=5)
     assert [p.name for p in dest.iterdir()] == ["old.png"]
 
 
@@ -272,7 +273,7 @@ def test_extract_refuses_a_file_that_is_no_archive(tmp_path):
     path = tmp_path / "not.tar"
     path.write_bytes(b"plain bytes")
     with pytest.raises(UserError, match="neither a zip nor a tar"):
-        datasets.extract_images(path, "x", tmp_path / "out")
+        download.extract_images(path, "x", tmp_path / "out")
 
 
 # --- mirrors ------------------------------------------------------------------------------
@@ -284,13 +285,13 @@ def _mirror(root: Path) -> Path:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)
     sums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-    (root / datasets.MIRROR_SUMS).write_text(datasets.format_sums(sums))
+    (root / paths.MIRROR_SUMS).write_text(format_sums(sums))
     return root
 
 
 def test_mirror_set_is_checked_against_its_sums(tmp_path):
     mirror = _mirror(tmp_path / "mirror")
-    sums = datasets.verify_mirror_set(mirror, "benchmarks/SetX")
+    sums = acquire.verify_mirror_set(mirror, "benchmarks/SetX")
     assert sums == {
         "a.png": hashlib.sha256(b"aa").hexdigest(),
         "b.png": hashlib.sha256(b"bb").hexdigest(),
@@ -309,24 +310,24 @@ def test_mirror_set_rejects_changes(change, why, tmp_path):
     mirror = _mirror(tmp_path / "mirror")
     change(mirror)
     with pytest.raises(UserError, match=why):
-        datasets.verify_mirror_set(mirror, "benchmarks/SetX")
+        acquire.verify_mirror_set(mirror, "benchmarks/SetX")
 
 
 def test_mirror_without_sums_is_only_hashed(tmp_path):
     mirror = _mirror(tmp_path / "mirror")
-    (mirror / datasets.MIRROR_SUMS).unlink()
+    (mirror / paths.MIRROR_SUMS).unlink()
     (mirror / "benchmarks/SetX/a.png").write_bytes(b"changed")
     assert (
-        datasets.verify_mirror_set(mirror, "benchmarks/SetX")["a.png"]
+        acquire.verify_mirror_set(mirror, "benchmarks/SetX")["a.png"]
         == hashlib.sha256(b"changed").hexdigest()
     )
     with pytest.raises(UserError, match="has no benchmarks/Nope/"):
-        datasets.verify_mirror_set(mirror, "benchmarks/Nope")
+        acquire.verify_mirror_set(mirror, "benchmarks/Nope")
 
 
 def test_the_shared_mirror_matches_its_sums(shared_data):
-    sums = datasets.verify_mirror_set(shared_data, "benchmarks/Set5")
-    listed = datasets.read_sums(shared_data / datasets.MIRROR_SUMS)
+    sums = acquire.verify_mirror_set(shared_data, "benchmarks/Set5")
+    listed = read_sums(shared_data / paths.MIRROR_SUMS)
     assert sorted(sums) == ["baby.png", "bird.png", "butterfly.png", "head.png", "woman.png"]
     assert all(listed[f"benchmarks/Set5/{name}"] == digest for name, digest in sums.items())
 
@@ -348,15 +349,15 @@ def _ilsvrc(root: Path) -> list[str]:
 
 def test_imagenet_sample_is_seeded_sorted_and_linked(tmp_path):
     names = _ilsvrc(tmp_path / "ilsvrc")
-    sample = datasets.imagenet_sample(tmp_path / "ilsvrc", 7, seed=0)
+    sample = acquire.imagenet_sample(tmp_path / "ilsvrc", 7, seed=0)
     assert len(sample) == 7 == len(set(sample))
     assert sample == sorted(sample) and set(sample) <= set(names)
-    assert datasets.imagenet_sample(tmp_path / "ilsvrc", 7, seed=0) == sample
-    assert datasets.imagenet_sample(tmp_path / "ilsvrc", 7, seed=1) != sample
+    assert acquire.imagenet_sample(tmp_path / "ilsvrc", 7, seed=0) == sample
+    assert acquire.imagenet_sample(tmp_path / "ilsvrc", 7, seed=1) != sample
     # a larger sample with the same seed extends the smaller one (ranking, not reshuffling)
-    assert set(sample) <= set(datasets.imagenet_sample(tmp_path / "ilsvrc", 12, seed=0))
+    assert set(sample) <= set(acquire.imagenet_sample(tmp_path / "ilsvrc", 12, seed=0))
     dest = tmp_path / "data" / "train" / "ImageNet"
-    datasets.link_subset(tmp_path / "ilsvrc", sample, dest)
+    acquire.link_subset(tmp_path / "ilsvrc", sample, dest)
     linked = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.JPEG"))
     assert linked == sample
     assert all((dest / n).is_symlink() and (dest / n).read_bytes() == n.encode() for n in sample)
@@ -365,7 +366,7 @@ def test_imagenet_sample_is_seeded_sorted_and_linked(tmp_path):
 def test_imagenet_sample_larger_than_the_folder_is_refused(tmp_path):
     _ilsvrc(tmp_path / "ilsvrc")
     with pytest.raises(UserError, match="holds only 30 images"):
-        datasets.imagenet_sample(tmp_path / "ilsvrc", 31, seed=0)
+        acquire.imagenet_sample(tmp_path / "ilsvrc", 31, seed=0)
 
 
 # --- bundled photographs and the CLI ------------------------------------------------------
@@ -377,7 +378,7 @@ def test_bundled_test_set_through_the_cli(tmp_path):
     assert cli.main(argv) == 0
     names = sorted(p.stem for p in out.iterdir())
     assert names == sorted(sample_data.TEST_IMAGES)
-    sums = datasets.read_sums(manifest)
+    sums = read_sums(manifest)
     assert (
         sums[f"{names[0]}.png"]
         == hashlib.sha256((out / f"{names[0]}.png").read_bytes()).hexdigest()
@@ -407,9 +408,9 @@ def _config(*sets: str):
 
 def test_paper_config_needs_only_downloads():
     config = _config()
-    datasets.check_sources(config)
-    assert datasets.train_set_name(config) == "DIV2K"
-    assert datasets.test_set_names(config) == ["Set5", "Set14", "BSD100"]
+    acquire.check_sources(config)
+    assert paths.train_set_name(config) == "DIV2K"
+    assert acquire.test_set_names(config) == ["Set5", "Set14", "BSD100"]
 
 
 @pytest.mark.parametrize(
@@ -424,27 +425,28 @@ def test_paper_config_needs_only_downloads():
 )
 def test_unusable_sources_fail_naming_the_key(sets, why):
     with pytest.raises(UserError, match=why):
-        datasets.check_sources(_config(*sets))
+        acquire.check_sources(_config(*sets))
 
 
 def test_mirror_must_hold_the_configured_sets(tmp_path):
     mirror = _mirror(tmp_path / "mirror")
     with pytest.raises(UserError, match="test set Set5 .* is not in data.mirror"):
-        datasets.check_sources(_config(f"data.mirror={mirror}"))
+        acquire.check_sources(_config(f"data.mirror={mirror}"))
     with pytest.raises(UserError, match="data.train_set DIV2K is not in data.mirror"):
-        sets = [f"data.mirror={mirror}", "data.benchmarks=[SetX]", "evaluate.datasets=[SetX]"]
-        datasets.check_sources(_config(*sets, "workflow.depth.dataset=SetX"))
+        sets = [f"data.mirror={mirror}", "data.test_sets=[SetX]", "evaluate.datasets=[SetX]"]
+        acquire.check_sources(_config(*sets, "workflow.depth.dataset=SetX"))
 
 
 def test_skimage_training_set_name_and_folder():
     config = _config("data.train_set=skimage")
-    assert datasets.train_set_name(config) == sample_data.TRAIN_SET_NAME
-    assert os.fspath(train_images_dir(config)) == "data/train/SkimageTrain"
+    assert paths.train_set_name(config) == sample_data.TRAIN_SET_NAME
+    assert os.fspath(paths.train_images_dir(config)) == "data/train/SkimageTrain"
 
 
-def test_the_workflows_data_code_does_not_import_torch():
-    """The Snakefile imports srgan.datasets at every start: it must stay free of torch."""
-    code = "import sys, srgan.datasets; print('torch' in sys.modules)"
+def test_the_workflows_modules_do_not_import_torch():
+    """The Snakefile imports these at every start: they must stay free of torch."""
+    modules = "srgan.acquire, srgan.paths, srgan.variants, srgan.config"
+    code = f"import sys, {modules}; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
