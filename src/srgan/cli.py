@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from srgan import variants
+from srgan import paths, variants
 from srgan.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -66,13 +65,6 @@ def _load_config(args: argparse.Namespace):
     return load_config(args.params, args.config, args.sets)
 
 
-def _write_json_atomic(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-
-
 def _show_progress(args: argparse.Namespace) -> bool:
     return not getattr(args, "no_progress", False)
 
@@ -82,6 +74,7 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from srgan import evaluation
+    from srgan.fileio import write_json_atomic
 
     if args.checkpoint is not None:
         from srgan import inference
@@ -99,7 +92,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         save_dir=args.save_images,
         progress=_show_progress(args),
     )
-    _write_json_atomic(args.out, results)
+    write_json_atomic(args.out, results, allow_infinity=True)  # PSNR of identical images: inf
     for name, row in results.items():
         print(
             f"{method} {name}: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f} (daala), "
@@ -110,8 +103,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="score a method on benchmark sets (PSNR/SSIM on Y, the paper's protocol)",
-        description="Score nearest/bicubic upscaling or a trained generator on benchmark sets.",
+        help="score a method on test sets (PSNR/SSIM on Y, the paper's protocol)",
+        description="Score nearest/bicubic upscaling or a trained generator on test sets.",
     )
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument(
@@ -270,8 +263,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     for needed in (Path("Snakefile"), DEMO_PROFILE):
         if not needed.is_file():
             raise UserError(f"no {needed} here: run `srgan demo` in the project folder")
-    if args.mirror is not None and not (args.mirror / "benchmarks").is_dir():
-        raise UserError(f"--mirror {args.mirror} has no benchmarks/ folder")
+    if args.mirror is not None and not (args.mirror / paths.MIRROR_TEST_DIR).is_dir():
+        raise UserError(f"--mirror {args.mirror} has no {paths.MIRROR_TEST_DIR}/ folder")
     imagenet_vgg = _imagenet_vgg_cached()
     command = demo_command(args.mirror, args.cores, imagenet_vgg, args.dry_run)
     print(
@@ -288,8 +281,9 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     if args.dry_run:
         return
     print(f"\nDemo finished in {time.monotonic() - start:.0f} s. Scores (x4, luma):")
-    _print_demo_scores(Path("results/eval"))
-    print(f"{DEMO_WARNING}\nReports: reports/index.html; tables: results/tables/")
+    _print_demo_scores(paths.EVALS_DIR)
+    index = paths.report_page(paths.INDEX)
+    print(f"{DEMO_WARNING}\nReports: {index}; tables: {paths.TABLES_DIR}/")
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:

@@ -1,6 +1,7 @@
 """The paper's evaluation protocol: x4 benchmark LR images, baselines, PSNR and SSIM on Y.
 
-Protocol (PAPER.md, "Evaluation protocol"), with the choices the paper leaves open:
+Protocol (the paper's Section 4.1; the README's "evaluation protocol"), with the choices
+the paper leaves open:
 
 1. The HR image is cropped to a multiple of 4, keeping the top-left corner.
 2. The LR image is MATLAB ``imresize(hr, 1/4, 'bicubic')`` (antialiased), **rounded to 8 bits**,

@@ -86,7 +86,7 @@ TABLE2_METHODS = (
 #: Table 2 covers these test sets.
 TABLE2_DATASETS = ("Set5", "Set14", "BSD100")
 #: The Table 2 methods this project reproduces, and the model (eval JSON) that stands for each:
-#: "SRResNet" in Table 2 is SRResNet-MSE, "SRGAN" is SRGAN-VGG54 (PAPER.md).
+#: "SRResNet" in Table 2 is SRResNet-MSE, "SRGAN" is SRGAN-VGG54 (the paper, Section 4).
 TABLE2_REPRODUCED = {
     "nearest": "nearest",
     "bicubic": "bicubic",
@@ -207,7 +207,8 @@ PAPER_SETTINGS = (
     PaperSetting("train.adam_beta1", 0.9, "Adam beta1 = 0.9"),
 )
 
-#: Settings the paper leaves open (PAPER.md, "Open points"): the reports name the choice made.
+#: Settings the paper leaves open (README, "Deviations from the paper and open points"): the
+#: reports name the choice made.
 OPEN_POINTS = {
     "vgg.normalization": "VGG input normalisation",
     "model.prelu": "PReLU slopes (shared or per channel)",
