@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,13 +66,6 @@ def _load_config(args: argparse.Namespace):
     return load_config(args.params, args.config, args.sets)
 
 
-def _write_json_atomic(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-
-
 def _show_progress(args: argparse.Namespace) -> bool:
     return not getattr(args, "no_progress", False)
 
@@ -83,6 +75,7 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from srgan import evaluation
+    from srgan.fileio import write_json_atomic
 
     if args.checkpoint is not None:
         from srgan import inference
@@ -100,7 +93,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         save_dir=args.save_images,
         progress=_show_progress(args),
     )
-    _write_json_atomic(args.out, results)
+    # A PSNR is infinite where an SR image equals its HR image: written as Infinity.
+    write_json_atomic(args.out, results, allow_infinity=True)
     for name, row in results.items():
         print(
             f"{method} {name}: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f} (daala), "
