@@ -554,13 +554,8 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
         "--reports-dir", type=Path, default=REPORTS_DIR, metavar="DIR", help=DEFAULT_HELP
     )
     p.add_argument("--tables-dir", type=Path, default=TABLES_DIR, metavar="DIR", help=DEFAULT_HELP)
-    p.add_argument(
-        "--runs-dir",
-        type=Path,
-        default=RUNS_DIR,
-        metavar="DIR",
-        help=f"trained models ({DEFAULT_HELP})",
-    )
+    runs_help = f"trained models ({DEFAULT_HELP})"
+    p.add_argument("--runs-dir", type=Path, default=RUNS_DIR, metavar="DIR", help=runs_help)
     _add_config_args(p)
     p.set_defaults(func=_cmd_index)
 
