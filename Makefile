@@ -10,7 +10,7 @@ UV := .uv/bin/uv
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: setup demo test lint lock clean-env
+.PHONY: setup demo test lint notebooks lock clean-env
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -30,8 +30,14 @@ test: setup
 	$(VENV)/bin/python -m pytest -n 2
 
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks notebooks
+	$(VENV)/bin/ruff format --check src tests benchmarks notebooks
+
+# The report notebooks' source is notebooks/<name>.py (jupytext's percent format): after
+# editing one, regenerate the .ipynb files papermill runs (stable cell ids: same source, same
+# file; tests/test_notebooks.py checks they are up to date).
+notebooks: setup
+	$(VENV)/bin/python -c "from srgan.reports import write_notebooks; write_notebooks()"
 
 # After editing dependencies in pyproject.toml: re-lock and regenerate the pip/conda export.
 lock: $(UV)

@@ -1,15 +1,18 @@
 """The reports: provenance, figures, the papermill notebooks on demo outputs, index.html.
 
-``make_outputs`` lays out a tiny, synthetic set of workflow outputs exactly as LAYOUT.md
-describes them (eval JSONs for 7 methods x 3 datasets, SR and HR images, DVCLive logs,
-final.pt metadata, Snakemake benchmark files, depth-study JSONs). The notebooks run on it
+``make_outputs`` lays out a tiny, synthetic set of workflow outputs where ``srgan.paths``
+puts them (eval JSONs for 7 methods x 3 datasets, SR and HR images, DVCLive logs, final.pt
+and final.json, Snakemake timing files, depth-study JSONs). The notebooks run on it
 headless with the python3 kernel, as the workflow runs them.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,10 +23,11 @@ import pytest
 import torch
 from PIL import Image
 
-from srgan import figures, paper, provenance, reports, tables
+from srgan import checkpoints, figures, paper, paths, provenance, render, reports, tables
 from srgan.cli import main
 from srgan.config import load_config
 from srgan.errors import UserError
+from srgan.fileio import format_sums, read_sums, sums_digest
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / "config" / "demo.yaml"
@@ -73,13 +77,13 @@ def _tsv(path: Path, name: str, steps: list[int], values: list[float]) -> None:
 
 
 def make_outputs(root: Path, depth: bool = True) -> None:
-    """Synthetic demo workflow outputs under ``root`` (LAYOUT.md)."""
+    """Synthetic demo workflow outputs under ``root``, where ``srgan.paths`` puts them."""
     demo_cfg = load_config(PARAMS, [DEMO_CONFIG]).to_dict()
     hr_images = {}
     for ds, specs in IMAGES.items():
         for i, (stem, h, w, gray) in enumerate(specs):
             hr = _hr(h, w, gray, seed=i)
-            path = root / "data" / "benchmarks" / ds / f"{stem}.png"
+            path = root / TEST_SETS / ds / f"{stem}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(hr).save(path)
             hr_images[ds, stem] = hr[: h - h % 4, : w - w % 4]
@@ -89,7 +93,7 @@ def make_outputs(root: Path, depth: bool = True) -> None:
             per_image = {}
             for i, (stem, *_) in enumerate(specs):
                 sr = _sr(hr_images[ds, stem], method, seed=k * 10 + i)
-                out = root / "results" / "images" / method / ds / f"{stem}.png"
+                out = root / paths.sr_image(method, ds, stem)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(sr).save(out)
                 per_image[stem] = {
@@ -104,11 +108,12 @@ def make_outputs(root: Path, depth: bool = True) -> None:
                 "n_images": len(per_image),
                 "images": per_image,
             }
-        (root / "results" / "eval").mkdir(parents=True, exist_ok=True)
-        (root / "results" / "eval" / f"{method}.json").write_text(json.dumps(result))
+        (root / paths.EVALS_DIR).mkdir(parents=True, exist_ok=True)
+        (root / paths.eval_file(method)).write_text(json.dumps(result))
     steps = list(range(0, 41, 5))
     for variant in paper.TABLE1_METHODS:
-        metrics = root / "runs" / variant / "dvclive" / "plots" / "metrics"
+        run = paths.RunFolder(root / paths.run_dir(variant))
+        metrics = run.metrics
         names = ["content", "generator"]
         if variant.startswith("srgan"):
             names += ["adversarial", "discriminator", "d_real", "d_fake"]
@@ -128,11 +133,8 @@ def make_outputs(root: Path, depth: bool = True) -> None:
             "device": "cpu",
             "precision": "fp32",
         }
-        torch.save(
-            {"model": {"num_blocks": 1}, "generator": {"w": torch.zeros(2)}, "metadata": meta},
-            root / "runs" / variant / "final.pt",
-        )
-        bench = root / "results" / "benchmarks" / f"train_{variant}.tsv"
+        checkpoints.write_final(run, {"num_blocks": 1}, {"w": torch.zeros(2)}, meta)
+        bench = root / paths.train_timing(variant)
         bench.parent.mkdir(parents=True, exist_ok=True)
         bench.write_text(f"{BENCH_HEADER}\n12.50\t0:00:12\t300.5\t900\t250\t260\t0\t1\t90\t11.0\n")
     if depth:
@@ -145,14 +147,14 @@ def make_outputs(root: Path, depth: bool = True) -> None:
                     "n_images": 2,
                     "images": {},
                 }
-                path = root / "results" / "depth" / f"b{blocks}_skip{skip}.json"
+                path = root / paths.depth_eval_file(paths.depth_run_name(blocks, skip))
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps({"BSD100": entry}))
 
 
 #: The demo profile on the paper's test sets (as config/demo_mirror.yaml does, without a mirror).
 PAPER_SETS = [
-    "data.benchmarks=[Set5,Set14,BSD100]",
+    "data.test_sets=[Set5,Set14,BSD100]",
     "evaluate.datasets=[Set5,Set14,BSD100]",
     "workflow.depth.dataset=BSD100",
 ]
@@ -161,6 +163,8 @@ DEMO_PARAMS = {
     "config_files": [str(DEMO_CONFIG)],
     "config_sets": PAPER_SETS,
 }
+#: Where that configuration reads the HR test images, relative to the project folder.
+TEST_SETS = paths.test_sets_dir(load_config(PARAMS, [DEMO_CONFIG], PAPER_SETS))
 
 
 # --- provenance ------------------------------------------------------------------------------
@@ -172,7 +176,7 @@ def test_deviations_of_the_paper_config_and_the_demo() -> None:
     assert provenance.deviations(paper_cfg) == [
         "data.train_set = 'DIV2K' (paper: training set: 350 thousand ImageNet images)"
     ]
-    assert provenance.demo_reasons(paper_cfg) == []
+    assert provenance.demo_reasons(load_config(PARAMS)) == []
     demo = provenance.deviations(load_config(PARAMS, [DEMO_CONFIG]).to_dict())
     keys = [d.split(" = ")[0] for d in demo]
     assert "vgg.weights" in keys and "model.blocks" in keys and "train.srresnet.steps" in keys
@@ -183,24 +187,28 @@ def test_deviations_of_the_paper_config_and_the_demo() -> None:
 
 
 def test_demo_reasons_name_config_and_models() -> None:
-    demo_cfg = load_config(PARAMS, [DEMO_CONFIG]).to_dict()
+    """The configuration's reasons are variants.demo_reasons' (the one place deciding it),
+    then the models that record a demo run or random VGG weights."""
+    demo_cfg = load_config(PARAMS, [DEMO_CONFIG])
     models = [
         {"path": "runs/x/final.pt", "demo": True},
         {"path": "runs/depth/b4_skip1/final.pt", "demo": True},
     ]
     reasons = provenance.demo_reasons(demo_cfg, models)
     assert reasons == [
-        "the configuration is the demo profile (demo: true)",
-        "the configuration uses random VGG19 weights (vgg.weights: random)",
+        "demo run (demo: true): tiny model and schedule",
+        "VGG19 with random weights (vgg.weights: random), not the paper's",
         "models trained by a demo run: x, depth/b4_skip1",
     ]
-    paper_cfg = load_config(PARAMS).to_dict()
+    paper_cfg = load_config(PARAMS)
     model = {"path": "runs/y/final.pt", "vgg_weights": "random"}
     assert provenance.demo_reasons(paper_cfg, [model]) == [
         "models trained with random VGG19 weights: y"
     ]
-    assert "NOT comparable" in provenance.demo_banner_html(reasons)
-    assert provenance.demo_banner_html([]) == ""
+    banner = render.demo_banner_html(reasons)
+    assert "NOT comparable" in banner
+    assert "<li>models trained by a demo run: x, depth/b4_skip1</li>" in banner
+    assert render.demo_banner_html([]) == ""
 
 
 def test_training_times_from_snakemake_benchmarks(tmp_path: Path) -> None:
@@ -227,28 +235,110 @@ def test_model_metadata_and_data_checksums(tmp_path: Path) -> None:
     found = provenance.models(tmp_path / "runs")
     assert [m["variant"] for m in found] == sorted(paper.TABLE1_METHODS)
     assert all(m["demo"] is True and m["step"] == 40 for m in found)
+    assert found[0]["path"] == str(tmp_path / "runs" / "srgan_mse" / "final.pt")
     frame = provenance.models_frame(found, current_hash="abc123")
     assert frame["same_config"].all()
     assert frame["git_commit"].tolist() == ["0123456789ab"] * 5
     cfg = load_config(PARAMS, [DEMO_CONFIG], PAPER_SETS)
-    sums = provenance.data_checksums(cfg, tmp_path / "data" / "benchmarks")
+    sums = provenance.data_checksums(cfg, tmp_path / TEST_SETS)
     set5 = sums[sums["dataset"] == "Set5"].iloc[0]
     assert set5["files"] == 2 and len(set5["sha256"]) == 64
-    # The digest is the sha256 of the sorted "<sha256>  <name>" lines: recompute it.
-    lines = provenance._hash_folder(tmp_path / "data" / "benchmarks" / "Set5")
-    assert set5["sha256"] == provenance._digest_lines(lines)
+    assert set5["source"] == f"hashed now from {tmp_path / TEST_SETS / 'Set5'}"
+    # The digest is fileio.sums_digest of the files' sha256: recompute it.
+    assert set5["sha256"] == sums_digest(provenance.folder_sums(tmp_path / TEST_SETS / "Set5"))
 
 
-def test_checksums_from_the_mirror_sums(shared_data: Path) -> None:
-    cfg = load_config(PARAMS, [DEMO_CONFIG], [*PAPER_SETS, f"data.mirror={shared_data}"])
+def test_depth_models_are_found_and_named(tmp_path: Path) -> None:
+    """runs/depth/<name>/final.pt (paths.DEPTH_RUNS_DIR) after the variants, named depth/<name>."""
+    make_outputs(tmp_path, depth=False)
+    depth_run = paths.RunFolder(tmp_path / paths.depth_run_dir(paths.depth_run_name(4, 1)))
+    checkpoints.write_final(depth_run, {"num_blocks": 4}, {"w": torch.zeros(1)}, {"step": 7})
+    found = provenance.models(tmp_path / paths.RUNS_DIR)
+    assert len(found) == 6 and found[-1] == {"path": str(depth_run.final), "step": 7}
+    frame = provenance.models_frame(found)
+    assert frame["model"].tolist() == [*sorted(paper.TABLE1_METHODS), "depth/b4_skip1"]
+    assert frame["variant"].tolist()[-1] == "–"  # not recorded: a dash
+    assert paths.rebased(paths.DEPTH_RUNS_DIR, tmp_path / "x") == tmp_path / "x" / "depth"
+
+
+def test_checksums_agree_from_manifest_mirror_sums_and_files(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """fileio.sums_digest gives one digest for the same files, whether from the workflow's
+    manifest, the mirror's SHA256SUMS, or hashing the files now."""
+    sets = [*PAPER_SETS, f"data.mirror={shared_data}", f"data.root={tmp_path}"]
+    cfg = load_config(PARAMS, [DEMO_CONFIG], sets)
     sums = provenance.data_checksums(cfg).set_index("dataset")
     assert sums.loc["Set5", "files"] == 5
     assert sums.loc["Set14", "files"] == 14
     assert sums.loc["BSD100", "files"] == 100
-    assert sums.loc["Set5", "source"].endswith("SHA256SUMS")
-    # The mirror's recorded sums agree with hashing the files now.
-    hashed = provenance._digest_lines(provenance._hash_folder(shared_data / "benchmarks" / "Set5"))
+    assert sums.loc["Set5", "source"] == str(shared_data / "SHA256SUMS")
+    hashed = sums_digest(provenance.folder_sums(shared_data / "benchmarks" / "Set5"))
     assert sums.loc["Set5", "sha256"] == hashed
+    mirror_sums = read_sums(shared_data / "SHA256SUMS")
+    set5 = {n: d for n, d in mirror_sums.items() if n.startswith("benchmarks/Set5/")}
+    assert len(set5) == 5 and sums_digest(set5) == hashed
+    # A manifest, as the workflow's data rules write it (other folders in the names), wins.
+    manifest = paths.manifest(cfg, "Set5")
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(format_sums({f"data/x/{Path(n).name}": d for n, d in set5.items()}))
+    sums = provenance.data_checksums(cfg).set_index("dataset")
+    assert sums.loc["Set5", "source"] == str(manifest)
+    assert (sums.loc["Set5", "files"], sums.loc["Set5", "sha256"]) == (5, hashed)
+
+
+def test_the_training_set_manifest_is_found(tmp_path: Path) -> None:
+    """data.train_set: skimage is recorded as <data.root>/checksums/SkimageTrain.sha256
+    (paths.train_set_name), not under the config value's name."""
+    cfg = load_config(PARAMS, [DEMO_CONFIG], [f"data.root={tmp_path}"])
+    assert paths.train_set_name(cfg) == "SkimageTrain"
+    train = provenance.data_checksums(cfg).iloc[-1]
+    assert (train["dataset"], train["sha256"]) == ("train: SkimageTrain", "not recorded")
+    sums = {f"{tmp_path}/train/SkimageTrain/{n}.png": f"{i:064x}" for i, n in enumerate("abc")}
+    manifest = tmp_path / "checksums" / "SkimageTrain.sha256"
+    manifest.parent.mkdir()
+    manifest.write_text(format_sums(sums))
+    train = provenance.data_checksums(cfg).iloc[-1]
+    assert train.to_dict() == {
+        "dataset": "train: SkimageTrain",
+        "files": 3,
+        "sha256": sums_digest(sums),
+        "source": str(manifest),
+    }
+    manifest.write_text("not a sha256sum line\n")
+    with pytest.raises(UserError, match=r"SkimageTrain.sha256:1: not a sha256sum line"):
+        provenance.data_checksums(cfg)
+
+
+#: Run in a fresh interpreter: the report layer's modules, provenance with trained models
+#: (their final.json), tables, the provenance Markdown and the index; prints torch's modules.
+TORCH_FREE_SCRIPT = """
+import sys
+from pathlib import Path
+
+from srgan import provenance, render, reports, tables
+
+ctx = reports.context(params_file=sys.argv[1], config_files=[sys.argv[2]])
+assert len(ctx.provenance["models"]) == 5, ctx.provenance["models"]
+assert "srgan_vgg54" in render.provenance_markdown(ctx.provenance)
+tables.write_tables(ctx.evals_dir, Path("results/tables"), ctx.demo)
+reports.build_index(Path("reports"), Path("results/tables"), ctx.provenance["demo_reasons"])
+print(sorted(name for name in sys.modules if name.split(".")[0] == "torch"))
+"""
+
+
+def test_the_report_layer_does_not_import_torch(tmp_path: Path) -> None:
+    make_outputs(tmp_path, depth=False)
+    done = subprocess.run(
+        [sys.executable, "-c", TORCH_FREE_SCRIPT, str(PARAMS), str(DEMO_CONFIG)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert "DEMO OUTPUT" in (tmp_path / "reports" / "index.html").read_text()
 
 
 # --- figures -------------------------------------------------------------------------------
@@ -278,12 +368,12 @@ def test_figures_from_synthetic_outputs(tmp_path: Path) -> None:
     assert len(per_image) == 7 * 6
     picks = figures.resolve_picks(
         ["Set14/comic", "Set5/nothere"],
-        tmp_path / "results" / "images",
-        tmp_path / "data" / "benchmarks",
+        tmp_path / paths.SR_IMAGES_DIR,
+        tmp_path / TEST_SETS,
     )
     assert picks == [("Set14", "comic")]
     fig = figures.comparison_figure(
-        "Set14", "comic", tmp_path / "results/images", tmp_path / "data/benchmarks", per_image
+        "Set14", "comic", tmp_path / paths.SR_IMAGES_DIR, tmp_path / TEST_SETS, per_image
     )
     assert len(fig.axes) == 7  # 6 methods + HR, each with a zoom inset
     assert all(len(ax.child_axes) == 1 for ax in fig.axes)
@@ -386,7 +476,7 @@ def test_table1_notebook(tmp_path: Path) -> None:
     assert bsd["PSNR paper"].tolist() == ["–"] * 5 and bsd["MOS (paper's)"].tolist() == ["–"] * 5
     assert bsd.loc["SRGAN-MSE", "PSNR ours"] == "24.25"
     for t in shown:
-        assert list(t.columns[1:]) == list(tables.DISPLAY_COLUMNS.values())
+        assert list(t.columns[1:]) == list(render.DISPLAY_COLUMNS.values())
         assert t.iloc[:, 0].tolist() == [paper.LABELS[m] for m in paper.TABLE1_METHODS]
         assert t.set_index(t.columns[0]).loc["SRGAN-VGG22", "PSNR ours"] == "not run"
     set5 = shown[0].set_index(shown[0].columns[0])
@@ -440,6 +530,8 @@ def test_figures_notebook_and_index(tmp_path: Path) -> None:
     images = re.findall(r"<img [^>]*>", page)
     assert len(images) == 6
     assert all('src="data:image/png;base64,' in i and re.search(r'alt="\w', i) for i in images)
+    depth_png = base64.b64encode((fig_dir / "depth.png").read_bytes()).decode("ascii")
+    assert f'src="data:image/png;base64,{depth_png}"' in page  # the saved file, inlined
     assert not list((tmp_path / "reports").glob(".*tmp*"))  # atomic writes left nothing
     # The index links every report and figure, with the headline rows and the banner.
     tables.write_tables(tmp_path / "results" / "eval", tmp_path / "results" / "tables", demo=True)

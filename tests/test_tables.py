@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from srgan import paper, tables
+from srgan import paper, paths, render, tables
 from srgan.cli import main
 from srgan.errors import UserError
 
@@ -157,7 +157,7 @@ def test_sources_frame_one_row_per_model(tmp_path: Path) -> None:
     del data["BSD100"]
     (tmp_path / "bicubic.json").write_text(json.dumps(data))
     _, t2 = tables.build_tables(tmp_path)
-    frame = tables.sources_frame(t2, tmp_path)
+    frame = render.sources_frame(t2, tmp_path)
     assert list(frame.index.get_level_values("model")) == [
         "nearest", "bicubic", "srresnet_mse", "srgan_vgg54",
     ]  # fmt: skip
@@ -284,21 +284,41 @@ def test_depth_table(tmp_path: Path) -> None:
 def test_display_frame_and_formatting(tmp_path: Path) -> None:
     write_evals(tmp_path, skip=("srgan_vgg54",))
     _, t2 = tables.build_tables(tmp_path)
-    frame = tables.display_frame(t2, "Set5")
+    frame = render.display_frame(t2, "Set5")
     assert frame.index.tolist() == [
         "NN", "Bicubic", "SRCNN (quoted)", "SelfExSR (quoted)", "DRCN (quoted)",
         "ESPCN (quoted)", "SRResNet (SRResNet-MSE)", "SRGAN (SRGAN-VGG54)", "HR",
     ]  # fmt: skip
-    assert list(frame.columns) == list(tables.DISPLAY_COLUMNS.values())
-    text = tables.format_frame(frame)
+    assert list(frame.columns) == list(render.DISPLAY_COLUMNS.values())
+    text = render.format_frame(frame)
     assert text.loc["Bicubic"].tolist() == [
         "28.43", "28.93", "+0.50", "0.8211", "0.8111", "-0.0100", "0.8011", "1.97", "ours",
     ]  # fmt: skip
     assert text.loc["SRGAN (SRGAN-VGG54)", "PSNR ours"] == "not run"
     assert text.loc["DRCN (quoted)", "PSNR ours"] == "–"
     assert text.loc["HR", "PSNR paper"] == "∞"
-    html = tables.style_frame(frame).to_html()
-    assert "font-style: italic" in html and tables.BETTER_STYLE in html
+    html = render.style_frame(frame).to_html()
+    assert "font-style: italic" in html and render.BETTER_STYLE in html
+
+
+def test_numbers_are_formatted_in_one_place() -> None:
+    """render.number: the tables, the index's headline and the provenance Markdown use it."""
+    assert render.number(28.4349, ".2f") == "28.43"
+    assert render.number(-0.01, "+.4f") == "-0.0100"
+    assert render.number(math.nan, ".2f") == "–"
+    assert render.number(math.nan, ".2f", "not run") == "not run"
+    assert render.number(math.inf, ".2f", "not run") == "∞"
+    frame = pd.DataFrame({"model": ["a|b"], "seconds": [12.345], "max_rss_mb": [math.nan]})
+    assert render.markdown_table(frame) == (
+        "| model | seconds | max_rss_mb |\n|---|---|---|\n| a\\|b | 12.3 | – |\n"
+    )
+    assert render.markdown_table(frame[:0]) == "_none found_\n"
+
+
+def test_the_depth_file_pattern_reads_what_paths_names() -> None:
+    name = paths.depth_eval_file(paths.depth_run_name(16, 0)).name
+    assert name == "b16_skip0.json" and tables.DEPTH_FILE.match(name).groups() == ("16", "0")
+    assert tables.DEPTH_GLOB == "b*_skip*.json"
 
 
 # --- CLI ------------------------------------------------------------------------------------------

@@ -92,7 +92,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         save_dir=args.save_images,
         progress=_show_progress(args),
     )
-    write_json_atomic(args.out, results, allow_infinity=True)  # PSNR of identical images: inf
+    # A PSNR is infinite where an SR image equals its HR image: written as Infinity.
+    write_json_atomic(args.out, results, allow_infinity=True)
     for name, row in results.items():
         print(
             f"{method} {name}: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f} (daala), "
@@ -421,8 +422,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
 def _cmd_tables(args: argparse.Namespace) -> None:
     from srgan import provenance, tables
 
-    config = _load_config(args).to_dict()
-    demo = bool(provenance.demo_reasons(config))
+    demo = bool(provenance.demo_reasons(_load_config(args)))
     for path in tables.write_tables(args.evals_dir, args.out_dir, demo, args.depth_dir):
         print(f"wrote {path}")
 
@@ -443,12 +443,16 @@ def _add_tables(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_tables)
 
 
-def _report_parameters(args: argparse.Namespace) -> dict:
-    """Notebook parameters: the config arguments, --out-dir, then each --param key=value."""
+#: Help of an option whose default is one of the workflow's folders (``srgan.paths``).
+DEFAULT_HELP = "default: %(default)s"
+
+
+def _report_parameters(args: argparse.Namespace, reports_dir: Path) -> dict:
+    """Notebook parameters: the config arguments, the reports folder, then each --param."""
     import yaml
 
     params: dict = {
-        "reports_dir": str(args.out_dir),
+        "reports_dir": str(reports_dir),
         "config_files": [str(p) for p in args.config],
         "config_sets": list(args.sets),
     }
@@ -465,21 +469,22 @@ def _report_parameters(args: argparse.Namespace) -> dict:
 def _cmd_report(args: argparse.Namespace) -> None:
     from srgan import reports
 
-    notebook, page = reports.run_notebook(
-        args.name, args.out_dir, _report_parameters(args), notebooks_dir=args.notebooks_dir
-    )
+    parameters = _report_parameters(args, args.out_dir)
+    notebook, page = reports.run_notebook(args.name, args.out_dir, parameters, args.notebooks_dir)
     print(f"wrote {notebook} and {page}")
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
+    from srgan.paths import NOTEBOOKS_DIR, REPORTS_DIR
+
     p = sub.add_parser(
         "report",
         help="run a report notebook with papermill (executed .ipynb + HTML without code)",
         description="Execute notebooks/NAME.ipynb with papermill (kernel python3) into "
         "OUT_DIR/NAME.ipynb and OUT_DIR/NAME.html; figures go to OUT_DIR/figures/.",
     )
-    p.add_argument("name", metavar="NAME", help="table1 | table2 | figures")
-    p.add_argument("--out-dir", type=Path, default=Path("reports"), metavar="DIR")
+    p.add_argument("name", metavar="NAME", choices=paths.REPORTS, help=" | ".join(paths.REPORTS))
+    p.add_argument("--out-dir", type=Path, default=REPORTS_DIR, metavar="DIR", help=DEFAULT_HELP)
     p.add_argument(
         "--param",
         action="append",
@@ -487,33 +492,37 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         metavar="NAME=VALUE",
         help="a notebook parameter (YAML value), e.g. --param results_dir=results (repeatable)",
     )
-    p.add_argument("--notebooks-dir", type=Path, default=Path("notebooks"), metavar="DIR")
+    p.add_argument(
+        "--notebooks-dir", type=Path, default=NOTEBOOKS_DIR, metavar="DIR", help=DEFAULT_HELP
+    )
     _add_config_args(p)
     p.set_defaults(func=_cmd_report)
 
 
 def _cmd_index(args: argparse.Namespace) -> None:
-    from srgan import provenance, reports
+    from srgan import provenance, render, reports
+    from srgan.fileio import git_state
 
     config = _load_config(args)
-    found = provenance.models(args.runs_dir)
-    reasons = provenance.demo_reasons(config.to_dict(), found)
-    git = provenance.git_state()
-    line = f"Git commit {git['commit'][:12]}, configuration hash {config.hash()}."
+    reasons = provenance.demo_reasons(config, provenance.models(args.runs_dir))
+    line = render.provenance_line(git_state()["commit"], config.hash(), provenance.GIT_SHORT)
     index = reports.build_index(args.reports_dir, args.tables_dir, reasons, line)
     print(f"wrote {index}")
 
 
 def _add_index(sub: argparse._SubParsersAction) -> None:
+    from srgan.paths import REPORTS_DIR, RUNS_DIR, TABLES_DIR
+
     p = sub.add_parser(
         "index",
         help="write reports/index.html: headline numbers and links to every report and figure",
     )
-    p.add_argument("--reports-dir", type=Path, default=Path("reports"), metavar="DIR")
-    p.add_argument("--tables-dir", type=Path, default=Path("results/tables"), metavar="DIR")
     p.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), metavar="DIR", help="trained models"
+        "--reports-dir", type=Path, default=REPORTS_DIR, metavar="DIR", help=DEFAULT_HELP
     )
+    p.add_argument("--tables-dir", type=Path, default=TABLES_DIR, metavar="DIR", help=DEFAULT_HELP)
+    runs_help = f"trained models ({DEFAULT_HELP})"
+    p.add_argument("--runs-dir", type=Path, default=RUNS_DIR, metavar="DIR", help=runs_help)
     _add_config_args(p)
     p.set_defaults(func=_cmd_index)
 

@@ -2,18 +2,17 @@
 
 Each ``*_figure`` function returns a matplotlib ``Figure`` (made without pyplot, so nothing
 is shown by itself) or None when its inputs do not exist; ``save`` writes it as a PNG,
-atomically. Inputs follow LAYOUT.md: SR images ``results/images/<method>/<dataset>/<stem>.png``,
-HR images ``<data_dir>/<dataset>/<stem>.*``, DVCLive logs
+atomically (``srgan.render.html_image`` shows a saved one in a report). Inputs are where
+``srgan.paths`` puts them: SR images ``results/images/<method>/<dataset>/<stem>.png``, HR
+images ``<test sets>/<dataset>/<stem>.*``, DVCLive logs
 ``runs/<variant>/dvclive/plots/metrics/**/<name>.tsv`` (columns ``step``, ``<name>``), and the
 tables of ``srgan.tables``.
 
-This module uses imageops, paper and the leaves errors and fileio.
+This module uses imageops, paper, paths and the leaves errors and fileio.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from srgan import paper
+from srgan import paper, paths
 from srgan.errors import UserError
 from srgan.fileio import atomic_write
 from srgan.imageops import SCALE, list_image_files, modcrop, read_image
@@ -75,15 +74,6 @@ def save(fig: Figure, path: Path, demo: bool = False) -> Path:
     return path
 
 
-def html_image(path: Path, alt: str) -> str:
-    """A saved PNG as an inline ``<img>`` (base64) with alternative text, for the reports."""
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return (
-        f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
-        'style="max-width: 100%; height: auto">'
-    )
-
-
 # --- visual comparison --------------------------------------------------------------------
 
 
@@ -105,7 +95,8 @@ def resolve_picks(
     images_dir, data_dir = Path(images_dir), Path(data_dir)
 
     def has_sr(dataset: str, stem: str) -> bool:
-        return any((images_dir / m / dataset / f"{stem}.png").is_file() for m in COMPARISON_METHODS)
+        methods = COMPARISON_METHODS
+        return any(paths.sr_image(m, dataset, stem, images_dir).is_file() for m in methods)
 
     chosen = []
     for pick in picks:
@@ -117,12 +108,13 @@ def resolve_picks(
     if chosen:
         return chosen
     for method in COMPARISON_METHODS:
-        method_dir = images_dir / method
+        method_dir = paths.sr_images_dir(method, images_dir)
         folders = (
             sorted(p for p in method_dir.iterdir() if p.is_dir()) if method_dir.is_dir() else []
         )
         for folder in folders:
-            for sr in sorted(folder.glob("*.png")):
+            pattern = paths.sr_image(method, folder.name, "*", images_dir).name
+            for sr in sorted(folder.glob(pattern)):
                 if find_hr(data_dir, folder.name, sr.stem):
                     return [(folder.name, sr.stem)]
     return []
@@ -238,7 +230,7 @@ def comparison_figure(
     fig = Figure(figsize=(PANEL_INCHES * len(panels), PANEL_INCHES + 0.6))
     axes = fig.subplots(1, len(panels))
     for ax, method in zip(axes, panels, strict=True):
-        sr_path = Path(images_dir) / method / dataset / f"{stem}.png"
+        sr_path = paths.sr_image(method, dataset, stem, images_dir)
         if method == "hr":
             img, title = hr, f"HR\n{dataset}/{stem}"
         elif sr_path.is_file():
@@ -275,12 +267,13 @@ def comparison_figure(
 
 
 def read_dvclive(run_dir: Path) -> dict[str, pd.DataFrame]:
-    """``{metric name: DataFrame(step, value)}`` from ``<run_dir>/dvclive/plots/metrics``.
+    """``{metric name: DataFrame(step, value)}`` from a run folder's DVCLive metrics
+    (``paths.RunFolder.metrics``: ``<run_dir>/dvclive/plots/metrics``).
 
     The name is the TSV's path below that folder without ``.tsv`` (``loss/g`` for
     ``loss/g.tsv``); the value column is the one named after the file.
     """
-    root = Path(run_dir) / "dvclive" / "plots" / "metrics"
+    root = paths.RunFolder(Path(run_dir)).metrics
     curves = {}
     for path in sorted(root.rglob("*.tsv")) if root.is_dir() else []:
         frame = pd.read_csv(path, sep="\t")
@@ -310,10 +303,10 @@ def is_loss_metric(name: str) -> bool:
 
 
 def training_logs(
-    runs_dir: Path, variants: tuple[str, ...] = paper.TABLE1_METHODS
+    runs_dir: Path = paths.RUNS_DIR, variants: tuple[str, ...] = paper.TABLE1_METHODS
 ) -> dict[str, dict[str, pd.DataFrame]]:
-    """The DVCLive curves of each variant that has any."""
-    logs = {v: read_dvclive(Path(runs_dir) / v) for v in variants}
+    """The DVCLive curves of each variant that has any (``paths.run_dir`` under ``runs_dir``)."""
+    logs = {v: read_dvclive(paths.rebased(paths.run_dir(v), runs_dir)) for v in variants}
     return {v: curves for v, curves in logs.items() if curves}
 
 

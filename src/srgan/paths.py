@@ -135,6 +135,8 @@ TABLES = ("table1", "table2")
 REPORTS = ("table1", "table2", "figures")
 #: The index page of the reports: reports/index.html.
 INDEX = "index"
+#: The report notebooks (``<name>.py``, jupytext's percent format, and ``<name>.ipynb``).
+NOTEBOOKS_DIR = Path("notebooks")
 #: Prefix of training jobs' timing files: results/timings/train_<variant>.tsv.
 TRAIN_TIMING_PREFIX = "train_"
 
@@ -189,6 +191,13 @@ def report_page(name: str, suffix: str = ".html", root: Path = REPORTS_DIR) -> P
 def log_file(stage: str, name: str) -> Path:
     """A workflow job's log: ``logs/<stage>/<name>.log``."""
     return LOGS_DIR / stage / f"{name}.log"
+
+
+def rebased(path: Path, top: Path) -> Path:
+    """A workflow output ``path`` with its top folder replaced by ``top``:
+    ``rebased(TIMINGS_DIR, Path("x/results"))`` is ``x/results/timings``. The reports use it
+    when ``results/``, ``runs/`` or ``reports/`` are elsewhere (their folder parameters)."""
+    return Path(top).joinpath(*Path(path).parts[1:])
 
 
 # --- a training run's folder -------------------------------------------------------------------

@@ -2,19 +2,18 @@
 
 Every report shows ``gather(...)``: the git commit (and whether the tree had local changes),
 the hash of the effective configuration, package versions, the machine, the training time of
-each model (Snakemake ``benchmark:`` files), the metadata of each trained model (``final.pt``),
-checksums of the data, and the deviations from the paper that the configuration puts in force.
-``demo_reasons`` says why numbers must not be compared with the paper (the demo profile, or
-models trained with random VGG weights).
+each model (Snakemake's ``benchmark:`` files in ``results/timings/``), the metadata of each
+trained model (its ``final.json``), checksums of the data, and the deviations from the paper
+that the configuration puts in force. ``demo_reasons`` says why numbers must not be compared
+with the paper: the configuration's reasons (``srgan.variants.demo_reasons``) and the trained
+models' own ``demo`` and ``vgg_weights`` records. ``srgan.render`` turns it into Markdown.
 
-This module uses config, paper and the leaves errors and fileio; ``final.pt`` is read with
-``srgan.models.read_checkpoint`` (imported only then, so torch loads only for that).
+This module uses checkpoints (torch-free ``read_final_metadata``), config, paper, paths,
+variants and the leaves errors and fileio. It does not import torch.
 """
 
 from __future__ import annotations
 
-import hashlib
-import html
 import importlib.metadata
 import math
 import os
@@ -27,10 +26,10 @@ from typing import Any
 
 import pandas as pd
 
-from srgan import paper
-from srgan.config import Config, benchmarks_dir, from_dict, train_images_dir
+from srgan import checkpoints, paper, paths, variants
+from srgan.config import Config, from_dict
 from srgan.errors import UserError
-from srgan.fileio import git_state, sha256_file
+from srgan.fileio import git_state, read_sums, sha256_file, sums_digest
 
 #: Packages whose versions a report lists.
 PACKAGES = (
@@ -54,9 +53,7 @@ TOOL_TIMEOUT_S = 10
 #: Columns of a Snakemake benchmark file this module reads (seconds, peak resident memory MB).
 BENCHMARK_SECONDS, BENCHMARK_RSS = "s", "max_rss"
 SECONDS_PER_MINUTE, SECONDS_PER_HOUR, SECONDS_PER_DAY = 60, 3600, 86400
-#: Benchmark files of training jobs: results/benchmarks/train_<name>.tsv.
-TRAIN_BENCHMARK_PREFIX = "train_"
-#: Metadata keys of final.pt a report shows (LAYOUT.md).
+#: Metadata keys of a trained model (``final.json``, ``srgan.checkpoints``) a report shows.
 MODEL_KEYS = (
     "variant",
     "step",
@@ -164,16 +161,18 @@ def format_duration(seconds: float) -> str:
     return f"{days} d {clock}" if days else clock
 
 
-def training_times(bench_dir: Path) -> pd.DataFrame:
-    """One row per ``train_<name>.tsv``: model, seconds, wall time (h:m:s), peak memory."""
-    bench_dir = Path(bench_dir)
-    files = sorted(bench_dir.glob(f"{TRAIN_BENCHMARK_PREFIX}*.tsv")) if bench_dir.is_dir() else []
+def training_times(timings_dir: Path = paths.TIMINGS_DIR) -> pd.DataFrame:
+    """One row per training job's timing file (``paths.train_timing``: ``train_<name>.tsv``):
+    model, seconds, wall time (h:m:s), peak memory."""
+    timings_dir = Path(timings_dir)
+    pattern = paths.train_timing("*", timings_dir).name
+    files = sorted(timings_dir.glob(pattern)) if timings_dir.is_dir() else []
     rows = []
     for path in files:
         bench = read_benchmark(path)
         rows.append(
             {
-                "model": path.stem.removeprefix(TRAIN_BENCHMARK_PREFIX),
+                "model": path.stem.removeprefix(paths.TRAIN_TIMING_PREFIX),
                 "seconds": bench["seconds"],
                 "wall_time": format_duration(bench["seconds"]),
                 "max_rss_mb": bench["max_rss_mb"],
@@ -183,28 +182,23 @@ def training_times(bench_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "seconds", "wall_time", "max_rss_mb", "source"])
 
 
-def read_model_metadata(path: Path) -> dict[str, Any]:
-    """The metadata of a ``final.pt`` (under ``"metadata"``, else the top level), read safely
-    with ``srgan.models.read_checkpoint`` (weights_only); tensors and weights are left out."""
-    import torch
-
-    from srgan.models import read_checkpoint
-
-    blob = read_checkpoint(path)
-    meta = blob.get("metadata") if isinstance(blob.get("metadata"), dict) else blob
-    return {
-        k: v for k, v in meta.items() if not isinstance(v, torch.Tensor | dict) or k == "config"
-    }
+def _final_files(top: Path) -> list[Path]:
+    """The ``final.pt`` of each run folder directly in ``top``, sorted."""
+    return sorted(Path(top).glob(paths.RunFolder(Path("*")).final.as_posix()))
 
 
-def models(runs_dir: Path) -> list[dict[str, Any]]:
-    """Metadata of every ``final.pt`` under ``runs_dir`` (variants and depth models), sorted."""
+def models(runs_dir: Path = paths.RUNS_DIR) -> list[dict[str, Any]]:
+    """Metadata of every trained model, variants (``runs/<variant>/final.pt``) then depth
+    models (``runs/depth/<name>/final.pt``), each sorted, with its ``path``.
+
+    Read from ``final.json`` by ``checkpoints.read_final_metadata``, without torch.
+    """
     runs_dir = Path(runs_dir)
-    paths = sorted(runs_dir.glob("*/final.pt")) + sorted(runs_dir.glob("depth/*/final.pt"))
+    depth_dir = paths.rebased(paths.DEPTH_RUNS_DIR, runs_dir)
     found = []
-    for path in paths:
-        meta = read_model_metadata(path)
-        found.append({"path": str(path), **meta})
+    for final in _final_files(runs_dir) + _final_files(depth_dir):
+        meta = checkpoints.read_final_metadata(paths.RunFolder(final.parent)) or {}
+        found.append({"path": str(final), **meta})
     return found
 
 
@@ -225,74 +219,66 @@ def models_frame(found: list[dict[str, Any]], current_hash: str | None = None) -
 # --- data ----------------------------------------------------------------------------------
 
 
-def _digest_lines(lines: list[str]) -> str:
-    """sha256 of the sorted ``"<sha256>  <file name>"`` lines (folders dropped from names, so
-    a checksum file, the mirror's SHA256SUMS and hashing the files agree)."""
-    normalised = []
-    for line in lines:
-        digest, _, name = line.strip().partition(" ")
-        normalised.append(f"{digest}  {Path(name.strip().lstrip('*')).name}")
-    return hashlib.sha256("\n".join(sorted(normalised)).encode()).hexdigest()
+def folder_sums(folder: Path) -> dict[str, str]:
+    """``{file name: sha256}`` of the files in ``folder`` (not its sub-folders), hashed now."""
+    return {p.name: sha256_file(p) for p in sorted(Path(folder).iterdir()) if p.is_file()}
 
 
-def _hash_folder(folder: Path) -> list[str]:
-    return [f"{sha256_file(p)}  {p.name}" for p in sorted(folder.iterdir()) if p.is_file()]
+def _recorded_sums(path: Path) -> dict[str, str]:
+    """A ``sha256sum`` list; a malformed one is a UserError naming the file and line."""
+    try:
+        return read_sums(path)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _checksum_row(name: str, sums: dict[str, str], source: str) -> dict[str, Any]:
+    return {"dataset": name, "files": len(sums), "sha256": sums_digest(sums), "source": source}
 
 
 def dataset_checksum(name: str, folder: Path, config: Config, hash_files: bool) -> dict[str, Any]:
     """Files and a combined sha256 of one dataset, from the first source that has them.
 
-    Sources, in order: the workflow's ``<data.root>/checksums/<name>.sha256``; the mirror's
+    Sources, in order: the workflow's manifest ``paths.manifest(config, name)``; the mirror's
     ``SHA256SUMS``; hashing the files (only with ``hash_files``, for the small test sets).
-    The combined digest is the sha256 of the sorted "hash  name" lines.
+    The combined digest is ``fileio.sums_digest``: the same files give the same digest from
+    each source.
     """
-    recorded = Path(config.data.root) / "checksums" / f"{name}.sha256"
+    recorded = paths.manifest(config, name)
     if recorded.is_file():
-        lines = [ln for ln in recorded.read_text().splitlines() if ln.strip()]
-        return {
-            "dataset": name,
-            "files": len(lines),
-            "sha256": _digest_lines(lines),
-            "source": str(recorded),
-        }
+        return _checksum_row(name, _recorded_sums(recorded), str(recorded))
     mirror = Path(config.data.mirror) if config.data.mirror else None
-    sums = mirror / "SHA256SUMS" if mirror else None
-    if sums is not None and sums.is_file() and folder.is_relative_to(mirror):
+    mirror_sums = mirror / paths.MIRROR_SUMS if mirror else None
+    if mirror_sums is not None and mirror_sums.is_file() and folder.is_relative_to(mirror):
         prefix = f"{folder.relative_to(mirror).as_posix()}/"
-        lines = [ln for ln in sums.read_text().splitlines() if f"  {prefix}" in ln]
-        if lines:
-            return {
-                "dataset": name,
-                "files": len(lines),
-                "sha256": _digest_lines(lines),
-                "source": str(sums),
-            }
+        sums = {n: d for n, d in _recorded_sums(mirror_sums).items() if n.startswith(prefix)}
+        if sums:
+            return _checksum_row(name, sums, str(mirror_sums))
     if hash_files and folder.is_dir():
-        lines = _hash_folder(folder)
-        return {
-            "dataset": name,
-            "files": len(lines),
-            "sha256": _digest_lines(lines),
-            "source": f"hashed now from {folder}",
-        }
+        return _checksum_row(name, folder_sums(folder), f"hashed now from {folder}")
     return {"dataset": name, "files": 0, "sha256": "not recorded", "source": str(folder)}
 
 
+#: The data table's name for the training set: "train: <its manifest name>".
+TRAIN_LABEL = "train: {}"
+
+
 def data_checksums(config: Config, data_dir: Path | None = None) -> pd.DataFrame:
-    """Checksums of the test sets (``data_dir`` or the config's) and of the training set."""
-    bench = Path(data_dir) if data_dir else benchmarks_dir(config)
+    """Checksums of the test sets (in ``data_dir``, else ``paths.test_sets_dir``) and of the
+    training set (its manifest ``paths.manifest(config, paths.train_set_name(config))``)."""
+    test_dir = Path(data_dir) if data_dir else paths.test_sets_dir(config)
     rows = [
-        dataset_checksum(name, bench / name, config, hash_files=True)
+        dataset_checksum(name, test_dir / name, config, hash_files=True)
         for name in config.evaluate.datasets
     ]
     try:
-        train = train_images_dir(config)
+        train = paths.train_images_dir(config)
     except UserError:
         train = None
     if train is not None:
-        rows.append(
-            dataset_checksum(f"train: {config.data.train_set}", train, config, hash_files=False)
-        )
+        name = paths.train_set_name(config)
+        row = dataset_checksum(name, train, config, hash_files=False)
+        rows.append({**row, "dataset": TRAIN_LABEL.format(name)})
     return pd.DataFrame(rows, columns=["dataset", "files", "sha256", "source"])
 
 
@@ -319,7 +305,7 @@ def deviations(config: dict[str, Any]) -> list[str]:
         value = _lookup(config, setting.key)
         if not _same(value, setting.value):
             found.append(f"{setting.key} = {value!r} (paper: {setting.what})")
-    if config["data"]["train_set"] == "ImageNet":
+    if config["data"]["train_set"] == paths.TRAIN_SET_IMAGENET:
         samples = config["data"]["imagenet_samples"]
         if samples != paper.IMAGENET_SAMPLES:
             found.append(f"data.imagenet_samples = {samples} (paper: 350 thousand)")
@@ -335,18 +321,18 @@ def open_point_choices(config: dict[str, Any]) -> list[str]:
 
 def _model_name(meta: dict[str, Any]) -> str:
     """``runs/srgan_mse/final.pt`` -> ``srgan_mse`` (``depth/b4_skip1`` for depth models)."""
-    path = Path(meta.get("path", "?/final.pt"))
-    parent = path.parent
-    return f"{parent.parent.name}/{parent.name}" if parent.parent.name == "depth" else parent.name
+    run = Path(meta["path"]).parent if "path" in meta else Path("?")
+    depth = run.parent.name == paths.DEPTH_RUNS_DIR.name
+    return f"{paths.DEPTH_RUNS_DIR.name}/{run.name}" if depth else run.name
 
 
-def demo_reasons(config: dict[str, Any], found_models: list[dict[str, Any]] = ()) -> list[str]:
-    """Why these numbers are not comparable with the paper's (empty when they are)."""
-    reasons = []
-    if config.get("demo"):
-        reasons.append("the configuration is the demo profile (demo: true)")
-    if config["vgg"]["weights"] == "random":
-        reasons.append("the configuration uses random VGG19 weights (vgg.weights: random)")
+def demo_reasons(
+    config: Config, found_models: list[dict[str, Any]] | tuple[dict[str, Any], ...] = ()
+) -> list[str]:
+    """Why these numbers are not comparable with the paper's (empty when they are): the
+    configuration's reasons (``variants.demo_reasons``), then the trained models that record
+    a demo run or random VGG19 weights."""
+    reasons = variants.demo_reasons(config)
     demo_models = [_model_name(m) for m in found_models if m.get("demo")]
     if demo_models:
         reasons.append(f"models trained by a demo run: {', '.join(demo_models)}")
@@ -361,8 +347,8 @@ def demo_reasons(config: dict[str, Any], found_models: list[dict[str, Any]] = ()
 
 def gather(
     config: dict[str, Any],
-    runs_dir: Path = Path("runs"),
-    bench_dir: Path = Path("results/benchmarks"),
+    runs_dir: Path = paths.RUNS_DIR,
+    timings_dir: Path = paths.TIMINGS_DIR,
     data_dir: Path | None = None,
     repo: Path = Path("."),
 ) -> dict[str, Any]:
@@ -373,91 +359,14 @@ def gather(
     return {
         "git": git_state(repo),
         "config_hash": config_hash,
-        "demo_reasons": demo_reasons(config, found),
+        "demo_reasons": demo_reasons(typed, found),
         "deviations": deviations(config),
         "open_points": open_point_choices(config),
         "protocol_choices": list(PROTOCOL_CHOICES),
         "packages": package_versions(),
         "hardware": hardware(),
         "python_executable": sys.executable,
-        "training_times": training_times(bench_dir),
+        "training_times": training_times(timings_dir),
         "models": models_frame(found, config_hash),
         "data": data_checksums(typed, data_dir),
     }
-
-
-def _md_table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "_none found_\n"
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    body = [
-        "| " + " | ".join(html.escape(_cell(v)) for v in row) + " |"
-        for row in frame.itertuples(index=False)
-    ]
-    return "\n".join([header, rule, *body]) + "\n"
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return "–" if math.isnan(value) else f"{value:.1f}"
-    return str(value).replace("|", "\\|")
-
-
-def to_markdown(prov: dict[str, Any]) -> str:
-    """The provenance section of a report, as Markdown."""
-    git = prov["git"]
-    dirty = {True: " (with uncommitted changes)", False: "", None: ""}[git["dirty"]]
-    hw = prov["hardware"]
-    gpus = ", ".join(hw["gpus"]) or "none"
-    lines = [
-        "## Provenance",
-        "",
-        f"- **Git commit**: `{git['commit']}`{dirty}",
-        f"- **Effective configuration hash**: `{prov['config_hash']}`",
-        f"- **Report machine**: {hw['cpu']} ({hw['cpu_cores']} cores), "
-        f"{hw['memory_gib']} GiB RAM, GPU: {gpus}; {hw['os']}",
-        "- **Packages**: "
-        + ", ".join(f"{name} {version}" for name, version in prov["packages"].items()),
-        "",
-        "**Deviations from the paper in force**" + (":" if prov["deviations"] else ": none"),
-        "",
-        *[f"- {d}" for d in prov["deviations"]],
-        "",
-        "**Choices for points the paper leaves open**:",
-        "",
-        *[f"- {c}" for c in prov["open_points"]],
-        *[f"- {c}" for c in prov["protocol_choices"]],
-        "",
-        "**Training time per model** (Snakemake benchmark files):",
-        "",
-        _md_table(prov["training_times"].drop(columns=["seconds"], errors="ignore")),
-        "**Trained models** (metadata of `final.pt`; `same_config`: trained with this "
-        "report's configuration):",
-        "",
-        _md_table(prov["models"]),
-        "**Data checksums** (sha256 of the sorted per-file checksums):",
-        "",
-        _md_table(prov["data"]),
-    ]
-    return "\n".join(lines)
-
-
-#: The banner of demo output.
-DEMO_BANNER_STYLE = (
-    "border: 3px solid #c62828; background: #fdecea; color: #8b1a1a; padding: 12px 16px; "
-    "margin: 8px 0 16px 0; font-size: 1.1em; border-radius: 4px;"
-)
-
-
-def demo_banner_html(reasons: list[str]) -> str:
-    """A visible warning that the numbers come from a tiny CPU run ('' when there is none)."""
-    if not reasons:
-        return ""
-    items = "".join(f"<li>{html.escape(r)}</li>" for r in reasons)
-    return (
-        f'<div class="srgan-demo-banner" style="{DEMO_BANNER_STYLE}">'
-        "<strong>DEMO OUTPUT: these numbers come from a tiny CPU run and are NOT comparable "
-        "to the paper.</strong> They only show that the pipeline works end to end."
-        f"<ul style='margin: 6px 0 0 0'>{items}</ul></div>"
-    )

@@ -1,47 +1,55 @@
 """Run the report notebooks with papermill, render them as HTML, and build ``index.html``.
 
-``run_notebook("table1", Path("reports"), params)`` executes ``notebooks/table1.ipynb``
-with the ``python3`` kernel (always named: a kernel named only in the notebook metadata may
-not exist), writes the executed notebook to ``reports/table1.ipynb`` and the HTML without code
-cells (nbconvert's ``--no-input``) to ``reports/table1.html``. A notebook that fails in a
-cell is still written, with its error, before the failure is raised; one that cannot run at
-all (no kernel, a broken notebook file) leaves the previous outputs as they were.
-``build_index`` writes ``reports/index.html``: Table 2's SRResNet and SRGAN rows (ours beside
-the paper's) on top, then links to every report, figure and table.
+The notebooks' source is plain Python in jupytext's percent format, ``notebooks/<name>.py``;
+``write_notebooks`` (``make notebooks``) generates the ``notebooks/<name>.ipynb`` papermill
+runs from them. ``run_notebook("table1", Path("reports"), params)`` executes
+``notebooks/table1.ipynb`` with the ``python3`` kernel (always named: a kernel named only in
+the notebook metadata may not exist), writes the executed notebook to ``reports/table1.ipynb``
+and the HTML without code cells (nbconvert's ``--no-input``) to ``reports/table1.html``. A
+notebook that fails in a cell is still written, with its error, before the failure is raised;
+one that cannot run at all (no kernel, a broken notebook file) leaves the previous outputs as
+they were. ``build_index`` writes ``reports/index.html``: Table 2's SRResNet and SRGAN rows
+(ours beside the paper's) on top, then links to every report, figure and table.
 
-This module uses config, paper, provenance, tables and the leaves errors and fileio.
+Every file and folder comes from ``srgan.paths``; what a page says and looks like comes from
+``srgan.render``. This module uses config, paths, provenance, render, tables and the leaves
+errors and fileio; papermill, nbconvert and jupytext are imported only where they are used.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
-import math
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from srgan import paper, provenance, tables
-from srgan.config import benchmarks_dir, from_dict, merged_config_dict
+from srgan import paths, provenance, render, tables
+from srgan.config import from_dict, merged_config_dict
 from srgan.errors import UserError
 from srgan.fileio import atomic_write
 
-#: The report notebooks, in the order the index lists them, with their titles.
-NOTEBOOKS = {
-    "table1": "Table 1: the content-loss study (Set5, Set14)",
-    "table2": "Table 2: comparison with the state of the art (Set5, Set14, BSD100)",
-    "figures": "Figures: visual comparison, training curves, PSNR distributions, depth study",
-}
-#: The Jupyter kernel the notebooks run with (ipykernel's, in the project's environment).
+#: The report notebooks (``paths.REPORTS``: names and order) with the titles the index shows.
+NOTEBOOKS = dict(
+    zip(
+        paths.REPORTS,
+        (
+            "Table 1: the content-loss study (Set5, Set14)",
+            "Table 2: comparison with the state of the art (Set5, Set14, BSD100)",
+            "Figures: visual comparison, training curves, PSNR distributions, depth study",
+        ),
+        strict=True,
+    )
+)
+#: The Jupyter kernel the notebooks run with (ipykernel's, in the project's environment),
+#: and the kernelspec the generated notebooks name.
 KERNEL = "python3"
-#: Where the notebooks live, relative to the project root.
-NOTEBOOKS_DIR = Path("notebooks")
-#: Table 2 rows shown on top of the index.
-HEADLINE_METHODS = ("srresnet", "srgan")
+KERNELSPEC = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
+#: A notebook's source (jupytext's percent format) and the notebook papermill runs.
+SOURCE_SUFFIX, NOTEBOOK_SUFFIX = ".py", ".ipynb"
+#: The figures' file type.
+FIGURE_SUFFIX = ".png"
 
 
 @dataclass(frozen=True)
@@ -57,11 +65,28 @@ class ReportContext:
 
     @property
     def evals_dir(self) -> Path:
-        return self.results_dir / "eval"
+        return paths.rebased(paths.EVALS_DIR, self.results_dir)
+
+    @property
+    def images_dir(self) -> Path:
+        """The SR images ``srgan evaluate --save-images`` wrote (``paths.sr_image``)."""
+        return paths.rebased(paths.SR_IMAGES_DIR, self.results_dir)
+
+    @property
+    def depth_dir(self) -> Path:
+        return paths.rebased(paths.DEPTH_RESULTS_DIR, self.results_dir)
 
     @property
     def figures_dir(self) -> Path:
-        return self.reports_dir / "figures"
+        return paths.rebased(paths.FIGURES_DIR, self.reports_dir)
+
+    def run_folder(self, variant: str) -> paths.RunFolder:
+        """A variant's training folder (``paths.run_dir``) under ``runs_dir``."""
+        return paths.RunFolder(paths.rebased(paths.run_dir(variant), self.runs_dir))
+
+    def figure(self, name: str) -> Path:
+        """Where a report saves figure ``name``: ``<figures_dir>/<name>.png``."""
+        return self.figures_dir / f"{name}{FIGURE_SUFFIX}"
 
     @property
     def demo(self) -> bool:
@@ -69,7 +94,7 @@ class ReportContext:
 
     def banner(self) -> str:
         """The demo banner as HTML ('' for a real run)."""
-        return provenance.demo_banner_html(self.provenance["demo_reasons"])
+        return render.demo_banner_html(self.provenance["demo_reasons"])
 
 
 def context(
@@ -85,17 +110,17 @@ def context(
     """The notebooks' parameters turned into a ``ReportContext``.
 
     ``profile`` adds ``config/<profile>.yaml`` before ``config_files``; an empty ``data_dir``
-    means the config's benchmark folder.
+    means the config's test sets (``paths.test_sets_dir``).
     """
     overlays = [Path(f"config/{profile}.yaml")] if profile else []
     overlays += [Path(p) for p in config_files]
     config = merged_config_dict(Path(params_file), overlays, list(config_sets))
-    hr_dir = Path(data_dir) if data_dir else benchmarks_dir(from_dict(config))
+    hr_dir = Path(data_dir) if data_dir else paths.test_sets_dir(from_dict(config))
     results = Path(results_dir)
     prov = provenance.gather(
         config,
         runs_dir=Path(runs_dir),
-        bench_dir=results / "benchmarks",
+        timings_dir=paths.rebased(paths.TIMINGS_DIR, results),
         data_dir=hr_dir,
         repo=Path(params_file).resolve().parent,
     )
@@ -122,11 +147,16 @@ def notebook_html(notebook: Path) -> str:
     return body
 
 
+def _notebook_file(notebooks_dir: Path, name: str, suffix: str = NOTEBOOK_SUFFIX) -> Path:
+    """``<notebooks_dir>/<name>.ipynb`` (what papermill runs), or ``.py`` (its source)."""
+    return Path(notebooks_dir) / f"{name}{suffix}"
+
+
 def run_notebook(
     name: str,
     out_dir: Path,
     parameters: dict[str, Any],
-    notebooks_dir: Path = NOTEBOOKS_DIR,
+    notebooks_dir: Path = paths.NOTEBOOKS_DIR,
     cwd: Path | None = None,
 ) -> tuple[Path, Path]:
     """Execute ``<notebooks_dir>/<name>.ipynb`` into ``<out_dir>/<name>.ipynb`` and ``.html``.
@@ -140,16 +170,19 @@ def run_notebook(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    source = Path(notebooks_dir) / f"{name}.ipynb"
+    source = _notebook_file(notebooks_dir, name)
     if not source.is_file():
-        known = ", ".join(sorted(p.stem for p in Path(notebooks_dir).glob("*.ipynb"))) or "none"
+        found = Path(notebooks_dir).glob(f"*{NOTEBOOK_SUFFIX}")
+        known = ", ".join(sorted(p.stem for p in found)) or "none"
         raise UserError(f"no report notebook {source} (notebooks in {notebooks_dir}: {known})")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    executed, page = out_dir / f"{name}.ipynb", out_dir / f"{name}.html"
+    executed = paths.report_page(name, NOTEBOOK_SUFFIX, out_dir)
+    page = paths.report_page(name, root=out_dir)
     # papermill writes the notebook as it runs, to a path that must end in .ipynb; a unique
     # temp name beside the result keeps two runs apart and the old result until the end.
-    fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp.ipynb")
+    suffix = f".tmp{NOTEBOOK_SUFFIX}"
+    fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=suffix)
     os.close(fd)
     tmp = Path(tmp_name)
     failure: PapermillExecutionError | None = None
@@ -189,61 +222,21 @@ def run_notebook(
 # --- index.html ----------------------------------------------------------------------------
 
 
-def _num(value: float, spec: str, missing: str = "not run") -> str:
-    if pd.isna(value):
-        return missing
-    return "∞" if math.isinf(value) else format(value, spec)
-
-
-#: Headline columns: (title, table column, format, text when missing); ours in bold.
-HEADLINE_COLUMNS = (
-    ("PSNR ours", "psnr_ours", ".2f", "not run"),
-    ("PSNR paper", "psnr_paper", ".2f", "–"),
-    ("Δ PSNR", "psnr_delta", "+.2f", "–"),
-    ("SSIM ours", "ssim_ours", ".4f", "not run"),
-    ("SSIM paper", "ssim_paper", ".4f", "–"),
-    ("Δ SSIM", "ssim_delta", "+.4f", "–"),
-    ("MOS (paper's)", "mos_paper", ".2f", "–"),
-)
-
-
-def headline_html(table2: pd.DataFrame | None) -> str:
-    """Table 2's SRResNet and SRGAN rows: ours, the paper's and the difference, per dataset."""
-    if table2 is None:
-        return "<p><em>Table 2 has not been built yet (run <code>srgan tables</code>).</em></p>"
-    head = "".join(f"<th>{html.escape(title)}</th>" for title, *_ in HEADLINE_COLUMNS)
-    rows = []
-    for method in HEADLINE_METHODS:
-        for row in table2[table2["method"] == method].to_dict("records"):
-            model = paper.LABELS.get(row["model"], row["model"])
-            cells = [f"{html.escape(row['label'])} ({html.escape(model)})", row["dataset"]]
-            for _, column, spec, missing in HEADLINE_COLUMNS:
-                text = html.escape(_num(row[column], spec, missing))
-                cells.append(f"<b>{text}</b>" if column.endswith("_ours") else text)
-            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return f"<table><tr><th>method</th><th>dataset</th>{head}</tr>{''.join(rows)}</table>"
-
-
-INDEX_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1em 0; }
-th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
-th { background: #f0f0f0; } td:first-child, td:nth-child(2) { text-align: left; }
-td:first-child { white-space: nowrap; }
-.figs { display: flex; flex-wrap: wrap; gap: 12px; }
-.figs figure { margin: 0; width: 320px; } .figs img { width: 320px; border: 1px solid #ddd; }
-.figs figcaption { font-size: 0.85em; word-break: break-all; }
-.note { color: #555; font-size: 0.9em; }
-"""
-
-
 def _rel(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path, start)).as_posix()
 
 
+def _report_link(name: str, title: str, reports_dir: Path) -> render.ReportLink:
+    page = paths.report_page(name, root=reports_dir)
+    if not page.is_file():
+        return render.ReportLink(title, None, None)
+    notebook = paths.report_page(name, NOTEBOOK_SUFFIX, reports_dir)
+    return render.ReportLink(title, _rel(page, reports_dir), _rel(notebook, reports_dir))
+
+
 def build_index(
-    reports_dir: Path,
-    tables_dir: Path = Path("results/tables"),
+    reports_dir: Path = paths.REPORTS_DIR,
+    tables_dir: Path = paths.TABLES_DIR,
     demo_reasons: list[str] | tuple[str, ...] = (),
     provenance_line: str = "",
 ) -> Path:
@@ -252,58 +245,60 @@ def build_index(
     The demo banner shows when ``demo_reasons`` is not empty or Table 2 says it is a demo run.
     """
     reports_dir, tables_dir = Path(reports_dir), Path(tables_dir)
-    table2_path = tables_dir / "table2.csv"
+    table2_path = paths.table_file(tables.TABLE2, tables.CSV, tables_dir)
     table2 = tables.read_table(table2_path) if table2_path.is_file() else None
     reasons = list(demo_reasons)
     if table2 is not None and table2["demo"].astype(str).eq("True").any():
         reasons.append(f"{table2_path} was built from a demo run")
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        "<title>SRGAN replication: results</title>",
-        f"<style>{INDEX_STYLE}</style></head><body>",
-        "<h1>SRGAN replication: results</h1>",
-        f"<p class='note'>Replication of {html.escape(paper.CITATION)}. "
-        f"Built {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}. "
-        f"{html.escape(provenance_line)}</p>",
-        provenance.demo_banner_html(reasons),
-        "<h2>Headline: Table 2, SRResNet and SRGAN (x4), ours against the paper</h2>",
-        headline_html(table2),
-        "<p class='note'>Ours: mean over the test set, from "
-        f"<code>{html.escape(str(table2_path))}</code> (built from the evaluation JSON files"
-        " named in its <code>source</code> column)."
-        " SSIM is daala's variant, as in the paper. Δ = ours − paper. MOS values are the paper's:"
-        " we ran no opinion test.</p>",
-        "<h2>Reports</h2><ul>",
+    table_files = [
+        path
+        for suffix in (tables.CSV, tables.METRICS)
+        for path in sorted(tables_dir.glob(f"*{suffix}"))
     ]
-    for name, title in NOTEBOOKS.items():
-        page, notebook = reports_dir / f"{name}.html", reports_dir / f"{name}.ipynb"
-        if page.is_file():
-            parts.append(
-                f"<li><a href='{_rel(page, reports_dir)}'>{html.escape(title)}</a> "
-                f"(<a href='{_rel(notebook, reports_dir)}'>executed notebook</a>)</li>"
-            )
-        else:
-            parts.append(f"<li>{html.escape(title)}: <em>not built</em></li>")
-    parts.append(
-        "</ul><h2>Tables (CSV, and JSON metrics for <code>dvc metrics show</code>)</h2><ul>"
+    figures_dir = paths.rebased(paths.FIGURES_DIR, reports_dir)
+    page = render.IndexPage(
+        built=dt.datetime.now().astimezone(),
+        provenance_line=provenance_line,
+        demo_reasons=tuple(reasons),
+        table2=table2,
+        table2_path=str(table2_path),
+        reports=tuple(_report_link(n, title, reports_dir) for n, title in NOTEBOOKS.items()),
+        tables_dir=str(tables_dir),
+        tables=tuple(_rel(p, reports_dir) for p in table_files),
+        figures=tuple(_rel(p, reports_dir) for p in sorted(figures_dir.glob(f"*{FIGURE_SUFFIX}"))),
     )
-    table_files = sorted(tables_dir.glob("*.csv")) + sorted(tables_dir.glob("*.json"))
-    parts += [
-        f"<li><a href='{_rel(p, reports_dir)}'>{html.escape(p.name)}</a></li>" for p in table_files
-    ]
-    if not table_files:
-        parts.append(f"<li><em>no tables in {html.escape(str(tables_dir))}</em></li>")
-    parts.append("</ul><h2>Figures</h2><div class='figs'>")
-    figures = sorted((reports_dir / "figures").glob("*.png"))
-    for fig in figures:
-        rel = _rel(fig, reports_dir)
-        parts.append(
-            f"<figure><a href='{rel}'><img src='{rel}' alt='{html.escape(fig.stem)}'></a>"
-            f"<figcaption>{html.escape(fig.name)}</figcaption></figure>"
-        )
-    if not figures:
-        parts.append("<p><em>no figures yet (run the figures report)</em></p>")
-    parts.append("</div></body></html>\n")
-    index = reports_dir / "index.html"
-    _write_utf8(index, "\n".join(parts))
+    index = paths.report_page(paths.INDEX, root=reports_dir)
+    _write_utf8(index, render.index_html(page))
     return index
+
+
+# --- the notebooks' source --------------------------------------------------------------------
+
+
+def _notebook_from_source(source: Path):
+    """The notebook of a percent-format ``.py`` file (jupytext), with the python3 kernelspec
+    and stable cell ids (``<name>-00``, ``<name>-01``, ...): the same source always gives the
+    same file."""
+    import jupytext
+
+    notebook = jupytext.read(source)
+    notebook.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+    for number, cell in enumerate(notebook.cells):
+        cell["id"] = f"{source.stem}-{number:02d}"
+    return notebook
+
+
+def write_notebooks(notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> list[Path]:
+    """Generate ``<name>.ipynb`` from ``<name>.py`` for every report notebook
+    (``make notebooks``)."""
+    import nbformat
+
+    written = []
+    for name in NOTEBOOKS:
+        notebook = _notebook_from_source(_notebook_file(notebooks_dir, name, SOURCE_SUFFIX))
+        nbformat.validate(notebook)
+        path = _notebook_file(notebooks_dir, name)
+        with atomic_write(path, "w") as handle:
+            nbformat.write(notebook, handle)
+        written.append(path)
+    return written

@@ -1,6 +1,7 @@
 """Tables 1 and 2 of the paper rebuilt from our evaluations, with the paper's numbers beside.
 
-Inputs are the ``srgan evaluate`` JSON files, ``<evals_dir>/<method>.json`` (LAYOUT.md):
+Inputs are the ``srgan evaluate`` JSON files, ``results/eval/<method>.json``
+(``srgan.paths.eval_file``):
 ``{dataset: {"psnr", "ssim" (daala), "ssim_wang", "n_images", "images": {stem: {...}}}}``.
 A method whose file is missing, or a dataset it was not evaluated on, becomes a row with
 status ``"not run"`` and NaN scores; it never stops the tables from being built.
@@ -11,7 +12,8 @@ variant, the paper's), our Wang SSIM, the paper's MOS (we ran no opinion test) a
 number came from. ``write_tables`` saves them as CSV and as a JSON metrics file for
 ``dvc metrics show``: ``{"table2": {"Set5": {"srresnet": {"psnr": .., "ssim": ..}}}}``.
 
-This module uses paper and the leaves errors and fileio.
+How a table is shown (one test set laid out as in the paper, numbers formatted) is
+``srgan.render``'s. This module uses paper, paths and the leaves errors and fileio.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from srgan import paper
+from srgan import paper, paths
 from srgan.errors import UserError
 from srgan.fileio import atomic_write, write_json_atomic
 
@@ -50,12 +52,19 @@ COLUMNS = (
     "source",  # where "ours" came from
     "demo",  # True when the numbers come from the tiny demo profile
 )
+#: The tables' names (``results/tables/<name>.csv``, ``paths.table_file``), and the suffixes
+#: of a table's full CSV and of its JSON metrics.
+TABLE1, TABLE2, DEPTH = "table1", "table2", "depth"
+CSV, METRICS = ".csv", ".json"
 #: Keys every dataset entry of an eval JSON must have.
 EVAL_KEYS = ("psnr", "ssim", "ssim_wang", "n_images", "images")
 #: Decimals kept in the JSON metrics files (dvc metrics show), per score.
 JSON_DECIMALS = {"psnr": 4, "ssim": 5}
-#: Depth-study files: results/depth/b<B>_skip<0|1>.json.
-DEPTH_FILE = re.compile(r"^b(\d+)_skip([01])\.json$")
+#: Depth-study files, ``paths.depth_eval_file(paths.depth_run_name(B, skip))``:
+#: results/depth/b<B>_skip<0|1>.json; the pattern reads B and the skip back.
+DEPTH_GLOB = paths.depth_eval_file(paths.depth_run_name("*", "*")).name
+_DEPTH_PATTERN = paths.depth_eval_file(paths.depth_run_name(r"(\d+)", "([01])"))
+DEPTH_FILE = re.compile(f"^{_DEPTH_PATTERN.stem}{re.escape(_DEPTH_PATTERN.suffix)}$")
 DEPTH_COLUMNS = (
     "blocks",
     "long_skip",
@@ -95,12 +104,8 @@ def load_evals(
     evals_dir: Path, methods: tuple[str, ...] = paper.OUR_METHODS
 ) -> dict[str, dict[str, Any]]:
     """``{method: eval JSON}`` for each method whose ``<evals_dir>/<method>.json`` exists."""
-    evals_dir = Path(evals_dir)
-    return {
-        m: read_eval(evals_dir / f"{m}.json")
-        for m in methods
-        if (evals_dir / f"{m}.json").is_file()
-    }
+    files = {m: paths.eval_file(m, evals_dir) for m in methods}
+    return {m: read_eval(path) for m, path in files.items() if path.is_file()}
 
 
 # --- building the tables -------------------------------------------------------------------
@@ -129,10 +134,10 @@ def _row(
         status, source = REFERENCE, "the HR originals (PSNR infinite, SSIM 1)"
     elif entry is None:
         status = NOT_RUN
-        path = evals_dir / f"{model}.json"
+        path = paths.eval_file(model, evals_dir)
         source = f"{path} (no {dataset} entry)" if model in evals else f"{path} (missing)"
     else:
-        status, source = OURS, str(evals_dir / f"{model}.json")
+        status, source = OURS, str(paths.eval_file(model, evals_dir))
     psnr = float(entry["psnr"]) if entry else math.nan
     ssim = float(entry["ssim"]) if entry else math.nan
     return {
@@ -169,7 +174,7 @@ def extra_datasets(evals: dict[str, dict[str, Any]], known: tuple[str, ...]) -> 
 
 
 def table1(
-    evals: dict[str, dict[str, Any]], evals_dir: Path = Path("results/eval"), demo: bool = False
+    evals: dict[str, dict[str, Any]], evals_dir: Path = paths.EVALS_DIR, demo: bool = False
 ) -> pd.DataFrame:
     """Table 1 (content-loss study): 5 variants x Set5, Set14, dataset-major, paper order.
 
@@ -184,7 +189,7 @@ def table1(
 
 
 def table2(
-    evals: dict[str, dict[str, Any]], evals_dir: Path = Path("results/eval"), demo: bool = False
+    evals: dict[str, dict[str, Any]], evals_dir: Path = paths.EVALS_DIR, demo: bool = False
 ) -> pd.DataFrame:
     """Table 2 (comparison): the paper's 9 methods x Set5, Set14, BSD100, paper order.
 
@@ -242,8 +247,7 @@ def _write_csv(path: Path, table: pd.DataFrame) -> None:
 
 def write_table(table: pd.DataFrame, out_dir: Path, name: str) -> list[Path]:
     """``<out_dir>/<name>.csv`` (every row) and ``<name>.json`` (metrics), atomically."""
-    out_dir = Path(out_dir)
-    csv_path, json_path = out_dir / f"{name}.csv", out_dir / f"{name}.json"
+    csv_path, json_path = (paths.table_file(name, suffix, out_dir) for suffix in (CSV, METRICS))
     _write_csv(csv_path, table)
     write_json_atomic(json_path, metrics(table, name))
     return [csv_path, json_path]
@@ -254,11 +258,11 @@ def write_tables(
 ) -> list[Path]:
     """Build and write table1/table2 (CSV + JSON) and, with depth results, depth.csv."""
     t1, t2 = build_tables(evals_dir, demo)
-    written = write_table(t1, out_dir, "table1") + write_table(t2, out_dir, "table2")
+    written = write_table(t1, out_dir, TABLE1) + write_table(t2, out_dir, TABLE2)
     if depth_dir is not None:
         depth = depth_table(depth_dir)
         if not depth.empty:
-            path = Path(out_dir) / "depth.csv"
+            path = paths.table_file(DEPTH, CSV, out_dir)
             _write_csv(path, depth)
             written.append(path)
     return written
@@ -301,7 +305,7 @@ def depth_table(depth_dir: Path) -> pd.DataFrame:
     Empty (with the columns) when the folder is missing or holds no such file.
     """
     depth_dir = Path(depth_dir)
-    files = sorted(depth_dir.glob("b*_skip*.json")) if depth_dir.is_dir() else []
+    files = sorted(depth_dir.glob(DEPTH_GLOB)) if depth_dir.is_dir() else []
     rows = []
     for path in files:
         match = DEPTH_FILE.match(path.name)
@@ -322,111 +326,3 @@ def depth_table(depth_dir: Path) -> pd.DataFrame:
             )
     table = pd.DataFrame(rows, columns=list(DEPTH_COLUMNS))
     return table.sort_values(["dataset", "long_skip", "blocks"], ignore_index=True)
-
-
-# --- display (the notebooks) ------------------------------------------------------------------
-
-#: Display columns of one dataset's table, from the long table's columns.
-DISPLAY_COLUMNS = {
-    "psnr_paper": "PSNR paper",
-    "psnr_ours": "PSNR ours",
-    "psnr_delta": "Δ PSNR",
-    "ssim_paper": "SSIM paper",
-    "ssim_ours": "SSIM ours",
-    "ssim_delta": "Δ SSIM",
-    "ssim_wang_ours": "SSIM (Wang) ours",
-    "mos_paper": "MOS (paper's)",
-    "status": "status",
-}
-
-
-def sources_frame(table: pd.DataFrame, evals_dir: Path) -> pd.DataFrame:
-    """One row per model of ``table``: its evaluation file and how many images each test set
-    contributed ("–" where the file has no entry for that set, "missing" where there is no
-    file). Where the "ours" numbers of a table come from, at a glance."""
-    rows = table[table["model"] != ""]
-    datasets = list(dict.fromkeys(rows["dataset"]))
-    records = []
-    for (label, model), group in rows.groupby(["label", "model"], sort=False):
-        path = evals_dir / f"{model}.json"
-        counts = dict(zip(group["dataset"], group["n_images"], strict=True))
-        statuses = dict(zip(group["dataset"], group["status"], strict=True))
-        record = {"method": label, "model": model, "evaluation file": str(path)}
-        for dataset in datasets:
-            ran = statuses.get(dataset) == OURS
-            record[f"{dataset} images"] = str(counts[dataset]) if ran else "–"
-        if not path.exists():
-            record["evaluation file"] += " (missing)"
-        records.append(record)
-    return pd.DataFrame.from_records(records).set_index(["method", "model"])
-
-
-def display_frame(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """One dataset's rows as the paper lays them out: a method per row, named by the paper.
-
-    Quoted rows are labelled ``"SRCNN (quoted)"``; Table 2's reproduced models name the
-    variant standing for them (``"SRGAN (SRGAN-VGG54)"``).
-    """
-    rows = table[table["dataset"] == dataset]
-    labels = []
-    for row in rows.itertuples(index=False):
-        label = row.label
-        if row.status == QUOTED:
-            label += " (quoted)"
-        elif row.model and row.model != row.method:
-            label += f" ({paper.LABELS[row.model]})"
-        labels.append(label)
-    frame = rows[list(DISPLAY_COLUMNS)].rename(columns=DISPLAY_COLUMNS)
-    frame.index = pd.Index(labels)
-    return frame
-
-
-def _fmt(value: float, spec: str, missing: str) -> str:
-    if pd.isna(value):
-        return missing
-    if math.isinf(value):
-        return "∞"
-    return format(value, spec)
-
-
-def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """``display_frame`` as text: fixed decimals, "not run" where we have no number yet,
-    "–" where there is none to have (quoted methods and HR have no number of ours)."""
-    out = pd.DataFrame(index=frame.index, columns=frame.columns, dtype=object)
-    for label, row in frame.iterrows():
-        ours_missing = "–" if row["status"] in (QUOTED, REFERENCE) else "not run"
-        for column in frame.columns:
-            value = row[column]
-            if column == "status":
-                out.loc[label, column] = value
-            elif column.startswith("Δ"):
-                spec = "+.2f" if "PSNR" in column else "+.4f"
-                out.loc[label, column] = _fmt(value, spec, "–")
-            else:
-                spec = ".4f" if "SSIM" in column else ".2f"
-                missing = ours_missing if column.endswith("ours") else "–"
-                out.loc[label, column] = _fmt(value, spec, missing)
-    return out
-
-
-#: Text colours of the styled tables.
-MUTED_STYLE = "color: #777; font-style: italic"
-BETTER_STYLE = "color: #1a7f37"
-WORSE_STYLE = "color: #c62828"
-
-
-def style_frame(frame: pd.DataFrame):
-    """A pandas Styler of ``format_frame(frame)``: quoted/reference rows in grey italics,
-    deltas green where ours is at least the paper's and red where it is below."""
-
-    def css(_: pd.DataFrame) -> pd.DataFrame:
-        styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
-        for label, row in frame.iterrows():
-            if row["status"] in (QUOTED, REFERENCE):
-                styles.loc[label, :] = MUTED_STYLE
-            for column in ("Δ PSNR", "Δ SSIM"):
-                if not pd.isna(row[column]):
-                    styles.loc[label, column] = BETTER_STYLE if row[column] >= 0 else WORSE_STYLE
-        return styles
-
-    return format_frame(frame).style.apply(css, axis=None)

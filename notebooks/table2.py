@@ -1,0 +1,43 @@
+# %% [markdown]
+# # Table 2: comparison with the state of the art (x4)
+#
+# NN, bicubic, SRResNet (= SRResNet-MSE) and SRGAN (= SRGAN-VGG54) are ours, beside the paper's
+# numbers. **SRCNN, SelfExSR, DRCN and ESPCN are quoted from the paper** (grey italics): the
+# paper scored the other authors' published outputs, which we do not rerun. HR is the original
+# image (PSNR infinite, SSIM 1).
+
+# %% tags=["parameters"]
+# Parameters: papermill replaces them (`-p name value`). Paths are relative to the project root.
+results_dir = "results"  # eval/, images/, timings/, depth/ of the workflow
+runs_dir = "runs"  # <variant>/final.pt and <variant>/dvclive/ training logs
+reports_dir = "reports"  # where figures go (<reports_dir>/figures/*.png)
+data_dir = ""  # HR test images in <data_dir>/<dataset>/; empty: from the configuration
+profile = ""  # a profile name: lays config/<profile>.yaml over params.yaml (e.g. "demo")
+config_files = []  # further YAML files laid over params.yaml, in order
+config_sets = []  # dotted overrides, as in srgan train --set
+params_file = "params.yaml"  # the base configuration
+
+# %%
+# %matplotlib inline
+from IPython.display import HTML, Markdown, display
+
+from srgan import render, reports, tables
+
+ctx = reports.context(
+    results_dir, runs_dir, reports_dir, data_dir, profile, config_files, config_sets, params_file
+)
+display(HTML(ctx.banner()))
+
+# %%
+display(Markdown(render.TABLE_GUIDE))
+table = tables.table2(tables.load_evals(ctx.evals_dir), ctx.evals_dir, ctx.demo)
+for dataset in table["dataset"].unique():
+    display(Markdown(f"### {dataset}"))
+    display(render.style_frame(render.display_frame(table, dataset)))
+
+# %%
+display(Markdown("**Where our numbers come from** (one `srgan evaluate` JSON file per model):"))
+display(render.sources_frame(table, ctx.evals_dir))
+
+# %%
+display(Markdown(render.provenance_markdown(ctx.provenance)))
