@@ -483,7 +483,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         description="Execute notebooks/NAME.ipynb with papermill (kernel python3) into "
         "OUT_DIR/NAME.ipynb and OUT_DIR/NAME.html; figures go to OUT_DIR/figures/.",
     )
-    p.add_argument("name", metavar="NAME", choices=paths.REPORTS, help=" | ".join(paths.REPORTS))
+    p.add_argument("name", metavar="NAME", help=" | ".join(paths.REPORTS))
     p.add_argument("--out-dir", type=Path, default=REPORTS_DIR, metavar="DIR", help=DEFAULT_HELP)
     p.add_argument(
         "--param",
