@@ -364,6 +364,7 @@ def _batches(
         scale=config.scale,
         store_dir=paths.cache_dir(config),
         progress=progress,
+        pipeline=config.data.pipeline,
     )
 
 
