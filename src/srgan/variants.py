@@ -224,6 +224,24 @@ def rerun_trigger(config: Config, variant: Variant) -> str:
 # --- demo runs ----------------------------------------------------------------------------------
 
 
+#: Values of ``profile``: the configuration the reports name.
+PAPER_PROFILE, QUICK_PROFILE, DEMO_PROFILE = "paper", "quick", "demo"
+
+
+def profile_note(config: Config) -> str | None:
+    """What the reports say about a shortened but real run (the quick profile); None for the
+    paper's profile, and for the demo, whose banner says more (:func:`demo_reasons`)."""
+    if config.profile != QUICK_PROFILE:
+        return None
+    srresnet, srgan = config.train.srresnet, config.train.srgan
+    return (
+        f"Quick profile (config/quick.yaml): the paper's models on a shortened schedule "
+        f"(SRResNet {srresnet.steps:,} iterations; SRGAN {srgan.steps:,}, the learning rate "
+        f"dropping at {srgan.lr_decay_step:,}). A check of the replication in about an hour "
+        "on one GPU, not its final numbers."
+    )
+
+
 def demo_reasons(config: Config, variant: Variant | None = None) -> list[str]:
     """Why results of ``config`` (for ``variant``, or for any variant when None) are not
     comparable with the paper: the demo profile, or VGG19 with random weights where the
