@@ -89,6 +89,18 @@ def test_auto_settings_are_graph_and_fused_on_cuda_eager_and_default_elsewhere()
     forced = tiny_config("train.step=graph", "train.adam_kernel=fused")
     assert trainer.step_mode(forced, CPU) == trainer.GRAPH
     assert trainer.adam_kernel(forced, CPU) == trainer.FUSED
+    # what `srgan train` says when it starts
+    assert trainer.describe_step(config, CPU) == "eager steps, default Adam, fp32"
+    assert trainer.describe_step(config, cuda) == (
+        "one CUDA graph per step (captured after 3 eager steps), fused Adam, fp32 (TF32 "
+        "convolutions)"
+    )
+    assert trainer.describe_step(tiny_config("train.precision=bf16"), cuda).endswith(
+        "fused Adam, bf16 autocast"
+    )
+    assert trainer.describe_step(forced, CPU) == (
+        "graph mode's step, uncaptured (no CUDA), fused Adam, fp32"
+    )
 
 
 def test_eager_mode_on_cpu_builds_the_optimiser_as_before() -> None:

@@ -54,6 +54,11 @@ CROP_STREAM = 1
 PREFETCH_BATCHES = 4
 #: Values of ``data.pipeline`` (besides "auto").
 DEVICE_PIPELINE, LOADER_PIPELINE = "device", "loader"
+#: Each pipeline in words (``srgan train`` says which one runs).
+PIPELINE_WORDS = {
+    DEVICE_PIPELINE: "batches made on the training device",
+    LOADER_PIPELINE: "batches made on the CPU (DataLoader)",
+}
 #: GPU memory the decoded images must leave free for training: the models, activations,
 #: gradients, optimiser state and a captured step's memory pool (a few GB for SRGAN-VGG54 at
 #: batch 16), with room to spare.

@@ -266,6 +266,21 @@ def step_mode(config: Config, device: torch.device) -> str:
     return config.train.step
 
 
+def describe_step(config: Config, device: torch.device) -> str:
+    """How steps run on ``device`` with ``config``, in words (``srgan train`` prints it)."""
+    if step_mode(config, device) == EAGER:
+        how = "eager steps"
+    elif device.type == "cuda":
+        how = f"one CUDA graph per step (captured after {GRAPH_WARMUP_STEPS} eager steps)"
+    else:
+        how = "graph mode's step, uncaptured (no CUDA)"
+    compiled = ", torch.compile" if config.train.compile else ""
+    bf16 = config.train.precision == "bf16" and device.type == "cuda"
+    tf32 = " (TF32 convolutions)" if device.type == "cuda" else ""
+    precision = "bf16 autocast" if bf16 else f"fp32{tf32}"
+    return f"{how}{compiled}, {adam_kernel(config, device)} Adam, {precision}"
+
+
 def adam_kernel(config: Config, device: torch.device) -> str:
     """``train.adam_kernel`` resolved: "auto" is fused on CUDA, PyTorch's default elsewhere."""
     if config.train.adam_kernel == "auto":
