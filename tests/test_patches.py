@@ -218,6 +218,22 @@ def test_device_pipeline_makes_the_loader_batches_from_the_gpu_or_the_host(tmp_p
         assert torch.equal(_hr_uint8(hr_a), hr8)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_batches_made_on_the_gpu_are_the_cpu_batches(tmp_path):
+    """Crops gathered on the GPU, their LR resized there (float64): the CPU loader's batches."""
+    files = _noise_images(tmp_path / "img", 11, size=(45, 37)) + _constant_images(tmp_path, 3)
+    cpu = _take(patches.make_batches(files, CROP, 4, seed=3, start_step=2), 8)
+    gpu = _take(
+        patches.make_batches(
+            files, CROP, 4, seed=3, start_step=2, device="cuda", **_pipeline("device", tmp_path)
+        ),
+        8,
+    )
+    for (lr_a, hr_a), (lr_b, hr_b) in zip(cpu, gpu, strict=True):
+        assert lr_b.is_cuda and hr_b.is_cuda
+        assert torch.equal(lr_a, lr_b.cpu()) and torch.equal(hr_a, hr_b.cpu())
+
+
 def test_pipeline_auto_is_the_device_one_on_cuda_only(tmp_path, caplog):
     assert patches.resolve_pipeline("auto", torch.device("cuda")) == "device"
     assert patches.resolve_pipeline("auto", torch.device("cpu")) == "loader"

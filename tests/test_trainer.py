@@ -237,7 +237,7 @@ class _FakeStream:
 def fake_cuda_graphs(monkeypatch: pytest.MonkeyPatch) -> None:
     _FakeGraph.replays = 0
     monkeypatch.setattr(torch.cuda, "CUDAGraph", _FakeGraph)
-    monkeypatch.setattr(torch.cuda, "graph", lambda graph: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "graph", lambda graph, **options: contextlib.nullcontext())
     monkeypatch.setattr(torch.cuda, "Stream", lambda device: _FakeStream())
     monkeypatch.setattr(torch.cuda, "current_stream", lambda device: _FakeStream())
     monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
@@ -277,13 +277,14 @@ def test_load_state_after_the_capture_is_refused(fake_cuda_graphs: None) -> None
 def test_a_failed_capture_says_how_to_train_without_one(
     fake_cuda_graphs: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def failing(graph: object) -> contextlib.AbstractContextManager:
+    def failing(graph: object, **options: str) -> contextlib.AbstractContextManager:
         raise RuntimeError("operation not permitted when stream is capturing\nmore")
 
     monkeypatch.setattr(torch.cuda, "graph", failing)
     captured = trainer.CapturedStep(lambda lr, hr: lr.sum(), torch.device("cuda"), warmup=0)
     with pytest.raises(UserError) as info:
         captured(torch.zeros(1), torch.zeros(1))
+    assert captured.graph is None  # nothing half-captured is replayed
     assert str(info.value) == (
         "capturing the training step as a CUDA graph failed (operation not permitted when "
         "stream is capturing); train with train.step=eager"

@@ -326,7 +326,7 @@ class DeviceImages:
         host = torch.from_numpy(store.flat_pixels())
         if resident is None:
             resident = device.type != "cuda" or fits_on_gpu(host.numel(), device, len(files))
-        self.pixels = _upload(host, device) if resident and device.type == "cuda" else host
+        self.pixels = _upload(host, device) if resident and device.type != "cpu" else host
         self.resident = resident
         # Position of channel k of pixel (0, j) of a crop, relative to its top-left byte.
         span = torch.arange(crop_size, device=device)
@@ -384,7 +384,7 @@ def fits_on_gpu(nbytes: int, device: torch.device, count: int) -> bool:
 
 
 def _upload(host: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``host`` copied to ``device``, in chunks (the store's file is read once)."""
+    """``host`` copied to ``device`` in chunks (the store's file is read once, never whole)."""
     pixels = torch.empty(host.numel(), dtype=torch.uint8, device=device)
     for start in range(0, host.numel(), UPLOAD_CHUNK_BYTES):
         pixels[start : start + UPLOAD_CHUNK_BYTES].copy_(host[start : start + UPLOAD_CHUNK_BYTES])

@@ -387,9 +387,10 @@ class CapturedStep:
 
     def _capture(self) -> None:
         assert self.inputs is not None
-        self.graph = torch.cuda.CUDAGraph()
+        graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(self.graph):
+            # thread_local: DataLoader's pin-memory thread may call CUDA during the capture
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 self.output = self.function(*self.inputs)
         except RuntimeError as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -397,6 +398,7 @@ class CapturedStep:
                 f"capturing the training step as a CUDA graph failed ({first}); "
                 "train with train.step=eager"
             ) from err
+        self.graph = graph
 
 
 class LossMeter:
