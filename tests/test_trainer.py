@@ -15,27 +15,20 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
 from srgan import runtime, trainer, variants
 from srgan.config import Config, load_config
 from srgan.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "model.blocks=1",
-    "model.channels=8",
-    "data.crop_size=16",
-    "data.batch_size=2",
-    "discriminator.channels=[8,8]",
-    "discriminator.strides=[1,2]",
-]
 CPU = torch.device("cpu")
 STEPS = 6
 DECAY_AT = 3  # the learning rate drops tenfold before this step, as a schedule does
 
 
 def tiny_config(*extra: str) -> Config:
-    return load_config(REPO / "params.yaml", [REPO / "config" / "demo.yaml"], [*TINY, *extra])
+    return load_config(REPO / "params.yaml", [REPO / "config" / "demo.yaml"], [*TINY_MODEL, *extra])
 
 
 def batches(count: int, device: torch.device = CPU) -> list[tuple[torch.Tensor, torch.Tensor]]:
