@@ -326,7 +326,7 @@ def projected_hours(results: list[Result]) -> dict[str, dict[str, float]]:
 
 def print_tables(results: list[Result], hours: dict[str, dict[str, float]]) -> None:
     header = (
-        f"{'variant':13s} {'row':12s} {'what':44s} {'it/s':>8s} {'ms/it':>8s} "
+        f"{'variant':13s} {'row':12s} {'what':44s} {'it/s':>9s} {'ms/it':>9s} "
         f"{'CPU ms/it':>9s} {'x eager':>7s} {'peak GiB':>8s}"
     )
     print(header)
@@ -335,8 +335,8 @@ def print_tables(results: list[Result], hours: dict[str, dict[str, float]]) -> N
         ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
         peak = "" if r.peak_gib is None else f"{r.peak_gib:.2f}"
         print(
-            f"{r.variant:13s} {r.row:12s} {r.label:44s} {r.it_per_s:8.2f} {r.ms_per_step:8.2f} "
-            f"{r.cpu_ms_per_step:9.2f} {ratio:>7s} {peak:>8s}"
+            f"{r.variant:13s} {r.row:12s} {r.label:44s} {r.it_per_s:9.3f} {r.ms_per_step:9.1f} "
+            f"{r.cpu_ms_per_step:9.1f} {ratio:>7s} {peak:>8s}"
         )
     if not hours:
         return
@@ -401,7 +401,7 @@ def main() -> None:
             for spec in specs:
                 result = bench_row(variant, spec, files, device, args, Path(tmp) / "root")
                 results.append(result)
-                print(f"  {variant} {spec.key}: {result.it_per_s:.2f} it/s", flush=True)
+                print(f"  {variant} {spec.key}: {result.it_per_s:.3f} it/s", flush=True)
                 release(device)
     add_ratios(results)
     hours = projected_hours(results)

@@ -50,7 +50,7 @@ def test_cpu_run_prints_eager_and_defaults_rows_with_ratios(bench: tuple[str, di
         assert r["ratio"] == pytest.approx(r["it_per_s"] / eager["it_per_s"])
         assert r["ms_per_step"] == pytest.approx(1e3 / r["it_per_s"])
         assert r["peak_gib"] is None  # no GPU memory on CPU
-        table_line = f"{r['variant']:13s} {r['row']:12s} {r['label']:44s} {r['it_per_s']:8.2f}"
+        table_line = f"{r['variant']:13s} {r['row']:12s} {r['label']:44s} {r['it_per_s']:9.3f}"
         assert table_line in stdout
     assert "projected hours of training steps" in stdout
 
