@@ -219,7 +219,7 @@ def test_device_pipeline_makes_the_loader_batches_from_the_gpu_or_the_host(tmp_p
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_batches_made_on_the_gpu_are_the_cpu_batches(tmp_path):
+def test_batches_made_on_cuda_are_the_cpu_batches(tmp_path):
     """Crops gathered on the GPU, their LR resized there (float64): the CPU loader's batches."""
     files = _noise_images(tmp_path / "img", 11, size=(45, 37)) + _constant_images(tmp_path, 3)
     cpu = _take(patches.make_batches(files, CROP, 4, seed=3, start_step=2), 8)

@@ -96,6 +96,22 @@ def test_auto_settings_are_graph_and_fused_on_cuda_eager_and_default_elsewhere()
     )
 
 
+def test_torch_settings_state_pytorchs_tf32_defaults_and_restore_the_callers() -> None:
+    """TF32 convolutions, full-fp32 matmuls during a run; the caller's choice afterwards."""
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = False, True
+    try:
+        with runtime.torch_settings(deterministic=False, device=torch.device("cuda")):
+            assert torch.backends.cudnn.allow_tf32 is runtime.CONV_TF32 is True
+            assert torch.backends.cuda.matmul.allow_tf32 is runtime.MATMUL_TF32 is False
+        assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (
+            False,
+            True,
+        )
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
 def test_eager_mode_on_cpu_builds_the_optimiser_as_before() -> None:
     """The CPU default is the step and Adam as they were: a float learning rate, PyTorch's
     default kernel, nothing captured."""
