@@ -177,10 +177,13 @@ def test_compiled_graph_step_trains_as_eager_mode() -> None:
         spec, tiny_config("train.step=graph", "train.compile=true"), CPU
     )
     assert compiled.g_forward is not compiled.generator  # the torch.compile wrapper
-    eager_losses = train_steps(eager, data)
-    compiled_losses = train_steps(compiled, data)
-    assert_close_weights(eager, compiled, atol=1e-5)
-    torch.testing.assert_close(torch.stack(eager_losses), torch.stack(compiled_losses))
+    try:
+        eager_losses = train_steps(eager, data)
+        compiled_losses = train_steps(compiled, data)
+        assert_close_weights(eager, compiled, atol=1e-5)
+        torch.testing.assert_close(torch.stack(eager_losses), torch.stack(compiled_losses))
+    finally:
+        torch._dynamo.reset()  # no compiled state left to the tests after this one
 
 
 # --- checkpoints across step modes and devices ----------------------------------------------------
