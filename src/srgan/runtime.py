@@ -29,7 +29,7 @@ CUBLAS_WORKSPACE = ":4096:8"  # the setting NVIDIA documents for reproducible cu
 #: fp32 on CUDA, as PyTorch does by default (stated here so that it is a decision, not an
 #: accident): cuDNN convolutions may use TF32 tensor cores (fp32 storage and accumulation,
 #: inputs rounded to a 10-bit mantissa; the bulk of SRResNet, D and VGG19), matmuls (D's two
-#: dense layers) stay full fp32. train.precision: bf16 is the faster, named deviation.
+#: dense layers) stay full fp32. train.precision: bf16 is the deviation chosen for speed.
 CONV_TF32 = True
 MATMUL_TF32 = False
 

@@ -11,6 +11,8 @@ the Snakemake rules and the reports import them from here.
     srgan_vgg54     SRGAN, VGG54 + 1e-3 adversarial                 "
 
 Every SRGAN generator starts from the trained SRResNet-MSE (paper, Section 3.2): ``INIT``.
+Results that are not the paper's are named here too: a demo's (:func:`demo_reasons`) and the
+quick profile's (:func:`profile_note`).
 
 **Run identity.** :func:`run_identity` is the single answer to "is this the same training
 run?": the configuration keys that change what a variant computes. ``srgan train`` starts a
@@ -224,8 +226,8 @@ def rerun_trigger(config: Config, variant: Variant) -> str:
 # --- demo runs ----------------------------------------------------------------------------------
 
 
-#: Values of ``profile``: the configuration the reports name.
-PAPER_PROFILE, QUICK_PROFILE, DEMO_PROFILE = "paper", "quick", "demo"
+#: The ``profile`` of config/quick.yaml (the others: paper, demo).
+QUICK_PROFILE = "quick"
 
 
 def profile_note(config: Config) -> str | None:
