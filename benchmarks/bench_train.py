@@ -41,6 +41,7 @@ synthetic 256x256 PNGs when that is missing.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import tempfile
@@ -289,7 +290,9 @@ def bench_row(
 
 
 def release(device: torch.device) -> None:
-    """Free what a row left (graphs, compiled code, cached blocks) before the next one."""
+    """Free what a row left (graphs, compiled code, cached blocks) before the next one: a
+    captured step and its trainer refer to each other, so only the collector frees them."""
+    gc.collect()
     torch._dynamo.reset()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
