@@ -12,7 +12,8 @@ tab loses nothing. :meth:`Store.record` accepts only the rater's next position, 
 stimulus planned there and a score of 1-5; anything else (a replay, an item out of order or
 from another rater's list, a finished code) is refused before anything is written.
 
-This module uses only the standard library and ``srgan.errors``.
+This module is torch-free: it uses the standard library and the leaves errors, paper and
+variants (the names of HR and NN).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from srgan import paper, variants
 from srgan.errors import UserError
 
 #: The absolute category rating scale of the paper (and ITU-T P.910 / ITU-R BT.500).
@@ -36,6 +38,11 @@ MIN_SCORE, MAX_SCORE = min(SCORE_LABELS), max(SCORE_LABELS)
 #: Stimulus kinds: anchors shown with their score first; the images rated; hidden checks.
 CALIBRATION, TEST, ATTENTION = "calibration", "test", "attention"
 KINDS = (CALIBRATION, TEST, ATTENTION)
+#: The study's name for the original images (Table 2's "HR" column) and for NN.
+HR = paper.TABLE2_REFERENCE[0]
+NN = variants.NEAREST
+#: The scores the anchors stand for (the paper: NN as 1, HR as 5).
+ANCHOR_SCORES = {NN: MIN_SCORE, HR: MAX_SCORE}
 #: Seconds a writer waits for another's transaction (the server writes one at a time anyway).
 BUSY_TIMEOUT_S = 30.0
 #: The columns of an exported ratings file (``srgan mos analyse`` reads them back).

@@ -22,8 +22,8 @@ is. ``manifest.json`` records each stimulus (source file, both sha256), the seed
 codes, the settings and the software version; ``study.sqlite`` holds the plans
 (``srgan.mos.store``). A folder that already holds a study is never overwritten.
 
-This module uses evaluation (the protocol's LR and NN images), imageops, paths, paper,
-variants, config, fileio and store.
+This module uses evaluation (the protocol's LR and NN images), imageops, paths, variants,
+config, fileio and store.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from typing import TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from srgan import evaluation, paper, paths, variants
+from srgan import evaluation, paths, variants
 from srgan.config import Config
 from srgan.errors import UserError
 from srgan.fileio import (
@@ -52,12 +52,8 @@ from srgan.fileio import (
 )
 from srgan.imageops import SCALE, modcrop, read_image, write_png
 from srgan.mos import store
+from srgan.mos.store import ANCHOR_SCORES, HR, NN
 
-#: The study's name for the original images (Table 2's "HR" column) and for NN.
-HR = paper.TABLE2_REFERENCE[0]
-NN = variants.NEAREST
-#: The scores the anchors stand for (the paper: NN as 1, HR as 5).
-ANCHOR_SCORES = {NN: store.MIN_SCORE, HR: store.MAX_SCORE}
 #: Rater codes: letters and digits that cannot be mistaken for each other (no I, O, 0, 1).
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
