@@ -140,9 +140,9 @@ class Client:
             data = urllib.parse.urlencode(form).encode()
         try:
             with self.opener.open(self.url + path, data=data, timeout=10) as response:
-                return response.status, dict(response.headers), response.read().decode()
+                return response.status, dict(response.headers), response.read().decode("latin-1")
         except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read().decode()
+            return error.code, dict(error.headers), error.read().decode("latin-1")
 
     def xsrf(self) -> str:
         for cookie in self.jar:

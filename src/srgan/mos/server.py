@@ -197,13 +197,6 @@ class ResumePage(Page):
             self.refuse(outcome)
 
 
-class NoFavicon(Page):
-    """Browsers ask for ``/favicon.ico`` on every page: an empty answer, not a 404 logged."""
-
-    def get(self) -> None:
-        self.set_status(204)
-
-
 class StimulusImage(Page):
     """``/image/<id>``: the rater's current stimulus only (404 for anything else)."""
 
@@ -258,7 +251,6 @@ def make_app(study: Study) -> tornado.web.Application:
         (r"/image/([A-Za-z0-9_-]+)", StimulusImage),
         (r"/operator", OperatorPage),
         (r"/operator/ratings\.csv", RatingsExport),
-        (r"/favicon\.ico", NoFavicon),
     ]
     return tornado.web.Application(
         [(pattern, handler, {"study": study}) for pattern, handler in routes],
