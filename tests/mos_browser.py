@@ -55,12 +55,14 @@ class Received:
             body = b""
         self.responses.append((response.url, response.status, response.all_headers(), body))
 
-    def text(self) -> str:
-        """Every URL, header and body, bodies decoded as Latin-1 (bytes kept one to one)."""
+    def text(self, images: bool = True) -> str:
+        """Every URL, header and body (bodies decoded as Latin-1: bytes kept one to one;
+        without the PNG bodies unless ``images``)."""
         parts = []
         for url, status, headers, body in self.responses:
             parts += [url, str(status), *(f"{k}: {v}" for k, v in headers.items())]
-            parts.append(body.decode("latin-1"))
+            if images or headers.get("content-type") != "image/png":
+                parts.append(body.decode("latin-1"))
         return "\n".join(parts)
 
 

@@ -22,8 +22,9 @@ from srgan.imageops import write_png
 
 REPO = Path(__file__).resolve().parents[1]
 #: Test images with names that cannot occur by chance in a page.
-STEMS = {"SetQ": ("zebrafinch", "lighthouse", "watermill")}
+STEMS = {"SetQuokka": ("zebrafinch", "lighthouse", "watermill")}
 CALIBRATION_STEMS = ("harbourcat", "snowowl", "tramline", "orchard")
+CALIBRATION_SET = "calset_k9"
 #: Methods of the small study (besides HR): both baselines and one trained model.
 METHODS = (*variants.BASELINES, variants.SRGAN_VGG54)
 HR_SIZE = (34, 50)  # not a multiple of 4: HR stimuli are cropped to 32 x 48
@@ -47,7 +48,7 @@ def make_outputs(root: Path, seed: int = 0) -> Path:
                 images = root / paths.SR_IMAGES_DIR
                 write_png(paths.sr_image(method, dataset, stem, images), noisy.astype(np.uint8))
     for stem in CALIBRATION_STEMS:
-        write_png(root / "calibration" / f"{stem}.png", _photo(rng, (40, 44)))
+        write_png(root / CALIBRATION_SET / f"{stem}.png", _photo(rng, (40, 44)))
     return root
 
 
@@ -58,7 +59,7 @@ def study_config(root: Path, **mos):
         "calibration_images": 2,
         "attention_items": 2,
         "block_size": 5,
-        "calibration_dir": str(root / "calibration"),
+        "calibration_dir": str(root / CALIBRATION_SET),
         **mos,
     }
     sets = [

@@ -31,7 +31,7 @@ def test_a_study_holds_every_version_anchors_and_attention_items(built) -> None:
     folder, manifest = built
     stimuli = manifest["stimuli"]
     tests = [s for s in stimuli if s["kind"] == store.TEST]
-    stems = STEMS["SetQ"]
+    stems = STEMS["SetQuokka"]
     assert sorted((s["image"], s["method"]) for s in tests) == sorted(
         (stem, method) for stem in stems for method in (*METHODS, store.HR)
     )
@@ -67,7 +67,7 @@ def test_stimuli_are_opaque_files_with_their_hashes(built) -> None:
     for record in manifest["stimuli"]:
         size = read_image(folder.stimulus(record["id"])).shape
         by_image.setdefault(record["image"], set()).add(size)
-    assert by_image[STEMS["SetQ"][0]] == {(32, 48, 3)}
+    assert by_image[STEMS["SetQuokka"][0]] == {(32, 48, 3)}
 
 
 def test_anchor_nn_is_the_protocols_nearest_neighbour(built) -> None:
@@ -146,7 +146,7 @@ def test_a_study_is_never_overwritten(built, tmp_path: Path) -> None:
 def test_missing_sr_images_and_too_few_anchors_are_named(tmp_path: Path) -> None:
     make_outputs(tmp_path)
     images = tmp_path / paths.SR_IMAGES_DIR
-    missing = paths.sr_image(variants.SRGAN_VGG54, "SetQ", STEMS["SetQ"][1], images)
+    missing = paths.sr_image(variants.SRGAN_VGG54, "SetQuokka", STEMS["SetQuokka"][1], images)
     missing.unlink()
     config = study_config(tmp_path)
     with pytest.raises(UserError, match=f"1 SR images are missing, e.g. {missing}"):
