@@ -120,7 +120,8 @@ def read_ratings(path: Path) -> pd.DataFrame:
     bad = ~scores.isin(list(store.SCORE_LABELS))
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise UserError(f"{path}: row {row + 2} has score {ratings['score'].iloc[row]!r}, not 1-5")
+        value = str(ratings["score"].iloc[row])
+        raise UserError(f"{path}: line {row + 2} has score {value!r}, not 1-5")
     unknown = sorted(set(ratings["kind"]) - set(store.KINDS))
     if unknown:
         raise UserError(f"{path}: unknown kind {unknown[0]!r} (known: {', '.join(store.KINDS)})")
