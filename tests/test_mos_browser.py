@@ -119,6 +119,11 @@ def test_two_raters_rate_in_a_browser_with_a_reload_and_a_closed_tab(playwright,
         assert [s for s in SECRETS if s.lower() in text] == []
         pages = rater.received.text(images=False)  # two letters occur in PNG bytes by chance
         assert WORDS.findall(pages) == []
+        for response_url, status, headers, _ in rater.received.responses:
+            assert "server" not in headers, response_url
+            if status == 200:
+                assert headers["cache-control"] == "no-store", response_url
+                assert "default-src 'none'" in headers["content-security-policy"]
         images = [r for r in rater.received.responses if "/image/" in r[0]]
         assert len(images) >= total and all(r[2]["content-type"] == "image/png" for r in images)
     # a finished code cannot rate again

@@ -30,11 +30,11 @@ def _cmd_create(args: argparse.Namespace) -> None:
     folder = study.create_study(
         config, args.out, args.images_dir, args.methods, progress=not args.no_progress
     )
-    stimuli = store.Store(folder.database)
+    database = store.Store(folder.database)
     try:
-        positions, codes = stimuli.layout.total, [row["code"] for row in stimuli.progress()]
+        positions, codes = database.layout.total, [row["code"] for row in database.progress()]
     finally:
-        stimuli.close()
+        database.close()
     print(f"wrote {folder.manifest}: {len(codes)} raters, {positions} ratings each")
     print(f"rater codes (also in {folder.codes}): {' '.join(codes)}")
     print(f"next: srgan mos serve --study {folder.root}")

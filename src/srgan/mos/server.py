@@ -86,6 +86,12 @@ class Study:
         return hashlib.sha256(self.token.encode()).hexdigest()
 
 
+def set_security_headers(handler: tornado.web.RequestHandler) -> None:
+    handler.clear_header("Server")
+    for name, value in SECURITY_HEADERS.items():
+        handler.set_header(name, value)
+
+
 def normalise_code(text: str) -> str:
     """A code as typed: case, spaces and dashes do not matter."""
     return "".join(ch for ch in text.upper() if ch.isalnum())
@@ -98,9 +104,7 @@ class Page(tornado.web.RequestHandler):
         self.study = study
 
     def set_default_headers(self) -> None:
-        self.clear_header("Server")
-        for name, value in SECURITY_HEADERS.items():
-            self.set_header(name, value)
+        set_security_headers(self)
 
     def compute_etag(self) -> None:
         return None
@@ -242,6 +246,16 @@ class RatingsExport(OperatorPage):
         self.write(self.study.store.export_csv())
 
 
+class StaticFiles(tornado.web.StaticFileHandler):
+    """The page's stylesheet, script and icon, with the same headers as every page."""
+
+    def set_default_headers(self) -> None:
+        set_security_headers(self)
+
+    def get_cache_time(self, *args) -> int:
+        return 0  # keeps Cache-Control: no-store
+
+
 def make_app(study: Study) -> tornado.web.Application:
     """The web application of ``study`` (no debug mode, XSRF-checked forms)."""
     routes = [
@@ -256,6 +270,7 @@ def make_app(study: Study) -> tornado.web.Application:
         [(pattern, handler, {"study": study}) for pattern, handler in routes],
         template_path=str(TEMPLATES),
         static_path=str(STATIC),
+        static_handler_class=StaticFiles,
         cookie_secret=study.store.meta["cookie_secret"],
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
