@@ -242,3 +242,29 @@ def test_the_layout_of_pauses() -> None:
     assert [i for i in range(19) if layout.pause_before(i)] == [4, 9, 14]
     assert [layout.block(i) for i in (0, 3, 4, 8, 9, 17)] == [0, 0, 1, 1, 2, 3]
     assert layout.blocks == 3
+
+
+def test_cli_create_prints_the_codes_and_refuses_a_second_time(tmp_path: Path, capsys) -> None:
+    from srgan import cli
+
+    make_outputs(tmp_path)
+    config = study_config(tmp_path)
+    sets = [
+        f"data.root={config.data.root}",
+        "evaluate.datasets=[SetQuokka]",
+        f"workflow.variants=[{variants.SRGAN_VGG54}]",
+        f"mos.calibration_dir={config.mos.calibration_dir}",
+        "mos.raters=3",
+        "mos.calibration_images=1",
+        "mos.attention_items=2",
+    ]
+    argv = ["mos", "create", "--out", str(tmp_path / "study"), "--no-progress"]
+    argv += ["--images-dir", str(tmp_path / paths.SR_IMAGES_DIR)]
+    argv += [arg for pair in sets for arg in ("--set", pair)]
+    assert cli.main(argv) == 0
+    said = capsys.readouterr().out
+    codes = (tmp_path / "study" / "codes.txt").read_text().split()
+    assert len(codes) == 3 and " ".join(codes) in said
+    assert "3 raters, 16 ratings each" in said  # 12 test + 2 anchors + 2 attention
+    assert cli.main(argv) == 2
+    assert "already holds a study (0 ratings)" in capsys.readouterr().err
