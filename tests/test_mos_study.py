@@ -255,7 +255,7 @@ def test_cli_create_prints_the_codes_and_refuses_a_second_time(tmp_path: Path, c
         f"workflow.variants=[{variants.SRGAN_VGG54}]",
         f"mos.calibration_dir={config.mos.calibration_dir}",
         "mos.raters=3",
-        "mos.calibration_images=1",
+        "mos.calibration_images=2",
         "mos.attention_items=2",
     ]
     argv = ["mos", "create", "--out", str(tmp_path / "study"), "--no-progress"]
@@ -265,6 +265,9 @@ def test_cli_create_prints_the_codes_and_refuses_a_second_time(tmp_path: Path, c
     said = capsys.readouterr().out
     codes = (tmp_path / "study" / "codes.txt").read_text().split()
     assert len(codes) == 3 and " ".join(codes) in said
-    assert "3 raters, 16 ratings each" in said  # 12 test + 2 anchors + 2 attention
+    assert "3 raters, 18 ratings each" in said  # 12 test + 4 anchors + 2 attention
     assert cli.main(argv) == 2
     assert "already holds a study (0 ratings)" in capsys.readouterr().err
+    # one calibration image would put its NN and HR side by side: the schema wants two
+    assert cli.main([*argv[:-1], "mos.calibration_images=1"]) == 2
+    assert "mos.calibration_images" in capsys.readouterr().err
