@@ -200,7 +200,7 @@ def log_file(stage: str, name: str) -> Path:
 MOS_DIR = RESULTS_DIR / "mos"
 #: The MOS study's report, reports/mos.html: known to `srgan report`, not built by `all`.
 MOS_REPORT = "mos"
-#: The set standing in for the paper's calibration images (BSD300 training images) in a mirror.
+#: BSD300's 200 training images in a mirror: the set the paper drew its 20 calibration images from.
 MOS_CALIBRATION_SET = "BSD200"
 
 
