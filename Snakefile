@@ -6,7 +6,8 @@
 #   snakemake -n                                 dry run: list every job
 #   snakemake --configfile config/demo.yaml      the offline CPU demo (`make demo`)
 #   snakemake depth                              the depth study (not in `all`)
-#   targets: all, data, train, evaluate, tables, reports, depth
+#   snakemake mos                                a MOS study to rate (not in `all`)
+#   targets: all, data, train, evaluate, tables, reports, depth, mos
 #
 # Configuration. params.yaml is Snakemake's configfile and DVC's params file. Profiles are
 # laid over it with --configfile (config/demo.yaml, config/demo_mirror.yaml), single keys
@@ -40,6 +41,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/depth.smk"
+include: "workflow/rules/mos.smk"
 
 
 rule all:

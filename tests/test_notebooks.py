@@ -26,7 +26,7 @@ PARAMETERS = [
     "config_sets",
     "params_file",
 ]
-EXTRA_PARAMETERS = {"figures": ["comparison_images"]}
+EXTRA_PARAMETERS = {"figures": ["comparison_images"], "mos": ["ratings_file", "study_dir"]}
 
 
 def _cells(notebook: nbformat.NotebookNode) -> list[tuple[str, str, list[str]]]:

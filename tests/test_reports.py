@@ -612,7 +612,8 @@ def test_cli_report_index_and_errors(tmp_path: Path, monkeypatch, capsys) -> Non
         == 2
     )
     assert (
-        "unknown report 'nosuch' (choose from table1, table2, figures)" in capsys.readouterr().err
+        "unknown report 'nosuch' (choose from table1, table2, figures, mos)"
+        in capsys.readouterr().err
     )
     assert (
         main(["report", "table1", "--param", "1x=2", "--notebooks-dir", str(REPO / "notebooks")])
@@ -628,7 +629,7 @@ def test_cli_report_index_and_errors(tmp_path: Path, monkeypatch, capsys) -> Non
 @pytest.mark.parametrize("name", ["nosuch", "../table1", "/tmp/x", "table1.ipynb", ""])
 def test_run_notebook_refuses_unknown_names(tmp_path: Path, name: str) -> None:
     with pytest.raises(
-        UserError, match=r"unknown report .* \(choose from table1, table2, figures\)"
+        UserError, match=r"unknown report .* \(choose from table1, table2, figures, mos\)"
     ):
         reports.run_notebook(name, tmp_path / "reports", {}, notebooks_dir=REPO / "notebooks")
     assert not (tmp_path / "reports").exists()

@@ -144,6 +144,20 @@ def test_depth_target_is_separate(workdir):
     assert "train_srgan" not in jobs  # the paper's models are not part of it
 
 
+def test_mos_target_is_separate(workdir):
+    """`snakemake mos` builds the study from the evaluations; `all` does not; its manifest is
+    protected, so a study that may hold ratings is never rebuilt."""
+    result = snakemake(workdir, "--dry-run", "mos", "--configfile", "config/demo.yaml")
+    assert result.returncode == 0, result.stderr
+    jobs = planned_jobs(result.stdout)
+    assert outputs(jobs, "mos_study") == {"results/mos/study/manifest.json"}
+    assert len(jobs["evaluate_model"]) == len(VARIANTS)
+    assert "srgan mos create --out results/mos/study" in result.stdout
+    default = snakemake(workdir, "--dry-run", "--configfile", "config/demo.yaml")
+    assert "mos_study" not in planned_jobs(default.stdout)
+    assert "protected(" in (REPO / "workflow" / "rules" / "mos.smk").read_text()
+
+
 # --- configuration errors stop the run before any job -------------------------------------
 
 

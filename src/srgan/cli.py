@@ -14,6 +14,7 @@ image) is printed as one line and exits with status 2; nothing imports this modu
     srgan tables --evals-dir results/eval --out-dir results/tables [config args]
     srgan report table1|table2|figures --out-dir reports [--param NAME=VALUE ...] [config args]
     srgan index --reports-dir reports [--tables-dir results/tables] [config args]
+    srgan mos create|serve|analyse ...   (the MOS study kit: srgan.mos.commands)
 """
 
 from __future__ import annotations
@@ -483,7 +484,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         description="Execute notebooks/NAME.ipynb with papermill (kernel python3) into "
         "OUT_DIR/NAME.ipynb and OUT_DIR/NAME.html; figures go to OUT_DIR/figures/.",
     )
-    p.add_argument("name", metavar="NAME", help=" | ".join(paths.REPORTS))
+    p.add_argument("name", metavar="NAME", help=" | ".join((*paths.REPORTS, paths.MOS_REPORT)))
     p.add_argument("--out-dir", type=Path, default=REPORTS_DIR, metavar="DIR", help=DEFAULT_HELP)
     p.add_argument(
         "--param",
@@ -544,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tables(sub)
     _add_report(sub)
     _add_index(sub)
+    from srgan.mos.commands import add_mos  # argparse only; each command imports its module
+
+    add_mos(sub, _add_config_args, _load_config, _report_parameters)
     return parser
 
 

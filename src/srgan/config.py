@@ -126,6 +126,16 @@ class WorkflowConfig:
 
 
 @dataclass(frozen=True)
+class MOSConfig:
+    raters: int
+    calibration_images: int
+    calibration_dir: str | None
+    attention_items: int
+    block_size: int
+    seed: int
+
+
+@dataclass(frozen=True)
 class Config:
     seed: int
     scale: int
@@ -138,6 +148,7 @@ class Config:
     train: TrainConfig
     evaluate: EvaluateConfig
     workflow: WorkflowConfig
+    mos: MOSConfig
     demo: bool
     profile: str
 

@@ -11,6 +11,8 @@ Three groups:
   their patterns from the same functions.
 * **A training run's folder** (:class:`RunFolder`): ``final.pt`` and ``final.json``,
   ``checkpoints/``, ``dvclive/``, ``superseded/``, ``.lock``.
+* **A MOS study** (:class:`StudyFolder`, under ``results/mos/``): manifest, database,
+  stimuli, rater codes; the ratings and analysis tables beside it.
 
 Words: *test sets* are the images models are scored on (Set5, Set14, BSD100; a mirror keeps
 them in ``benchmarks/``, its own layout); *benchmarks* are the speed scripts in
@@ -191,6 +193,80 @@ def report_page(name: str, suffix: str = ".html", root: Path = REPORTS_DIR) -> P
 def log_file(stage: str, name: str) -> Path:
     """A workflow job's log: ``logs/<stage>/<name>.log``."""
     return LOGS_DIR / stage / f"{name}.log"
+
+
+# --- the MOS study (optional: `snakemake mos`, `srgan mos create|serve|analyse`) ---------------
+
+MOS_DIR = RESULTS_DIR / "mos"
+#: The MOS study's report, reports/mos.html: known to `srgan report`, not built by `all`.
+MOS_REPORT = "mos"
+#: BSD300's 200 training images in a mirror: the set the paper drew its 20 calibration images from.
+MOS_CALIBRATION_SET = "BSD200"
+
+
+def mos_study_dir(root: Path = MOS_DIR) -> Path:
+    """A MOS study (``StudyFolder``): ``results/mos/study/``."""
+    return Path(root) / "study"
+
+
+def mos_ratings_file(root: Path = MOS_DIR) -> Path:
+    """Every rating of a study with its stimulus unblinded: ``results/mos/ratings.csv``."""
+    return Path(root) / "ratings.csv"
+
+
+def mos_table(name: str, root: Path = MOS_DIR) -> Path:
+    """An analysis table of ``srgan mos analyse``: ``results/mos/<name>.csv``."""
+    return Path(root) / f"{name}.csv"
+
+
+def mos_calibration_dir(config: Config) -> Path:
+    """The images a study's anchors and attention items come from: ``mos.calibration_dir``;
+    else the mirror's BSD200 (the paper took 20 of BSD300's training images); else the
+    training set (images no test set holds, as the paper's)."""
+    if config.mos.calibration_dir:
+        return Path(config.mos.calibration_dir)
+    if config.data.mirror:
+        return Path(config.data.mirror) / MIRROR_TRAIN_DIR / MOS_CALIBRATION_SET
+    return train_images_dir(config)
+
+
+@dataclass(frozen=True)
+class StudyFolder:
+    """The files of one MOS study (``srgan mos create --out DIR``).
+
+    ``manifest.json`` records every stimulus (its source, hashes), the seeds, the rater codes
+    and the software version; ``study.sqlite`` holds the plan and every rating;
+    ``stimuli/<id>.png`` the images as served, named by opaque ids; ``codes.txt`` the rater
+    codes to hand out; ``.lock`` is held while a server runs on the study.
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "study.sqlite"
+
+    @property
+    def stimuli(self) -> Path:
+        return self.root / "stimuli"
+
+    def stimulus(self, stimulus_id: str) -> Path:
+        return self.stimuli / f"{stimulus_id}.png"
+
+    @property
+    def codes(self) -> Path:
+        return self.root / "codes.txt"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
 
 
 def rebased(path: Path, top: Path) -> Path:

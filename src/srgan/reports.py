@@ -42,6 +42,8 @@ NOTEBOOKS = dict(
         strict=True,
     )
 )
+#: The MOS study's report: `srgan mos analyse` builds it after a study, the workflow does not.
+NOTEBOOKS[paths.MOS_REPORT] = "MOS study: mean opinion scores beside the paper's, significance"
 #: The Jupyter kernel the notebooks run with (ipykernel's, in the project's environment),
 #: and the kernelspec the generated notebooks name.
 KERNEL = "python3"

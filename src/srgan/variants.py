@@ -154,8 +154,8 @@ def training_eval_set(config: Config) -> str | None:
 
 #: Config keys that never change what a run computes: where and how fast it runs, how often
 #: it logs, scores or saves, which data it could read (the files it does read are checked
-#: apart, by their digest), what the workflow does after training, and the demo label (the
-#: model's metadata records it).
+#: apart, by their digest), what the workflow does after training (the MOS study included),
+#: and the demo label (the model's metadata records it).
 NOT_IDENTITY = (
     "device",
     "demo",
@@ -178,6 +178,7 @@ NOT_IDENTITY = (
     "train.deterministic",
     "evaluate",
     "workflow",
+    "mos",
 )
 #: Keys only some variants read: part of the identity of those only.
 SRGAN_ONLY = ("discriminator", "train.srgan", "loss.adversarial_weight")

@@ -1,0 +1,224 @@
+# %% [markdown]
+# # MOS study: mean opinion scores beside the paper's
+#
+# Raters scored each image from 1 (bad) to 5 (excellent) on the blind rating page of
+# `srgan mos serve`, after calibration on NN (shown as 1) and HR (shown as 5) versions of other
+# images, as in the paper (Section 3.4). `srgan mos analyse` exported the ratings and runs this
+# report. The statistics are in `srgan.mos.analysis` and `srgan.mos.screening`.
+
+# %% tags=["parameters"]
+# Parameters: papermill replaces them (`-p name value`). Paths are relative to the project root.
+results_dir = "results"  # eval/, images/, timings/, depth/ of the workflow
+runs_dir = "runs"  # <variant>/final.pt and <variant>/dvclive/ training logs
+reports_dir = "reports"  # where figures go (<reports_dir>/figures/*.png)
+data_dir = ""  # HR test images in <data_dir>/<dataset>/; empty: from the configuration
+profile = ""  # a profile name: lays config/<profile>.yaml over params.yaml (e.g. "demo")
+config_files = []  # further YAML files laid over params.yaml, in order
+config_sets = []  # dotted overrides, as in srgan train --set
+params_file = "params.yaml"  # the base configuration
+ratings_file = ""  # the ratings (srgan mos analyse); empty: <results_dir>/mos/ratings.csv
+study_dir = ""  # the study (its manifest.json); empty: <results_dir>/mos/study
+
+# %%
+# %matplotlib inline
+import json
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import HTML, Markdown, display
+
+from srgan import figures, paths, render, reports
+from srgan.mos import analysis, screening, store
+
+
+def show(frame: pd.DataFrame) -> None:
+    """A table without its row numbers."""
+    display(frame.style.hide(axis="index"))
+
+
+ctx = reports.context(
+    results_dir, runs_dir, reports_dir, data_dir, profile, config_files, config_sets, params_file
+)
+display(HTML(ctx.banner()))
+mos_dir = paths.rebased(paths.MOS_DIR, ctx.results_dir)
+ratings_path = Path(ratings_file) if ratings_file else paths.mos_ratings_file(mos_dir)
+study = paths.StudyFolder(Path(study_dir) if study_dir else paths.mos_study_dir(mos_dir))
+if ratings_path.is_file():
+    ratings = analysis.read_ratings(ratings_path)
+else:
+    ratings = pd.DataFrame(columns=analysis.REQUIRED_COLUMNS)
+    display(Markdown(f"_No ratings file `{ratings_path}` yet: run `srgan mos analyse`._"))
+tables = analysis.analyse(ratings)
+
+# %% [markdown]
+# ## The study
+#
+# Who rated what, and with which software. Scores of the calibration anchors are fixed (the
+# rater presses the score shown); attention items are HR (expected 5) and NN (expected 1)
+# versions of further images hidden among the test images.
+
+# %%
+kinds = ratings.groupby("kind")["score"].size().reindex(list(store.KINDS), fill_value=0)
+per_rater = ratings[ratings["kind"] == store.TEST].groupby("rater").size()
+lines = [
+    f"- **Ratings file**: `{ratings_path}`: {len(ratings)} ratings by "
+    f"{ratings['rater'].nunique()} raters ({', '.join(f'{k}: {n}' for k, n in kinds.items())})",
+    f"- **Test ratings per rater**: {per_rater.min() if len(per_rater) else 0} to "
+    f"{per_rater.max() if len(per_rater) else 0}",
+]
+if study.manifest.is_file():
+    manifest = json.loads(study.manifest.read_text())
+    settings, software = manifest["settings"], manifest["software"]
+    lines += [
+        f"- **Study**: `{study.root}`, built {manifest['created']}; "
+        f"{len(manifest['raters'])} rater codes, {settings['positions']} positions each "
+        f"({settings['calibration_positions']} calibration); blocks of {settings['block_size']}",
+        f"- **Test sets**: {', '.join(settings['datasets'])}; **methods**: "
+        + ", ".join(analysis.label(m) for m in settings["methods"]),
+        f"- **Calibration and attention images** from `{settings['calibration_dir']}`",
+        f"- **Seeds**: rater r's order is drawn with `numpy.random.default_rng([{settings['seed']},"
+        " r])`",
+        f"- **Software**: srgan-repro {software['srgan-repro']}, git "
+        f"`{software['git']['commit']}`, Python {software['python']}",
+    ]
+display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# ## The paper's MOS tables, ours beside them
+#
+# Table 2's layout (SRResNet is our SRResNet-MSE, SRGAN our SRGAN-VGG54) and Table 1's (the
+# five variants). Ours: the mean over raters of each rater's mean score, with a 95% Student-t
+# interval over the raters. Δ = ours − paper. A test set outside the paper's table shows ours
+# only.
+
+# %%
+for table in (analysis.TABLE2, analysis.TABLE1):
+    if (tables["paper"]["table"] == table).any():
+        display(Markdown(f"### {table}"))
+        display(render.mos_paper_layout(tables["paper"], table))
+closure = analysis.gap_closure(tables["mos"])
+if not closure.empty:
+    display(
+        Markdown(
+            "**The headline claim**: the share of the MOS gap between SRResNet and HR that "
+            "SRGAN closes, (SRGAN − SRResNet) / (HR − SRResNet) (the paper: more than 50%):"
+        )
+    )
+    show(render.format_columns(closure, {"ours": ".0%", "paper": ".0%"}))
+
+# %% [markdown]
+# ## MOS per method and test set
+#
+# All raters. `sd` is the standard deviation of the raters' means.
+
+# %%
+show(
+    render.format_columns(
+        tables["mos"].drop(columns=["method"]),
+        {"mos": ".2f", "sd": ".2f", "ci_low": ".2f", "ci_high": ".2f"},
+    )
+)
+fig = analysis.mos_figure(tables["mos"])
+if fig is not None:
+    path = figures.save(fig, ctx.figure("mos"), ctx.demo)
+    display(HTML(render.html_image(path, "MOS per method with 95% intervals")))
+
+# %% [markdown]
+# ## Which differences are significant
+#
+# Paired two-sided Wilcoxon signed-rank tests between every pair of methods of a test set.
+# **Pairing unit: the rater**: each rater's mean over the images of the set for one method,
+# paired with the same rater's mean for the other. Raters are the independent units (a rater's
+# ratings share that rater's bias and use of the scale); pairing single ratings would treat
+# them as independent and overstate the evidence. Holm's correction over the pairs of a set;
+# *significant*: Holm-adjusted p < 0.05. Below: the same tests per image (the mean over raters
+# of each image), a sensitivity analysis; with 5 images (Set5) no two-sided test reaches 0.05.
+
+# %%
+P_COLUMNS = {
+    "mos_a": ".2f",
+    "mos_b": ".2f",
+    "difference": "+.2f",
+    "statistic": ".1f",
+    "p": "p",
+    "p_holm": "p",
+}
+HIDDEN = ["unit", "method_a", "method_b"]
+show(render.format_columns(tables["wilcoxon"].drop(columns=HIDDEN), P_COLUMNS))
+display(Markdown("**Per image** (sensitivity):"))
+show(render.format_columns(tables["wilcoxon_per_image"].drop(columns=HIDDEN), P_COLUMNS))
+
+# %% [markdown]
+# ## Rater screening: a sensitivity analysis
+#
+# Nobody is removed from the results above. Each screen flags raters: **attention** (more than
+# 20% of the hidden HR/NN items answered more than one point off), **straight_lining** (one
+# score for at least 80% of the test ratings), **panel** (Pearson's r with the other raters'
+# mean on the same stimuli below 0.7), **bt500** (ITU-R BT.500's observer rejection). Below the
+# screening: the MOS and the tests without the flagged raters.
+
+# %%
+show(
+    render.format_columns(
+        tables["screening"], {"modal_share": ".2f", "panel_r": ".2f", "bt500_share": ".3f"}
+    )
+)
+flagged = tables["screening"].loc[tables["screening"]["flagged"], "rater"].tolist()
+display(Markdown(f"Flagged: {', '.join(flagged) or 'nobody'}."))
+both = tables["mos"].merge(
+    tables["mos_screened"], on=["dataset", "method", "label"], how="left", suffixes=("", "_kept")
+)
+side_by_side = pd.DataFrame(
+    {
+        "dataset": both["dataset"],
+        "method": both["label"],
+        "MOS, all raters": [
+            render.mos_interval(*r) for r in both[["mos", "ci_low", "ci_high"]].to_numpy()
+        ],
+        "MOS, without flagged": [
+            render.mos_interval(*r)
+            for r in both[["mos_kept", "ci_low_kept", "ci_high_kept"]].to_numpy()
+        ],
+        "raters kept": both["n_raters_kept"],
+    }
+)
+show(side_by_side)
+display(Markdown("**Wilcoxon tests without the flagged raters**:"))
+show(render.format_columns(tables["wilcoxon_screened"].drop(columns=HIDDEN), P_COLUMNS))
+display(
+    Markdown(
+        f"Thresholds: `screening.ATTENTION_MAX_FAILED_SHARE` = "
+        f"{screening.ATTENTION_MAX_FAILED_SHARE}, `STRAIGHT_LINE_SHARE` = "
+        f"{screening.STRAIGHT_LINE_SHARE}, `MIN_PANEL_CORRELATION` = "
+        f"{screening.MIN_PANEL_CORRELATION}."
+    )
+)
+
+# %% [markdown]
+# ## The ratings given
+#
+# The share of each score per method and test set (test images only).
+
+# %%
+fig = analysis.histogram_figure(ratings)
+if fig is not None:
+    path = figures.save(fig, ctx.figure("mos_histograms"), ctx.demo)
+    display(HTML(render.html_image(path, "Histograms of the ratings")))
+
+# %% [markdown]
+# ## How many raters the observed effects need
+#
+# For each pair: p′, the estimated probability that two raters' differences add up to a
+# positive number (0.5: no effect), and the raters a two-sided Wilcoxon signed-rank test needs
+# for 80% power by Noether's formula, at α = 0.05 and at Holm's strictest level α / m (m pairs
+# in the set). Never fewer than the exact test needs to reach α at all. The paper had 26 raters.
+
+# %%
+show(
+    render.format_columns(
+        tables["power"], {"p_prime": ".3f", "needed": ".0f", "needed_holm": ".0f"}
+    )
+)
+
+# %%
+display(Markdown(render.provenance_markdown(ctx.provenance)))
