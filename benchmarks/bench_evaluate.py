@@ -1,7 +1,7 @@
 """Time the evaluation protocol on Set5 + Set14 + BSD100 (119 images) for one baseline.
 
 Usage: .venv/bin/python benchmarks/bench_evaluate.py [--method bicubic] [--data-dir DIR]
-                                                      [--perceptual standin|pretrained|off]
+           [--datasets Set5 Set14 BSD100] [--perceptual standin|pretrained|off]
 
 Prints the time per stage (read, LR, upscale, Y, PSNR, daala SSIM, Wang SSIM, and LPIPS-alex,
 LPIPS-vgg, NIQE), the total and the time per image, then times ``evaluate(...)`` end to end as
@@ -49,7 +49,7 @@ def perceptual_scorers(weights: str) -> dict[str, PerceptualScorer]:
 
 
 def time_stages(
-    method: str, data_dir: Path, scorers: dict[str, PerceptualScorer]
+    method: str, data_dir: Path, datasets: list[str], scorers: dict[str, PerceptualScorer]
 ) -> tuple[dict[str, float], int]:
     """Run the protocol stage by stage, summing the wall time of each stage."""
     upscaler = baseline_upscaler(method)
@@ -62,7 +62,7 @@ def time_stages(
         seconds[stage] += time.perf_counter() - start
         return out
 
-    for dataset in DATASETS:
+    for dataset in datasets:
         for path in list_images(data_dir / dataset):
             img = timed("read", read_image, path)
             hr, lr = timed("make LR", make_lr, img)
@@ -82,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="bicubic", choices=["nearest", "bicubic"])
     parser.add_argument("--data-dir", type=Path, default=default_data_dir("benchmarks"))
+    parser.add_argument("--datasets", nargs="+", default=DATASETS, metavar="NAME")
     parser.add_argument(
         "--perceptual",
         default="standin",
@@ -92,7 +93,7 @@ def main() -> None:
 
     print(f"method {args.method}, torch threads {torch.get_num_threads()}, data {args.data_dir}")
     scorers = perceptual_scorers(args.perceptual)
-    seconds, n = time_stages(args.method, args.data_dir, scorers)
+    seconds, n = time_stages(args.method, args.data_dir, args.datasets, scorers)
     total = sum(seconds.values())
     print(f"\n{'stage':<18}{'total s':>9}{'ms/image':>10}{'share':>8}")
     for stage, s in seconds.items():
@@ -112,7 +113,9 @@ def main() -> None:
         runs["with LPIPS x2 + NIQE"] = PerceptualScorer(PerceptualConfig(**full))
     for title, scorer in runs.items():
         start = time.perf_counter()
-        results = evaluate(upscaler, args.data_dir, DATASETS, progress=False, perceptual=scorer)
+        results = evaluate(
+            upscaler, args.data_dir, args.datasets, progress=False, perceptual=scorer
+        )
         wall = time.perf_counter() - start
         print(f"\nevaluate() end to end, {title}: {wall:.2f} s, {1000 * wall / n:.1f} ms/image")
     keys = ["psnr", "ssim", "ssim_wang", *(runs[title].keys if scorers else ())]

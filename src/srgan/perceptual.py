@@ -177,6 +177,9 @@ def _lpips_network(net: str, weights: str) -> torch.nn.Module:
     """torchmetrics' LPIPS network: built by the library's metric class (backbone from the
     torch.hub cache), or with a seeded random backbone (stand-in; shipped linear layers)."""
     if weights == STANDIN:
+        # The library's own network class with its own switch for a random backbone: the
+        # public metric class has no such switch (it always loads the ImageNet backbone).
+        # A private name, pinned by uv.lock; tests/test_perceptual.py checks both paths agree.
         from torchmetrics.functional.image.lpips import _NoTrainLpips
 
         with torch.random.fork_rng(devices=[]):
