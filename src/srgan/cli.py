@@ -279,10 +279,7 @@ def _imagenet_vgg_cached() -> bool:
 def _print_demo_scores(eval_dir: Path) -> None:
     for path in sorted(eval_dir.glob("*.json")):
         for dataset, row in json.loads(path.read_text()).items():
-            print(
-                f"  {path.stem:15s} {dataset:12s} PSNR {row['psnr']:6.2f} dB  "
-                f"SSIM {row['ssim']:.4f}  n={row['n_images']}"
-            )
+            print(f"  {path.stem:15s} {dataset:12s} {_scores_line(row)}")
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
