@@ -50,16 +50,16 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
 
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch) -> Path:
-    """An empty torch.hub folder, and a downloader that fails as offline."""
-    before = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
+    """An empty torch.hub folder (through TORCH_HOME: ``torch.hub.set_dir`` would outlive the
+    test), and a downloader that fails as offline."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert Path(torch.hub.get_dir()) == tmp_path / "torch" / "hub"
 
     def offline(file: perceptual.WeightFile) -> None:
         raise OSError(f"offline: {file.url}")
 
     monkeypatch.setattr(perceptual, "_download", offline)
-    yield tmp_path / "hub"
-    torch.hub.set_dir(before)
+    return tmp_path / "torch" / "hub"
 
 
 # --- values ------------------------------------------------------------------------------------

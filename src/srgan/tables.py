@@ -8,9 +8,11 @@ status ``"not run"`` and NaN scores; it never stops the tables from being built.
 
 Both tables are long ("tidy") DataFrames, one row per (dataset, method), with the columns of
 ``COLUMNS``: the paper's value, ours and ``delta = ours - paper`` for PSNR and SSIM (daala's
-variant, the paper's), our Wang SSIM, the paper's MOS (we ran no opinion test) and where our
-number came from. ``write_tables`` saves them as CSV and as a JSON metrics file for
-``dvc metrics show``: ``{"table2": {"Set5": {"srresnet": {"psnr": .., "ssim": ..}}}}``.
+variant, the paper's), our Wang SSIM, our LPIPS and NIQE where the evaluation has them (the
+paper has no such metric), the paper's MOS (we ran no opinion test) and where our number came
+from. ``perception_points`` and ``mos_correlation`` set our perceptual scores beside the MOS.
+``write_tables`` saves the tables as CSV and as a JSON metrics file for ``dvc metrics show``:
+``{"table2": {"Set5": {"srresnet": {"psnr": .., "ssim": .., "lpips": .., "niqe": ..}}}}``.
 
 How a table is shown (one test set laid out as in the paper, numbers formatted) is
 ``srgan.render``'s. This module uses paper, paths and the leaves errors and fileio.
