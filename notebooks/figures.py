@@ -92,6 +92,45 @@ else:
     display(Markdown(f"Saved as `{path}`; scores from `{scores}`."))
 
 # %% [markdown]
+# ## Perception against distortion
+#
+# The paper's claim is perceptual: SRGAN loses PSNR against SRResNet but wins the mean opinion
+# score (MOS). PSNR alone can show only the loss, so here each method and test set is a point
+# at its PSNR (x) and a perceptual score of ours (y: LPIPS, then NIQE; the paper has neither),
+# labelled with the paper's MOS where it has one.
+
+# %%
+evals = tables.load_evals(ctx.evals_dir)
+points = tables.perception_points(
+    tables.table1(evals, ctx.evals_dir, ctx.demo), tables.table2(evals, ctx.evals_dir, ctx.demo)
+)
+sources = paths.eval_file("<method>", ctx.evals_dir)
+drawn = False
+for score in tables.PERCEPTUAL_KEYS:
+    fig = figures.perception_distortion_figure(points, score)
+    if fig is None:
+        continue
+    drawn = True
+    path = figures.save(fig, ctx.figure(f"perception_distortion_{score}"), ctx.demo)
+    display(HTML(render.html_image(path, f"PSNR against {score} per method and test set")))
+    display(Markdown(f"Saved as `{path}`; scores from `{sources}`."))
+if not drawn:
+    display(
+        Markdown(
+            f"_No perceptual scores in `{ctx.evals_dir}`: evaluate with "
+            "`evaluate.perceptual.enabled: true`._"
+        )
+    )
+
+# %%
+correlation = tables.mos_correlation(points)
+display(Markdown(render.CORRELATION_NOTE))
+if correlation.empty:
+    display(Markdown("_No test set has at least three of our methods with a paper MOS._"))
+else:
+    display(render.correlation_frame(correlation))
+
+# %% [markdown]
 # ## Network depth
 #
 # The paper's appendix: PSNR against the number of residual blocks B, with and without the

@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+#: PSNR and SSIM only: tiny images, and no LPIPS/NIQE weight files (tests/test_perceptual.py).
+NO_PERCEPTUAL = ("--set", "evaluate.perceptual.enabled=false")
 
 
 def srgan(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -32,7 +34,7 @@ def test_evaluate_writes_the_contracted_json(tmp_path):
     saved = tmp_path / "sr"
     result = srgan(
         "evaluate", "--method", "bicubic", "--data-dir", str(tmp_path), "--datasets", "Tiny",
-        "--out", str(out), "--save-images", str(saved), "--no-progress",
+        "--out", str(out), "--save-images", str(saved), "--no-progress", *NO_PERCEPTUAL,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text())
@@ -64,7 +66,7 @@ def test_evaluate_user_errors_are_one_line_exit_2(tmp_path, setup, expected):
     dataset = {"missing": "Nowhere", "empty": "Empty", "corrupt": "Bad"}[setup]
     result = srgan(
         "evaluate", "--method", "nearest", "--data-dir", str(tmp_path), "--datasets", dataset,
-        "--out", str(tmp_path / "o.json"), "--no-progress",
+        "--out", str(tmp_path / "o.json"), "--no-progress", *NO_PERCEPTUAL,
     )  # fmt: skip
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

@@ -61,6 +61,12 @@ NOISE = {
 }
 #: Synthetic per-image scores: PSNR = base + 0.5 * image index.
 PSNR_BASE = {m: 20.0 + i for i, m in enumerate(paper.OUR_METHODS)}
+#: Synthetic perceptual scores, better (lower) down the methods' order: against the paper's
+#: Set5 MOS (1.28, 1.97, 3.37, 3.46, 3.77, 3.78, 3.58) Spearman's rho is -0.89.
+PERCEPTUAL = {
+    m: {"lpips": 0.4 - 0.04 * i, "lpips_vgg": 0.5 - 0.04 * i, "niqe": 8.0 - 0.5 * i}
+    for i, m in enumerate(paper.OUR_METHODS)
+}
 BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time"
 
 
@@ -110,11 +116,13 @@ def make_outputs(root: Path, depth: bool = True) -> None:
                     "psnr": PSNR_BASE[method] + 0.5 * i,
                     "ssim": 0.5 + 0.05 * k,
                     "ssim_wang": 0.6 + 0.05 * k,
+                    **PERCEPTUAL[method],
                 }
             result[ds] = {
                 "psnr": float(np.mean([s["psnr"] for s in per_image.values()])),
                 "ssim": 0.5 + 0.05 * k,
                 "ssim_wang": 0.6 + 0.05 * k,
+                **PERCEPTUAL[method],
                 "n_images": len(per_image),
                 "images": per_image,
             }
@@ -208,6 +216,8 @@ def test_demo_reasons_name_config_and_models() -> None:
     assert reasons == [
         "demo run (demo: true): tiny model and schedule",
         "VGG19 with random weights (vgg.weights: random), not the paper's",
+        "LPIPS and NIQE with stand-in weights (evaluate.perceptual.weights: standin): "
+        "random LPIPS backbones, no pristine NIQE model; not comparable to published values",
         "models trained by a demo run: x, depth/b4_skip1",
     ]
     paper_cfg = load_config(PARAMS)
@@ -558,6 +568,9 @@ def test_figures_notebook_and_index(tmp_path: Path) -> None:
         "comparison_Set14_comic.png",
         "comparison_Set5_butterfly.png",
         "depth.png",
+        "perception_distortion_lpips.png",
+        "perception_distortion_lpips_vgg.png",
+        "perception_distortion_niqe.png",
         "psnr_distribution.png",
         "training_losses.png",
         "training_psnr.png",
@@ -565,7 +578,13 @@ def test_figures_notebook_and_index(tmp_path: Path) -> None:
     for path in fig_dir.glob("*.png"):
         _png_ok(path)
     images = re.findall(r"<img [^>]*>", page)
-    assert len(images) == 6
+    assert len(images) == 9
+    # the rank correlation with the paper's MOS, per test set, with its caveat
+    assert "a proxy, not an opinion test" in page
+    rho = next(t for t in _html_tables(page) if "Spearman ρ vs MOS" in t.columns)
+    set5 = rho[rho["test set"] == "Set5"].set_index("our score")
+    assert set5.loc["lpips", "Spearman ρ vs MOS"] == "-0.89" and set5.loc["lpips", "methods"] == "7"
+    assert set5.loc["psnr", "Spearman ρ vs MOS"] == "+0.89"
     assert all('src="data:image/png;base64,' in i and re.search(r'alt="\w', i) for i in images)
     depth_png = base64.b64encode((fig_dir / "depth.png").read_bytes()).decode("ascii")
     assert f'src="data:image/png;base64,{depth_png}"' in page  # the saved file, inlined
@@ -599,6 +618,9 @@ def test_notes_when_the_depth_study_and_training_did_not_run(tmp_path: Path) -> 
     assert figs == [
         "comparison_Set14_comic.png",
         "comparison_Set5_butterfly.png",
+        "perception_distortion_lpips.png",
+        "perception_distortion_lpips_vgg.png",
+        "perception_distortion_niqe.png",
         "psnr_distribution.png",
     ]
 

@@ -289,7 +289,9 @@ def test_display_frame_and_formatting(tmp_path: Path) -> None:
         "NN", "Bicubic", "SRCNN (quoted)", "SelfExSR (quoted)", "DRCN (quoted)",
         "ESPCN (quoted)", "SRResNet (SRResNet-MSE)", "SRGAN (SRGAN-VGG54)", "HR",
     ]  # fmt: skip
-    assert list(frame.columns) == list(render.DISPLAY_COLUMNS.values())
+    # no perceptual scores in these evaluations: their columns are left out
+    shown = [c for c in render.DISPLAY_COLUMNS.values() if c not in render.PERCEPTUAL_COLUMNS]
+    assert list(frame.columns) == shown
     text = render.format_frame(frame)
     assert text.loc["Bicubic"].tolist() == [
         "28.43", "28.93", "+0.50", "0.8211", "0.8111", "-0.0100", "0.8011", "1.97", "ours",
@@ -351,3 +353,57 @@ def test_cli_tables(tmp_path: Path, capsys) -> None:
     assert main(["tables", "--evals-dir", str(tmp_path / "eval"), "--out-dir", str(out),
                  "--params", str(REPO / "params.yaml")]) == 2  # fmt: skip
     assert "bicubic.json must map dataset names" in capsys.readouterr().err
+
+
+# --- perceptual scores ---------------------------------------------------------------------------
+
+
+def _add_perceptual(folder: Path, scores: dict[str, float]) -> None:
+    """Give every set of every eval JSON in ``folder`` LPIPS = scores[method], NIQE = 10 x it."""
+    for method, lpips in scores.items():
+        path = folder / f"{method}.json"
+        data = json.loads(path.read_text())
+        for entry in data.values():
+            entry.update(lpips=lpips, lpips_vgg=lpips + 0.1, niqe=10 * lpips)
+        path.write_text(json.dumps(data))
+
+
+def test_perceptual_columns_points_and_mos_correlation(tmp_path: Path) -> None:
+    write_evals(tmp_path)
+    lpips = {"nearest": 0.5, "bicubic": 0.4, "srresnet_mse": 0.3, "srgan_vgg54": 0.1}
+    _add_perceptual(tmp_path, lpips)
+    t1, t2 = tables.build_tables(tmp_path)
+    row = t2[(t2["method"] == "srgan") & (t2["dataset"] == "BSD100")].iloc[0]
+    assert (row["lpips_ours"], row["lpips_vgg_ours"], row["niqe_ours"]) == (0.1, 0.2, 1.0)
+    assert math.isnan(t1[t1["method"] == "srgan_mse"]["lpips_ours"].iloc[0])
+    assert tables.metrics(t2, "table2")["table2"]["BSD100"]["srgan"] == {
+        "psnr": 25.66,
+        "ssim": 0.6588,
+        "lpips": 0.1,
+        "lpips_vgg": 0.2,
+        "niqe": 1.0,
+    }
+    text = render.format_frame(render.display_frame(t2, "Set5"))
+    assert text.loc["Bicubic", "LPIPS ours*"] == "0.4000"
+    assert text.loc["Bicubic", "NIQE ours*"] == "4.00"
+    assert text.loc["DRCN (quoted)", "LPIPS ours*"] == "–"
+
+    points = tables.perception_points(t1, t2)
+    assert list(points.columns) == list(tables.POINT_COLUMNS)
+    # one point per model and set: Table 2's MOS, else Table 1's
+    set5 = points[points["dataset"] == "Set5"].set_index("model")
+    assert len(set5) == 7 and set5.loc["srgan_vgg54", "mos_paper"] == 3.58
+    assert set5.loc["srresnet_vgg22", "mos_paper"] == 3.46
+    bsd100 = points[points["dataset"] == "BSD100"]  # the methods of Table 2 only
+    assert bsd100["model"].tolist() == ["nearest", "bicubic", "srresnet_mse", "srgan_vgg54"]
+    assert bsd100["mos_paper"].tolist() == [1.11, 1.47, 2.29, 3.56]
+
+    rho = tables.mos_correlation(points).set_index(["dataset", "score"])
+    # BSD100: 4 methods with LPIPS and a MOS; LPIPS falls as the MOS rises
+    assert rho.loc[("BSD100", "lpips"), "n_methods"] == 4
+    assert rho.loc[("BSD100", "lpips"), "spearman_rho"] == pytest.approx(-1.0)
+    assert rho.loc[("BSD100", "niqe"), "spearman_rho"] == pytest.approx(-1.0)
+    assert ("Set5", "lpips") in rho.index  # 4 of the 7 Set5 methods have LPIPS here
+    shown = render.correlation_frame(tables.mos_correlation(points))
+    assert shown.columns.tolist() == ["test set", "our score", "methods", "Spearman ρ vs MOS", "p"]
+    assert "-1.00" in shown["Spearman ρ vs MOS"].tolist()

@@ -73,10 +73,37 @@ def _show_progress(args: argparse.Namespace) -> bool:
 # --- srgan evaluate ------------------------------------------------------------------
 
 
+def _perceptual_scorer(args: argparse.Namespace):
+    """LPIPS/NIQE as ``evaluate.perceptual`` says (None when disabled); built first, so missing
+    weight files stop the command before any work."""
+    settings = _load_config(args).evaluate.perceptual
+    if not settings.enabled:
+        return None
+    from srgan import runtime
+    from srgan.perceptual import PerceptualScorer
+
+    device = runtime.resolve_device(args.device) if args.checkpoint is not None else "cpu"
+    return PerceptualScorer(settings, device=device)
+
+
+def _scores_line(row: dict) -> str:
+    """One set's means as ``srgan evaluate`` prints them."""
+    from srgan.perceptual import LPIPS_KEYS, NIQE_KEY
+
+    line = (
+        f"PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f} (daala), {row['ssim_wang']:.4f} (Wang)"
+    )
+    for key in (*LPIPS_KEYS.values(), NIQE_KEY):
+        if key in row:
+            line += f", {key.replace('_', '-').upper()} {row[key]:.4f}"
+    return f"{line}, {row['n_images']} images"
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from srgan import evaluation
     from srgan.fileio import write_json_atomic
 
+    perceptual = _perceptual_scorer(args)
     if args.checkpoint is not None:
         from srgan import inference
 
@@ -92,21 +119,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         args.datasets,
         save_dir=args.save_images,
         progress=_show_progress(args),
+        perceptual=perceptual,
     )
-    # A PSNR is infinite where an SR image equals its HR image: written as Infinity.
+    # A PSNR is infinite where an SR image equals its HR image: written as Infinity (and a
+    # NIQE NaN where an image is smaller than NIQE's block).
     write_json_atomic(args.out, results, allow_infinity=True)
     for name, row in results.items():
-        print(
-            f"{method} {name}: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f} (daala), "
-            f"{row['ssim_wang']:.4f} (Wang), {row['n_images']} images"
-        )
+        print(f"{method} {name}: {_scores_line(row)}")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="score a method on test sets (PSNR/SSIM on Y, the paper's protocol)",
-        description="Score nearest/bicubic upscaling or a trained generator on test sets.",
+        help="score a method on test sets (PSNR/SSIM on Y, the paper's protocol; LPIPS, NIQE)",
+        description="Score nearest/bicubic upscaling or a trained generator on test sets: "
+        "PSNR and SSIM (the paper's protocol), and LPIPS and NIQE as evaluate.perceptual in "
+        "the configuration says.",
     )
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument(
@@ -122,6 +150,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (checkpoints)")
     p.add_argument("--tile", type=int, default=0, help="inference tile size, 0 = whole image")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_config_args(p)
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -251,10 +280,7 @@ def _imagenet_vgg_cached() -> bool:
 def _print_demo_scores(eval_dir: Path) -> None:
     for path in sorted(eval_dir.glob("*.json")):
         for dataset, row in json.loads(path.read_text()).items():
-            print(
-                f"  {path.stem:15s} {dataset:12s} PSNR {row['psnr']:6.2f} dB  "
-                f"SSIM {row['ssim']:.4f}  n={row['n_images']}"
-            )
+            print(f"  {path.stem:15s} {dataset:12s} {_scores_line(row)}")
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:

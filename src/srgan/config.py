@@ -104,10 +104,19 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class PerceptualConfig:
+    enabled: bool
+    lpips: tuple[str, ...]
+    niqe: bool
+    weights: str
+
+
+@dataclass(frozen=True)
 class EvaluateConfig:
     datasets: tuple[str, ...]
     baselines: tuple[str, ...]
     tile: int
+    perceptual: PerceptualConfig
 
 
 @dataclass(frozen=True)

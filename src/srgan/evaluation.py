@@ -22,11 +22,14 @@ the paper leaves open:
 With these choices the NN and bicubic rows of Table 2 are reproduced within 0.02 dB PSNR and
 0.0015 SSIM (tests/test_evaluation.py).
 
+Beside them, a ``srgan.perceptual.PerceptualScorer`` adds LPIPS and NIQE (``lpips``,
+``lpips_vgg``, ``niqe``) per image and per set, on the same SR/HR pair with the same border.
+
 ``training_evaluator(config)`` is the score ``srgan train`` logs during training: PSNR and
 SSIM of the generator on the set :func:`srgan.variants.training_eval_set` names.
 
-This module uses imageops, metrics, inference (to run a generator) and the leaves errors,
-paths and variants.
+This module uses imageops, metrics, perceptual (its scorer, given by the caller), inference
+(to run a generator) and the leaves errors, paths and variants.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from srgan.imageops import (
     write_png,
 )
 from srgan.metrics import psnr, ssim_daala, ssim_wang
+from srgan.perceptual import PerceptualScorer
 
 # Pixels removed from each border before scoring (the paper removes a 4-pixel strip).
 BORDER = 4
@@ -188,13 +192,15 @@ def evaluate_dataset(
     save_dir: Path | None = None,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    perceptual: PerceptualScorer | None = None,
 ) -> dict:
     """Score ``upscaler`` on every image of ``hr_dir``.
 
     Returns ``{"psnr", "ssim", "ssim_wang"}`` means (``ssim`` is daala's), ``n_images`` and
     ``images`` (per file stem, the same three scores). The LR image is moved to ``device``
     before the upscaler runs. With ``save_dir`` each SR image is written to
-    ``save_dir/<stem>.png``.
+    ``save_dir/<stem>.png``. With ``perceptual``, its keys (``lpips``, ``niqe``, ...) are
+    added per image and as means, after ``ssim_wang``.
     """
     hr_dir = Path(hr_dir)
     files = list_images(hr_dir)
@@ -206,13 +212,11 @@ def evaluate_dataset(
         if save_dir is not None:
             write_png(Path(save_dir) / f"{path.stem}.png", sr)
         images[path.stem] = score(sr, hr)
-    return {
-        "psnr": _mean(s["psnr"] for s in images.values()),
-        "ssim": _mean(s["ssim"] for s in images.values()),
-        "ssim_wang": _mean(s["ssim_wang"] for s in images.values()),
-        "n_images": len(images),
-        "images": images,
-    }
+        if perceptual is not None:
+            images[path.stem].update(perceptual.score(sr, hr, border=BORDER))
+    keys = ("psnr", "ssim", "ssim_wang", *(perceptual.keys if perceptual else ()))
+    means = {key: _mean(s[key] for s in images.values()) for key in keys}
+    return {**means, "n_images": len(images), "images": images}
 
 
 def evaluate(
@@ -222,6 +226,7 @@ def evaluate(
     save_dir: Path | None = None,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    perceptual: PerceptualScorer | None = None,
 ) -> dict:
     """Evaluate ``upscaler`` on ``data_dir/<dataset>`` for each dataset (e.g. Set5, Set14).
 
@@ -236,6 +241,7 @@ def evaluate(
             save_dir=None if save_dir is None else Path(save_dir) / name,
             progress=progress,
             device=device,
+            perceptual=perceptual,
         )
         for name in datasets
     }

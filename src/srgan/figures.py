@@ -481,3 +481,51 @@ def depth_figure(depth: pd.DataFrame, dataset: str = "BSD100") -> Figure | None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# --- perception against distortion ------------------------------------------------------------
+
+#: Axis labels of the perceptual scores (``tables.PERCEPTUAL_KEYS``); all are lower-better.
+PERCEPTUAL_LABELS = {
+    "lpips": "LPIPS (AlexNet), lower is better",
+    "lpips_vgg": "LPIPS (VGG16), lower is better",
+    "niqe": "NIQE, lower is better",
+}
+
+
+def perception_distortion_figure(points: pd.DataFrame, score: str = "lpips") -> Figure | None:
+    """Distortion (PSNR, x) against perception (``score``, y): one panel per test set, one
+    point per method (``tables.perception_points``), labelled with the paper's MOS where it
+    has one. None when no method has both numbers.
+
+    The y axis is inverted, so up and right are better in every panel: SRGAN's claim is that
+    it moves up (perceptually better) while moving left (lower PSNR)."""
+    rows = (
+        points[np.isfinite(points["psnr"]) & np.isfinite(points[score])] if len(points) else points
+    )
+    if rows.empty:
+        return None
+    datasets = list(dict.fromkeys(rows["dataset"]))
+    labels = [paper.LABELS[m] for m in paper.OUR_METHODS if m in set(rows["model"])]
+    colors = dict(zip(labels, sns.color_palette("tab10", len(labels)), strict=True))
+    fig = Figure(figsize=(4.6 * len(datasets), 4.4))
+    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    for ax, dataset in zip(axes, datasets, strict=True):
+        for row in rows[rows["dataset"] == dataset].itertuples(index=False):
+            ax.plot(row.psnr, getattr(row, score), "o", color=colors[row.label])
+            text = row.label if np.isnan(row.mos_paper) else f"{row.label}\nMOS {row.mos_paper:.2f}"
+            ax.annotate(text, (row.psnr, getattr(row, score)), xytext=(4, 3),
+                        textcoords="offset points", fontsize=7)  # fmt: skip
+        ax.margins(x=0.2, y=0.15)  # room for the labels
+        ax.invert_yaxis()
+        ax.set_title(dataset, fontsize=10)
+        ax.set_xlabel("PSNR [dB] (Y), higher is better")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(PERCEPTUAL_LABELS[score])
+    fig.suptitle(
+        "Perception against distortion (up and right are better)\n"
+        "MOS: the paper's mean opinion score (its raters, its outputs)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig

@@ -36,6 +36,8 @@ PACKAGES = (
     "srgan-repro",
     "torch",
     "torchvision",
+    "torchmetrics",  # LPIPS
+    "pyiqa",  # NIQE
     "numpy",
     "scipy",
     "pillow",

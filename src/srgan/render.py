@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from srgan import paper, paths
-from srgan.tables import NOT_RUN, OURS, QUOTED, REFERENCE
+from srgan.tables import NOT_RUN, OURS, PERCEPTUAL_KEYS, QUOTED, REFERENCE
 
 #: What a cell shows where there is no number to have, and for an infinite one.
 DASH = "–"
@@ -55,9 +55,15 @@ DISPLAY_COLUMNS = {
     "ssim_ours": "SSIM ours",
     "ssim_delta": "Δ SSIM",
     "ssim_wang_ours": "SSIM (Wang) ours",
+    "lpips_ours": "LPIPS ours*",
+    "lpips_vgg_ours": "LPIPS (VGG) ours*",
+    "niqe_ours": "NIQE ours*",
     "mos_paper": "MOS (paper's)",
     "status": "status",
 }
+#: Display columns of the perceptual scores (ours only: the paper has none), left out of a
+#: table whose rows have none of them.
+PERCEPTUAL_COLUMNS = tuple(DISPLAY_COLUMNS[f"{key}_ours"] for key in PERCEPTUAL_KEYS)
 #: Decimals of each score, and of the differences (signed).
 PSNR_SPEC, SSIM_SPEC = ".2f", ".4f"
 PSNR_DELTA_SPEC, SSIM_DELTA_SPEC = "+.2f", "+.4f"
@@ -76,8 +82,11 @@ the paper's variant (the daala package's, whose Gaussian window grows with the i
 **SSIM (Wang)** is the common Wang et al. SSIM, which the paper did not report. **MOS** is the
 paper's mean opinion score: we ran no opinion test, so there is no number of ours. A number we
 do not have yet shows as *not run*. A test set outside the paper's table (BSD100 in Table 1,
-the offline demo's bundled photographs) shows our numbers with no paper value (–). The same
-numbers are in `{paths.TABLES_DIR.as_posix()}/*.csv` (and `*.json`, the DVC metrics)."""
+the offline demo's bundled photographs) shows our numbers with no paper value (–). Columns
+marked `*` are ours only, the paper has no such metric: **LPIPS** (AlexNet, and VGG16) of
+the RGB image against HR, and **NIQE** of the SR image's luma, both after the same border crop
+and lower-better (the paper's perceptual evidence is its MOS). The same numbers are in
+`{paths.TABLES_DIR.as_posix()}/*.csv` (and `*.json`, the DVC metrics)."""
 
 
 def display_frame(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
@@ -97,7 +106,8 @@ def display_frame(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
         labels.append(label)
     frame = rows[list(DISPLAY_COLUMNS)].rename(columns=DISPLAY_COLUMNS)
     frame.index = pd.Index(labels)
-    return frame
+    empty = [c for c in PERCEPTUAL_COLUMNS if frame[c].isna().all()]
+    return frame.drop(columns=empty)
 
 
 def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -114,8 +124,8 @@ def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
                 spec = PSNR_DELTA_SPEC if "PSNR" in column else SSIM_DELTA_SPEC
                 out.loc[label, column] = number(value, spec)
             else:
-                spec = SSIM_SPEC if "SSIM" in column else PSNR_SPEC
-                missing = ours_missing if column.endswith("ours") else DASH
+                spec = SSIM_SPEC if "SSIM" in column or "LPIPS" in column else PSNR_SPEC
+                missing = ours_missing if column.rstrip("*").endswith("ours") else DASH
                 out.loc[label, column] = number(value, spec, missing)
     return out
 
@@ -156,6 +166,29 @@ def sources_frame(table: pd.DataFrame, evals_dir: Path) -> pd.DataFrame:
             record["evaluation file"] += " (missing)"
         records.append(record)
     return pd.DataFrame.from_records(records).set_index(["method", "model"])
+
+
+#: What the rank correlation with the paper's MOS means, shown beside it.
+CORRELATION_NOTE = """\
+**Rank correlation with the paper's MOS (a proxy, not an opinion test).** Spearman's ρ between
+each of our scores and the paper's mean opinion score, over the methods of one test set that
+have both. The MOS was rated on the paper's own outputs and ours come from our models, so this
+asks only whether our scores *rank* the methods as the paper's raters did. LPIPS and NIQE are
+lower-better, so agreement is a negative ρ (PSNR: positive). With 3 to 7 methods per set the
+p-values are large; read ρ as a direction, not a test."""
+
+
+def correlation_frame(correlation: pd.DataFrame) -> pd.DataFrame:
+    """``tables.mos_correlation`` as text: ρ with two decimals, p with two significant digits."""
+    return pd.DataFrame(
+        {
+            "test set": correlation["dataset"],
+            "our score": correlation["score"],
+            "methods": correlation["n_methods"],
+            "Spearman ρ vs MOS": [number(v, "+.2f") for v in correlation["spearman_rho"]],
+            "p": [number(v, ".2g") for v in correlation["p_value"]],
+        }
+    )
 
 
 # --- provenance ---------------------------------------------------------------------------------

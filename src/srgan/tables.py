@@ -8,9 +8,11 @@ status ``"not run"`` and NaN scores; it never stops the tables from being built.
 
 Both tables are long ("tidy") DataFrames, one row per (dataset, method), with the columns of
 ``COLUMNS``: the paper's value, ours and ``delta = ours - paper`` for PSNR and SSIM (daala's
-variant, the paper's), our Wang SSIM, the paper's MOS (we ran no opinion test) and where our
-number came from. ``write_tables`` saves them as CSV and as a JSON metrics file for
-``dvc metrics show``: ``{"table2": {"Set5": {"srresnet": {"psnr": .., "ssim": ..}}}}``.
+variant, the paper's), our Wang SSIM, our LPIPS and NIQE where the evaluation has them (the
+paper has no such metric), the paper's MOS (we ran no opinion test) and where our number came
+from. ``perception_points`` and ``mos_correlation`` set our perceptual scores beside the MOS.
+``write_tables`` saves the tables as CSV and as a JSON metrics file for ``dvc metrics show``:
+``{"table2": {"Set5": {"srresnet": {"psnr": .., "ssim": .., "lpips": .., "niqe": ..}}}}``.
 
 How a table is shown (one test set laid out as in the paper, numbers formatted) is
 ``srgan.render``'s. This module uses paper, paths and the leaves errors and fileio.
@@ -24,6 +26,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from srgan import paper, paths
@@ -47,6 +50,9 @@ COLUMNS = (
     "ssim_ours",
     "ssim_delta",
     "ssim_wang_ours",  # Wang et al. SSIM (the common one), which the paper did not report
+    "lpips_ours",  # LPIPS (AlexNet), NaN when not computed: the paper reports no such metric
+    "lpips_vgg_ours",  # LPIPS (VGG16)
+    "niqe_ours",  # NIQE (no reference)
     "mos_paper",  # the paper's mean opinion score: we ran no opinion test
     "n_images",
     "source",  # where "ours" came from
@@ -58,8 +64,11 @@ TABLE1, TABLE2, DEPTH = "table1", "table2", "depth"
 CSV, METRICS = ".csv", ".json"
 #: Keys every dataset entry of an eval JSON must have.
 EVAL_KEYS = ("psnr", "ssim", "ssim_wang", "n_images", "images")
+#: Keys an eval JSON has per set and per image when ``evaluate.perceptual`` was on
+#: (``srgan.perceptual.metric_keys``): LPIPS (AlexNet, VGG16) and NIQE; lower is better.
+PERCEPTUAL_KEYS = ("lpips", "lpips_vgg", "niqe")
 #: Decimals kept in the JSON metrics files (dvc metrics show), per score.
-JSON_DECIMALS = {"psnr": 4, "ssim": 5}
+JSON_DECIMALS = {"psnr": 4, "ssim": 5, "lpips": 4, "lpips_vgg": 4, "niqe": 4}
 #: Depth-study files, ``paths.depth_eval_file(paths.depth_run_name(B, skip))``:
 #: results/depth/b<B>_skip<0|1>.json; the pattern reads B and the skip back.
 DEPTH_GLOB = paths.depth_eval_file(paths.depth_run_name("*", "*")).name
@@ -117,6 +126,11 @@ def _delta(ours: float, theirs: float) -> float:
     return ours - theirs
 
 
+def _optional(scores: dict[str, Any] | None, key: str) -> float:
+    """A score that only some evaluations have (the perceptual ones); NaN where missing."""
+    return float(scores[key]) if scores and key in scores else math.nan
+
+
 def _row(
     dataset: str,
     method: str,
@@ -153,6 +167,7 @@ def _row(
         "ssim_ours": ssim,
         "ssim_delta": _delta(ssim, score.ssim),
         "ssim_wang_ours": float(entry["ssim_wang"]) if entry else math.nan,
+        **{f"{key}_ours": _optional(entry, key) for key in PERCEPTUAL_KEYS},
         "mos_paper": score.mos,
         "n_images": int(entry["n_images"]) if entry else 0,
         "source": source,
@@ -280,7 +295,8 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def per_image_scores(evals_dir: Path, methods: tuple[str, ...] = paper.OUR_METHODS) -> pd.DataFrame:
-    """Long table of every image score: method, label, dataset, image, psnr, ssim, ssim_wang."""
+    """Long table of every image score: method, label, dataset, image, psnr, ssim, ssim_wang,
+    and the perceptual scores (NaN where an evaluation has none)."""
     rows = [
         {
             "method": method,
@@ -290,12 +306,14 @@ def per_image_scores(evals_dir: Path, methods: tuple[str, ...] = paper.OUR_METHO
             "psnr": float(s["psnr"]),
             "ssim": float(s["ssim"]),
             "ssim_wang": float(s["ssim_wang"]),
+            **{key: _optional(s, key) for key in PERCEPTUAL_KEYS},
         }
         for method, data in load_evals(Path(evals_dir), methods).items()
         for dataset, entry in data.items()
         for stem, s in entry["images"].items()
     ]
     columns = ["method", "label", "dataset", "image", "psnr", "ssim", "ssim_wang"]
+    columns += list(PERCEPTUAL_KEYS)
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -326,3 +344,67 @@ def depth_table(depth_dir: Path) -> pd.DataFrame:
             )
     table = pd.DataFrame(rows, columns=list(DEPTH_COLUMNS))
     return table.sort_values(["dataset", "long_skip", "blocks"], ignore_index=True)
+
+
+# --- perception against distortion ------------------------------------------------------------
+
+#: Columns of :func:`perception_points`.
+POINT_COLUMNS = ("model", "label", "dataset", "psnr", *PERCEPTUAL_KEYS, "mos_paper")
+
+
+def perception_points(table1: pd.DataFrame, table2: pd.DataFrame) -> pd.DataFrame:
+    """One row per evaluated model and test set: our PSNR and perceptual scores beside the
+    paper's MOS (Table 2's where a model stands for a method there, else Table 1's; NaN for a
+    set the paper did not rate). The data of the perception-distortion figure."""
+    rows = pd.concat([table2, table1], ignore_index=True)
+    rows = rows[(rows["status"] == OURS) & (rows["model"] != "")]
+    rows = rows.drop_duplicates(["model", "dataset"], keep="first")
+    points = pd.DataFrame(
+        {
+            "model": rows["model"],
+            "label": [paper.LABELS[m] for m in rows["model"]],
+            "dataset": rows["dataset"],
+            "psnr": rows["psnr_ours"],
+            **{key: rows[f"{key}_ours"] for key in PERCEPTUAL_KEYS},
+            "mos_paper": rows["mos_paper"],
+        }
+    )
+    return points.reset_index(drop=True)[list(POINT_COLUMNS)]
+
+
+#: Fewest methods a rank correlation is computed over (with 2 it is always +-1).
+MIN_CORRELATION_METHODS = 3
+#: Columns of :func:`mos_correlation`.
+CORRELATION_COLUMNS = ("dataset", "score", "n_methods", "spearman_rho", "p_value")
+
+
+def mos_correlation(
+    points: pd.DataFrame, scores: tuple[str, ...] = PERCEPTUAL_KEYS
+) -> pd.DataFrame:
+    """Spearman's rank correlation between each of our scores and the paper's MOS, per test
+    set, over the methods that have both (at least 3). A proxy only: the MOS was rated on the
+    paper's outputs, the scores are computed on ours. LPIPS and NIQE are lower-better and
+    MOS higher-better, so agreement shows as a negative rho (PSNR, also listed, positive)."""
+    from scipy.stats import spearmanr
+
+    records = []
+    for dataset, group in points.groupby("dataset", sort=False):
+        for score in ("psnr", *scores):
+            both = group[["mos_paper", score]].dropna()
+            both = both[np.isfinite(both[score])]
+            if len(both) < MIN_CORRELATION_METHODS:
+                continue
+            constant = both[score].nunique() < 2  # no ranking: rho is undefined
+            rho, p_value = (
+                (math.nan, math.nan) if constant else spearmanr(both[score], both["mos_paper"])
+            )
+            records.append(
+                {
+                    "dataset": dataset,
+                    "score": score,
+                    "n_methods": len(both),
+                    "spearman_rho": float(rho),
+                    "p_value": float(p_value),
+                }
+            )
+    return pd.DataFrame(records, columns=list(CORRELATION_COLUMNS))

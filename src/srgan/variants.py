@@ -227,6 +227,10 @@ def rerun_trigger(config: Config, variant: Variant) -> str:
 # --- demo runs ----------------------------------------------------------------------------------
 
 
+#: ``evaluate.perceptual.weights`` of the offline demo and tests (``srgan.perceptual.STANDIN``).
+PERCEPTUAL_STANDIN = "standin"
+
+
 #: The ``profile`` of config/quick.yaml (the others: paper, demo).
 QUICK_PROFILE = "quick"
 
@@ -248,11 +252,18 @@ def profile_note(config: Config) -> str | None:
 def demo_reasons(config: Config, variant: Variant | None = None) -> list[str]:
     """Why results of ``config`` (for ``variant``, or for any variant when None) are not
     comparable with the paper: the demo profile, or VGG19 with random weights where the
-    loss uses VGG. Empty for a real run."""
+    loss uses VGG; and, for results (``variant`` None, not a trained model), perceptual
+    scores with stand-in weights. Empty for a real run."""
     reasons = []
     if config.demo:
         reasons.append("demo run (demo: true): tiny model and schedule")
     uses_vgg = variant.uses_vgg if variant is not None else True
     if uses_vgg and config.vgg.weights == "random":
         reasons.append("VGG19 with random weights (vgg.weights: random), not the paper's")
+    perceptual = config.evaluate.perceptual
+    if variant is None and perceptual.enabled and perceptual.weights == PERCEPTUAL_STANDIN:
+        reasons.append(
+            "LPIPS and NIQE with stand-in weights (evaluate.perceptual.weights: standin): "
+            "random LPIPS backbones, no pristine NIQE model; not comparable to published values"
+        )
     return reasons

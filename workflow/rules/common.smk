@@ -166,8 +166,12 @@ def train_trigger(variant):
     return variants.rerun_trigger(CFG, variants.get(variant))
 
 
-#: What an evaluation depends on besides its model and images.
-EVAL_FINGERPRINT = fingerprint("scale", "evaluate.datasets", "evaluate.tile")
+#: What an evaluation depends on besides its model and images (the depth study scores PSNR
+#: and SSIM only, so the perceptual settings are not part of its fingerprint).
+DEPTH_EVAL_FINGERPRINT = fingerprint("scale", "evaluate.datasets", "evaluate.tile")
+EVAL_FINGERPRINT = fingerprint("scale", "evaluate.datasets", "evaluate.tile", "evaluate.perceptual")
+#: The depth study scores PSNR and SSIM only (as the paper's appendix): no perceptual metrics.
+NO_PERCEPTUAL = "--set evaluate.perceptual.enabled=false"
 #: Tables and reports are cheap: any configuration change rebuilds them.
 REPORT_FINGERPRINT = json.dumps(EFFECTIVE, sort_keys=True)
 

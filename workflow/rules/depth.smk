@@ -47,7 +47,9 @@ rule evaluate_depth:
         blocks=r"\d+",
         skip="0|1",
     params:
-        fingerprint=EVAL_FINGERPRINT,
+        fingerprint=DEPTH_EVAL_FINGERPRINT,
+        layers=LAYERS,
+        no_perceptual=NO_PERCEPTUAL,
         data_dir=TEST_DIR,
         dataset=DEPTH.dataset,
         device=CFG.device,
@@ -62,7 +64,7 @@ rule evaluate_depth:
     shell:
         "srgan evaluate --checkpoint {input.model} --data-dir {params.data_dir} "
         "--datasets {params.dataset} --out {output.scores} --device {params.device} "
-        "--tile {params.tile} --no-progress > {log} 2>&1"
+        "--tile {params.tile} {params.layers} {params.no_perceptual} --no-progress > {log} 2>&1"
 
 
 rule depth_table:

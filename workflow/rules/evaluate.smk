@@ -1,6 +1,6 @@
 # Evaluation: every model and the baselines (evaluate.baselines) on the test sets
-# (evaluate.datasets) through `srgan evaluate`; the super-resolved images are kept for the
-# figures report.
+# (evaluate.datasets) through `srgan evaluate`: PSNR, SSIM and the perceptual scores of
+# evaluate.perceptual; the super-resolved images are kept for the figures report.
 
 
 rule evaluate:
@@ -18,6 +18,7 @@ rule evaluate_baseline:
         method=names_regex(variants.BASELINES),
     params:
         fingerprint=EVAL_FINGERPRINT,
+        layers=LAYERS,
         data_dir=TEST_DIR,
         datasets=EVAL_SETS,
     threads: 1  # light resizing, then single-threaded metrics
@@ -28,7 +29,7 @@ rule evaluate_baseline:
     shell:
         "srgan evaluate --method {wildcards.method} --data-dir {params.data_dir} "
         "--datasets {params.datasets} --out {output.scores} --save-images {output.images} "
-        "--no-progress > {log} 2>&1"
+        "{params.layers} --no-progress > {log} 2>&1"
 
 
 rule evaluate_model:
@@ -42,6 +43,7 @@ rule evaluate_model:
         method=names_regex(VARIANTS),
     params:
         fingerprint=EVAL_FINGERPRINT,
+        layers=LAYERS,
         data_dir=TEST_DIR,
         datasets=EVAL_SETS,
         device=CFG.device,
@@ -56,4 +58,4 @@ rule evaluate_model:
     shell:
         "srgan evaluate --checkpoint {input.model} --data-dir {params.data_dir} "
         "--datasets {params.datasets} --out {output.scores} --save-images {output.images} "
-        "--device {params.device} --tile {params.tile} --no-progress > {log} 2>&1"
+        "--device {params.device} --tile {params.tile} {params.layers} --no-progress > {log} 2>&1"
