@@ -10,9 +10,11 @@ import fcntl
 import math
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +68,19 @@ def step(self, *args):
     calls[0] += 1
     if calls[0] == {at}:
         os.kill(os.getpid(), signal.{signal})
+    return original(self, *args)
+trainer.Trainer.step = step
+sys.exit(cli.main(sys.argv[1:]))
+"""
+STEP_PAUSE_S = 0.2  # the slow child's pause per step: time to signal it mid-run
+# `srgan train` in a child whose steps take STEP_PAUSE_S longer (same results): a signal sent
+# from outside, once a checkpoint exists, lands in the middle of the run.
+SLOW_CHILD = f"""
+import sys, time
+from srgan import cli, trainer
+original = trainer.Trainer.step
+def step(self, *args):
+    time.sleep({STEP_PAUSE_S})
     return original(self, *args)
 trainer.Trainer.step = step
 sys.exit(cli.main(sys.argv[1:]))
@@ -470,6 +485,45 @@ def test_sigterm_writes_a_checkpoint_then_resumes_exactly(
     assert [s for s, _ in checkpoints.list_checkpoints(paths.RunFolder(workdir))] == [STOP_AT_CALL]
     assert not (workdir / "final.pt").exists()
     config = make_config(tmp_path, images, "train.checkpoint_every=1000")
+    final = training.train(
+        "srgan_mse", workdir, config, steps=RESUME_STEPS, init=init, progress=False
+    )
+    assert_same_weights(final, reference)
+
+
+def test_sigterm_to_the_process_group_with_data_workers_checkpoints_and_resumes(
+    tmp_path: Path, images: Path, resume_reference: tuple[Path, Path]
+) -> None:
+    """As SLURM, `scancel` and `timeout` do: SIGTERM to the whole process group, the data
+    workers included, once a checkpoint exists. The workers ignore it; the main process
+    finishes its step, writes a checkpoint at that step, stops the workers and exits 143."""
+    reference, init = resume_reference
+    workdir = tmp_path / "run"
+    folder = paths.RunFolder(workdir)
+    command = [sys.executable, "-c", SLOW_CHILD, "train", "srgan_mse", "--workdir", str(workdir)]
+    command += ["--steps", str(RESUME_STEPS), "--init", str(init)]
+    command += cli_args(tmp_path, images, "data.workers=2")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + PROCESS_TIMEOUT
+    while not checkpoints.list_checkpoints(folder):  # the periodic one of step 4
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.01)
+    time.sleep(1.5 * STEP_PAUSE_S)  # into step 6: between periodic checkpoints
+    os.killpg(child.pid, signal.SIGTERM)
+    _, err = child.communicate(timeout=PROCESS_TIMEOUT)
+    assert child.returncode == 143, err
+    assert "Traceback" not in err and "DataLoader worker" not in err
+    with pytest.raises(ProcessLookupError):  # the workers are gone too
+        os.killpg(child.pid, 0)
+    stopped = int(re.search(r"stopped after step (\d+) of 16", err).group(1))
+    assert 4 < stopped < 8  # not a periodic checkpoint's step
+    newest = checkpoints.list_checkpoints(folder)[0]
+    assert newest == (stopped, folder.checkpoint(stopped)) and str(newest[1]) in err
+    config = make_config(tmp_path, images)
     final = training.train(
         "srgan_mse", workdir, config, steps=RESUME_STEPS, init=init, progress=False
     )
