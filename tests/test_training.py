@@ -587,15 +587,71 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
     assert not (workdir / "final.pt").exists()
 
 
-def test_unreadable_newest_checkpoint_falls_back(tmp_path: Path) -> None:
+def test_unreadable_newest_checkpoint_falls_back_and_is_set_aside(tmp_path: Path) -> None:
+    folder = paths.RunFolder(tmp_path)
     for step in (4, 8):
         checkpoints.save_atomic(
-            {"format": checkpoints.STATE_FORMAT, "step": step},
-            paths.RunFolder(tmp_path).checkpoint(step),
+            {"format": checkpoints.STATE_FORMAT, "step": step}, folder.checkpoint(step)
         )
-    paths.RunFolder(tmp_path).checkpoint(8).write_bytes(b"truncated")
-    path, state = checkpoints.latest_state(paths.RunFolder(tmp_path))
+    folder.checkpoint(8).write_bytes(b"truncated")
+    path, state = checkpoints.latest_state(folder)
     assert state["step"] == 4 and path.name == "step_000000004.pt"
+    assert (folder.unreadable / "step_000000008.pt").read_bytes() == b"truncated"
+    assert [s for s, _ in checkpoints.list_checkpoints(folder)] == [4]
+
+
+def test_unreadable_newest_checkpoints_are_set_aside_and_never_kept(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two damaged checkpoints with the highest steps (a full disk) must not push the new
+    checkpoints out of the two kept: the run resumes from the last good one, sets the
+    damaged ones aside and ends as an uninterrupted run."""
+    config = make_config(tmp_path, images)
+    reference = training.train("srresnet_mse", tmp_path / "ref", config, steps=12, progress=False)
+    workdir = tmp_path / "run"
+    folder = paths.RunFolder(workdir)
+    training.train("srresnet_mse", workdir, config, steps=4, progress=False)
+    good = folder.checkpoint(4).read_bytes()
+    folder.checkpoint(20).write_bytes(good[: len(good) // 2])
+    folder.checkpoint(16).write_bytes(b"")
+    capsys.readouterr()
+    final = training.train("srresnet_mse", workdir, config, steps=12, progress=False)
+    captured = capsys.readouterr()
+    assert [s for s, _ in checkpoints.list_checkpoints(folder)] == [12, 8]
+    assert "resuming from step 4" in captured.out
+    assert "step_000000020.pt: it is truncated" in captured.err
+    assert "step_000000016.pt: it is empty" in captured.err
+    assert sorted(p.name for p in folder.unreadable.iterdir()) == [
+        "step_000000016.pt",
+        "step_000000020.pt",
+    ]
+    assert not folder.superseded.exists()
+    assert_same_weights(final, reference)
+
+
+@pytest.mark.parametrize("final_json", ["intact", "missing"])
+def test_unreadable_final_pt_resumes_from_the_newest_valid_checkpoint(
+    final_json: str, tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(tmp_path, images)
+    workdir = tmp_path / "run"
+    folder = paths.RunFolder(workdir)
+    final = training.train("srresnet_mse", workdir, config, steps=8, progress=False)
+    trained = final.read_bytes()
+    final.write_bytes(trained[:100])  # cut off by a full disk
+    if final_json == "missing":
+        folder.final_metadata.unlink()
+    capsys.readouterr()
+    assert training.train("srresnet_mse", workdir, config, steps=8, progress=False) == final
+    captured = capsys.readouterr()
+    assert "resuming from step 8" in captured.out and "starting over" not in captured.out
+    assert "final.pt: it is truncated" in captured.err and "unreadable" in captured.err
+    assert not folder.superseded.exists()
+    assert (folder.unreadable / "final.pt").read_bytes() == trained[:100]
+    assert (folder.unreadable / "final.json").exists() == (final_json == "intact")
+    (tmp_path / "trained.pt").write_bytes(trained)
+    assert_same_weights(final, tmp_path / "trained.pt")
+    assert checkpoints.final_record(folder)["step"] == 8
 
 
 def test_dvclive_leaves_the_enclosing_git_repository_alone(

@@ -13,6 +13,7 @@ A run lives in a work folder (:class:`srgan.paths.RunFolder`):
                                   test-set PSNR/SSIM of the ``evaluate`` callback if given
     DIR/.lock                     held while a run trains here (one run per folder)
     DIR/superseded/<time>/        earlier state that could not continue into this run
+    DIR/unreadable/               a damaged final.pt or checkpoint, set aside (never deleted)
 
 Rerunning the same command resumes from the newest readable checkpoint; once ``final.pt``
 holds the requested number of steps it does nothing; asking for more steps continues. What
@@ -21,7 +22,9 @@ the weights of the ``--init`` generator and the training files. State that canno
 into the requested run (another identity, init or file list, or more steps than asked for) is
 moved to ``DIR/superseded/<UTC time>/`` and the run starts over: this is what happens when
 Snakemake reruns a job after a training key changed (it deletes only final.pt), and nothing
-is ever deleted. The batch of step t is a pure function of (seed, t, training files)
+is ever deleted. A final.pt or checkpoint that cannot be read (truncated by a full disk,
+say) is set aside into ``DIR/unreadable/`` with a warning: it never counts among the kept
+checkpoints, and the run continues from the newest valid checkpoint. The batch of step t is a pure function of (seed, t, training files)
 (:mod:`srgan.patches`), so resuming needs only the step; with ``train.deterministic`` on
 CPU, a resumed run ends bit-identical to an uninterrupted one.
 
@@ -213,7 +216,8 @@ def is_complete(
     record: dict[str, Any] | None, identity: str, init: dict[str, Any] | None, steps: int
 ) -> bool:
     """Whether a final.pt with metadata ``record`` is the requested run, finished: then
-    ``srgan train`` does nothing (None: there is no final.pt; {}: it cannot be read)."""
+    ``srgan train`` does nothing (None: there is no readable final.pt; {}: it has no
+    metadata)."""
     return (
         bool(record)
         and mismatch(record, identity, init, steps) is None
@@ -223,21 +227,26 @@ def is_complete(
 
 def _assess(
     folder: paths.RunFolder,
+    record: dict[str, Any] | None,
     identity: str,
     init: dict[str, Any] | None,
     steps: int,
     data: dict[str, Any],
+    final_set_aside: bool = False,
 ) -> tuple[tuple[Path, dict[str, Any]] | None, str | None]:
     """(the checkpoint to resume from, or None; why the folder's state cannot continue into
-    the requested run, or None). Read-only."""
+    the requested run, or None). ``record`` is final.pt's metadata (None: no final.pt, or
+    an unreadable one that was set aside: ``final_set_aside``). Unreadable checkpoints
+    newer than the one chosen are set aside (:func:`srgan.checkpoints.latest_state`)."""
     final = folder.final
-    record = checkpoints.read_final_metadata(folder)
     if record is not None:
-        why = mismatch(record, identity, init, steps) if record else "unreadable"
+        why = mismatch(record, identity, init, steps)
         if why is not None:
             return None, f"{final} is from {why}"
     latest = checkpoints.latest_state(folder)
     if latest is None:
+        if final_set_aside:
+            return None, f"{final} was unreadable and no checkpoint is left to continue from"
         missing = f"{final} has fewer steps and no checkpoint is left to continue from"
         return None, missing if record is not None else None
     path, state = latest
@@ -415,11 +424,15 @@ def train(
 
     with _folder_lock(folder):
         _remove_stale_temp_files(folder)
-        record = checkpoints.read_final_metadata(folder)
+        had_final = final.exists()
+        record = checkpoints.final_record(folder)  # an unreadable final.pt is set aside
         if is_complete(record, identity, init_info, schedule.steps):
             print(f"{tag}: {final} is complete ({schedule.steps} steps, same run); nothing to do")
             return final
-        latest, superseded = _assess(folder, identity, init_info, schedule.steps, data_state)
+        set_aside = had_final and record is None
+        latest, superseded = _assess(
+            folder, record, identity, init_info, schedule.steps, data_state, set_aside
+        )
         if latest is None and init_info is None and spec.adversarial:
             raise _init_required(spec)
         if superseded is not None:
