@@ -24,12 +24,15 @@ moved to ``DIR/superseded/<UTC time>/`` and the run starts over: this is what ha
 Snakemake reruns a job after a training key changed (it deletes only final.pt), and nothing
 is ever deleted. A final.pt or checkpoint that cannot be read (truncated by a full disk,
 say) is set aside into ``DIR/unreadable/`` with a warning: it never counts among the kept
-checkpoints, and the run continues from the newest valid checkpoint. The batch of step t is a pure function of (seed, t, training files)
-(:mod:`srgan.patches`), so resuming needs only the step; with ``train.deterministic`` on
-CPU, a resumed run ends bit-identical to an uninterrupted one.
+checkpoints, and the run continues from the newest valid checkpoint. The batch of step t is
+a pure function of (seed, t, training files) (:mod:`srgan.patches`), so resuming needs only
+the step; with ``train.deterministic`` on CPU, a resumed run ends bit-identical to an
+uninterrupted one.
 
 Checkpoints are written atomically (:mod:`srgan.checkpoints`); the previous one is removed
-only once the new one is complete. SIGINT/SIGTERM finish the current step, write a checkpoint
+only once the new one is complete; a write that fails (a full disk) stops the run with a
+UserError saying so and naming the last good checkpoint. The work folder is checked for
+writability before anything else. SIGINT/SIGTERM finish the current step, write a checkpoint
 and raise :class:`TrainingInterrupted` (the CLI exits 128 + signal: 130 / 143). A non-finite
 loss raises :class:`srgan.trainer.NonFiniteLossError` (a UserError) naming the step and the
 loss terms, without writing a checkpoint, so the last good one stays the newest. Losses are
@@ -62,7 +65,13 @@ from tqdm import tqdm
 from srgan import checkpoints, paths, variants
 from srgan.config import Config
 from srgan.errors import UserError
-from srgan.fileio import LockBusy, file_lock, git_state, remove_stale_temp_files
+from srgan.fileio import (
+    LockBusy,
+    file_lock,
+    git_state,
+    remove_stale_temp_files,
+    require_writable,
+)
 from srgan.losses import check_content_loss_weights
 from srgan.models import SRResNet
 from srgan.patches import make_batches
@@ -408,6 +417,7 @@ def train(
     identity = variants.run_hash(config, spec)
     final = folder.final
     tag = f"srgan train {spec.name}"
+    require_writable(folder.root, f"--workdir {folder.root}")
 
     init_data = read_init(init, config) if init is not None else None
     init_info = _init_summary(init, init_data) if init_data is not None else None
@@ -464,12 +474,14 @@ def train(
             for note in variants.demo_reasons(config, spec):
                 print(f"{tag}: note: {note}; numbers are not comparable to the paper")
             _loop(run, start, every, files, progress, evaluate)
-            checkpoints.write_final(
-                folder,
-                run.trainer.generator.config,
-                run.trainer.generator.state_dict(),
-                run.final_metadata(schedule.steps),
-            )
+            last = folder.checkpoint(schedule.steps)
+            with _written(final, f"the trained state is in {last}", "write final.pt"):
+                checkpoints.write_final(
+                    folder,
+                    run.trainer.generator.config,
+                    run.trainer.generator.state_dict(),
+                    run.final_metadata(schedule.steps),
+                )
     print(f"{tag}: done, {schedule.steps} steps; generator written to {final}")
     return final
 
@@ -574,7 +586,22 @@ def _write_checkpoint(run: _Run, step: int, last_good: Path | None) -> Path:
             f"the weights became non-finite by step {step}; training stopped, the last good "
             f"checkpoint is {kept}. Lower the learning rate or the loss weights"
         )
-    return checkpoints.write_state(run.folder, step, run.checkpoint_state())
+    kept = f"training stopped after step {step}; the last good checkpoint is {last_good or 'none'}"
+    with _written(run.folder.checkpoint(step), kept, "resume"):
+        return checkpoints.write_state(run.folder, step, run.checkpoint_state())
+
+
+@contextlib.contextmanager
+def _written(path: Path, kept: str, then: str) -> Iterator[None]:
+    """A failed write of ``path`` (a full disk) as a UserError in words: what failed, what is
+    kept (``kept``), and to rerun the same command to ``then``."""
+    try:
+        yield
+    except OSError as err:
+        raise UserError(
+            f"cannot write {path}: {err.strerror or err}; {kept}. Free some space (or fix the "
+            f"folder) and rerun the same command to {then}"
+        ) from None
 
 
 def git_commit() -> str:
