@@ -139,3 +139,51 @@ def test_pip_export_matches_the_lock():
 
 def _pins(text: str) -> list[str]:
     return sorted(line for line in text.splitlines() if line and not line.lstrip().startswith("#"))
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.srresnet.lr=.nan", "train.srresnet.lr"),
+        ("train.adam_beta1=.nan", "train.adam_beta1"),
+        ("loss.tv_weight=.inf", "loss.tv_weight"),
+        ("train.srgan.lr=nan", "train.srgan.lr"),
+        ("loss.vgg_divisor=-.inf", "loss.vgg_divisor"),
+    ],
+)
+def test_nan_and_infinity_are_refused(override, key):
+    with pytest.raises(UserError, match=rf"bad value for {key}: .* is not a finite number"):
+        load_config(PARAMS, sets=[override])
+
+
+def test_nan_in_a_file_is_refused_naming_the_key(tmp_path):
+    profile = tmp_path / "p.yaml"
+    profile.write_text("train:\n  srresnet:\n    lr: .nan\n")
+    with pytest.raises(UserError, match=r"p.yaml: bad value for train.srresnet.lr: nan"):
+        load_config(PARAMS, [profile])
+
+
+def test_a_key_given_twice_is_refused_with_its_lines(tmp_path):
+    profile = tmp_path / "twice.yaml"
+    profile.write_text("train:\n  log_every: 5\n  eval_every: 3\n  log_every: 50\n")
+    with pytest.raises(UserError) as info:
+        load_config(PARAMS, [profile])
+    assert str(info.value) == (
+        f"config file {profile} is not valid YAML: the key 'log_every' is given twice in one "
+        "mapping (lines 2 and 4)"
+    )
+
+
+def test_a_file_that_is_not_utf8_is_one_line(tmp_path):
+    profile = tmp_path / "latin1.yaml"
+    profile.write_bytes("data:\n  root: donn\u00e9es\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"latin1.yaml is not UTF-8 text \(byte 18: .*save it"):
+        load_config(PARAMS, [profile])
+
+
+def test_malformed_yaml_is_one_line(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("model:\n  blocks: [1,\n")
+    with pytest.raises(UserError) as info:
+        load_config(PARAMS, [broken])
+    assert "\n" not in str(info.value) and "(line 3, column 1)" in str(info.value)
