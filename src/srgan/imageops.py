@@ -361,6 +361,11 @@ def read_image(path: str | Path) -> np.ndarray:
     return _decode(path, lambda im: np.asarray(_to_l_or_rgb(im), dtype=np.uint8).copy())
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) of an image file as stored, from its header (nothing decoded)."""
+    return _decode(path, lambda im: (im.height, im.width), load=False)
+
+
 @dataclass(frozen=True)
 class Photo:
     """An image as a viewer shows it: ``pixels`` as ``read_image`` gives them, ``alpha``
@@ -397,12 +402,14 @@ def read_photo(path: str | Path) -> Photo:
     return _decode(path, convert)
 
 
-def _decode(path: str | Path, convert: Callable[[Image.Image], Any]) -> Any:
-    """``convert`` of the decoded image; every failure is a UserError naming the file."""
+def _decode(path: str | Path, convert: Callable[[Image.Image], Any], load: bool = True) -> Any:
+    """``convert`` of the decoded image (of the opened file only, without ``load``); every
+    failure is a UserError naming the file."""
     path = Path(path)
     try:
         with Image.open(path) as im:
-            im.load()
+            if load:
+                im.load()
             return convert(im)
     except FileNotFoundError as exc:
         raise UserError(f"image not found: {path}") from exc
