@@ -1,5 +1,6 @@
 """The srgan command line: contracts other tools rely on, and errors without tracebacks."""
 
+import errno
 import json
 import os
 import shutil
@@ -180,3 +181,26 @@ def test_upscale_checks_its_output_before_the_work(tmp_path, read_only):
         str(missing), "--no-progress",
     )  # fmt: skip
     _one_line_error(result, f"-o {folder / 'out'}: cannot write there")
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
+def test_a_full_disk_is_one_line_other_os_errors_keep_their_traceback(
+    tmp_path, monkeypatch, capsys, code
+):
+    from srgan import cli, fileio
+
+    _write_set(tmp_path / "Tiny", [(24, 24)])
+    out = tmp_path / "o.json"
+
+    def full(path, data, allow_infinity=False):
+        raise OSError(code, os.strerror(code), str(path))
+
+    monkeypatch.setattr(fileio, "write_json_atomic", full)
+    args = ["evaluate", "--method", "nearest", "--data-dir", str(tmp_path), "--datasets",
+            "Tiny", "--out", str(out), "--no-progress"]  # fmt: skip
+    if code == errno.EIO:  # a bug or a broken disk: not a user mistake, the traceback stays
+        with pytest.raises(OSError):
+            cli.main(args)
+        return
+    assert cli.main(args) == 2
+    assert capsys.readouterr().err == f"srgan evaluate: error: No space left on device: {out}\n"

@@ -72,6 +72,29 @@ def step(self, *args):
 trainer.Trainer.step = step
 sys.exit(cli.main(sys.argv[1:]))
 """
+# `srgan train` in a child whose disk fills up part-way through its second checkpoint.
+FULL_DISK_CHILD = """
+import contextlib, errno, sys
+from srgan import checkpoints, cli
+original, calls = checkpoints.atomic_write, [0]
+class FillingDisk:
+    def __init__(self, handle):
+        self.handle, self.written = handle, 0
+    def write(self, data):
+        self.written += len(data)
+        if self.written > 1000:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.handle.write(data)
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    calls[0] += 1
+    with original(path, mode) as handle:
+        yield FillingDisk(handle) if calls[0] == 2 else handle
+checkpoints.atomic_write = atomic_write
+sys.exit(cli.main(sys.argv[1:]))
+"""
 STEP_PAUSE_S = 0.2  # the slow child's pause per step: time to signal it mid-run
 # `srgan train` in a child whose steps take STEP_PAUSE_S longer (same results): a signal sent
 # from outside, once a checkpoint exists, lands in the middle of the run.
@@ -527,6 +550,29 @@ def test_sigterm_to_the_process_group_with_data_workers_checkpoints_and_resumes(
     final = training.train(
         "srgan_mse", workdir, config, steps=RESUME_STEPS, init=init, progress=False
     )
+    assert_same_weights(final, reference)
+
+
+def test_a_full_disk_says_so_keeps_the_last_good_checkpoint_and_resumes(
+    tmp_path: Path, images: Path
+) -> None:
+    config = make_config(tmp_path, images)
+    reference = training.train("srresnet_mse", tmp_path / "ref", config, steps=12, progress=False)
+    workdir = tmp_path / "run"
+    folder = paths.RunFolder(workdir)
+    command = [sys.executable, "-c", FULL_DISK_CHILD, "train", "srresnet_mse", "--workdir"]
+    command += [str(workdir), "--steps", "12", *cli_args(tmp_path, images)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=PROCESS_TIMEOUT)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.splitlines() == [
+        f"srgan train: error: cannot write {folder.checkpoint(8)}: No space left on device; "
+        f"training stopped after step 8; the last good checkpoint is {folder.checkpoint(4)}. "
+        "Free some space (or fix the folder) and rerun the same command to resume"
+    ]
+    assert [s for s, _ in checkpoints.list_checkpoints(folder)] == [4]
+    assert not list(workdir.rglob("*.tmp"))  # the partial file is gone
+    final = training.train("srresnet_mse", workdir, config, steps=12, progress=False)
     assert_same_weights(final, reference)
 
 
