@@ -514,12 +514,14 @@ def test_sigterm_writes_a_checkpoint_then_resumes_exactly(
     assert_same_weights(final, reference)
 
 
-def test_sigterm_to_the_process_group_with_data_workers_checkpoints_and_resumes(
-    tmp_path: Path, images: Path, resume_reference: tuple[Path, Path]
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_process_group_with_data_workers_checkpoints_and_resumes(
+    signum: int, tmp_path: Path, images: Path, resume_reference: tuple[Path, Path]
 ) -> None:
-    """As SLURM, `scancel` and `timeout` do: SIGTERM to the whole process group, the data
-    workers included, once a checkpoint exists. The workers ignore it; the main process
-    finishes its step, writes a checkpoint at that step, stops the workers and exits 143."""
+    """As SLURM, `scancel` and `timeout` do (SIGTERM), or Ctrl-C in a terminal (SIGINT): the
+    signal goes to the whole process group, the data workers included, once a checkpoint
+    exists. The workers ignore it; the main process finishes its step, writes a checkpoint at
+    that step, stops the workers and exits 128 + signal (143, 130)."""
     reference, init = resume_reference
     workdir = tmp_path / "run"
     folder = paths.RunFolder(workdir)
@@ -536,9 +538,9 @@ def test_sigterm_to_the_process_group_with_data_workers_checkpoints_and_resumes(
         assert child.poll() is None and time.monotonic() < deadline, child.communicate()
         time.sleep(0.01)
     time.sleep(1.5 * STEP_PAUSE_S)  # into step 6: between periodic checkpoints
-    os.killpg(child.pid, signal.SIGTERM)
+    os.killpg(child.pid, signum)
     _, err = child.communicate(timeout=PROCESS_TIMEOUT)
-    assert child.returncode == 143, err
+    assert child.returncode == 128 + signum, err
     assert "Traceback" not in err and "DataLoader worker" not in err
     with pytest.raises(ProcessLookupError):  # the workers are gone too
         os.killpg(child.pid, 0)

@@ -566,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.errno not in WRITE_ERRNOS:
             raise
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"srgan {args.command}: error: {exc.strerror}{where}", file=sys.stderr)
+        print(f"srgan {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"srgan {args.command}: interrupted", file=sys.stderr)

@@ -45,7 +45,8 @@ WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPE
 def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temp file beside ``path`` for writing; on success it replaces ``path``.
 
-    On any exception (Ctrl-C included) the temp file is removed and ``path`` is untouched.
+    On any exception (Ctrl-C included) the temp file is removed and ``path`` is untouched;
+    an ``OSError`` that names no file (a full disk) is given ``path`` as its file name.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,8 +58,10 @@ def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)
         raise
     _fsync_folder(path.parent)
 
