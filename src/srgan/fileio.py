@@ -46,7 +46,8 @@ def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temp file beside ``path`` for writing; on success it replaces ``path``.
 
     On any exception (Ctrl-C included) the temp file is removed and ``path`` is untouched;
-    an ``OSError`` that names no file (a full disk) is given ``path`` as its file name.
+    an ``OSError`` with an errno but no file name (a full disk) is given ``path`` as its
+    file name.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +61,7 @@ def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
             exc.filename = str(path)
         raise
     _fsync_folder(path.parent)
