@@ -241,7 +241,7 @@ def _assess(
     init: dict[str, Any] | None,
     steps: int,
     data: dict[str, Any],
-    final_set_aside: bool = False,
+    final_set_aside: bool,
 ) -> tuple[tuple[Path, dict[str, Any]] | None, str | None]:
     """(the checkpoint to resume from, or None; why the folder's state cannot continue into
     the requested run, or None). ``record`` is final.pt's metadata (None: no final.pt, or
