@@ -28,6 +28,7 @@ Imports: models, checkpoints, runtime, imageops, errors.
 
 from __future__ import annotations
 
+import ctypes
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -64,6 +65,10 @@ TRUNK_END_RADIUS = 1  # the 3x3 conv after the blocks
 TAIL_KERNEL_RADIUS = 4  # the last 9x9 conv, at HR resolution
 # LR pixels of context bicubic interpolation needs around a tile (half the kernel's support).
 BICUBIC_RADIUS = math.ceil(CUBIC_SUPPORT / 2)
+# glibc's mallopt parameter and the value `srgan upscale` fixes it to (glibc's initial one):
+# allocations from this size up get their own mapping, returned to the system when freed.
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 128 * 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,6 +315,7 @@ def upscale_files(
     written paths.
     """
     check_tiling(tile, overlap)
+    _fix_mmap_threshold()
     files = expand_inputs(inputs)
     output = Path(output)
     require_writable(output.parent if output.suffix.lower() == ".png" else output, f"-o {output}")
@@ -345,6 +351,19 @@ def upscale_files(
             f"x{scale} of {source}, {width}x{height})"
         )
     return targets
+
+
+def _fix_mmap_threshold() -> None:
+    """Keep large buffers out of the heap (glibc only; elsewhere nothing happens).
+
+    By default glibc raises its mmap threshold each time a large buffer is freed, so the
+    per-tile buffers of a long run of tiles come from the heap, which fragments and grows
+    with the number of tiles (measured: 0.36 GiB more at 3000x3000 than at 3000x256 input
+    pixels). A fixed threshold gives each large buffer its own mapping, returned when freed.
+    """
+    libc = ctypes.CDLL(None)  # this process's own symbols: the C library's among them
+    if hasattr(libc, "mallopt"):
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
 #: What a PNG of so many channels holds, in the summary line of ``srgan upscale``.
