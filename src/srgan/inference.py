@@ -23,7 +23,7 @@ the tile (the generator's activations, one band of output rows), not with the im
 each image as a viewer does (EXIF orientation applied), keeps an alpha channel (upscaled with
 MATLAB-style bicubic interpolation, tiled the same way), and says what it did and wrote.
 
-Imports: models, checkpoints, runtime, imageops, errors.
+Imports: models, checkpoints, runtime, imageops and the leaves errors, fileio.
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ BICUBIC_RADIUS = math.ceil(CUBIC_SUPPORT / 2)
 # allocations from this size up get their own mapping, returned to the system when freed.
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 128 * 1024
+# What a PNG of so many channels holds, in the line `srgan upscale` prints per file.
+PNG_CONTENTS = {1: "gray", 2: "gray + alpha", 3: "RGB", 4: "RGB + alpha"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,9 +191,8 @@ def upscale_tensor_tiled(
     height, width = lr.shape[-2:]
     out = torch.empty((lr.shape[0], lr.shape[1], scale * height, scale * width), device=lr.device)
     for y0, x0, sr in _tiled(lambda x: _run(generator, x), lr, tile, overlap, scale):
-        out[..., scale * y0 : scale * y0 + sr.shape[-2], scale * x0 : scale * x0 + sr.shape[-1]] = (
-            sr
-        )
+        rows, columns = sr.shape[-2:]
+        out[..., scale * y0 : scale * y0 + rows, scale * x0 : scale * x0 + columns] = sr
     return out
 
 
@@ -347,7 +348,7 @@ def upscale_files(
         for note in photo.notes():
             tqdm.write(f"note: {source}: {note}")
         tqdm.write(
-            f"wrote {target} ({scale * width}x{scale * height}, {_MODES[channels]}; "
+            f"wrote {target} ({scale * width}x{scale * height}, {PNG_CONTENTS[channels]}; "
             f"x{scale} of {source}, {width}x{height})"
         )
     return targets
@@ -364,10 +365,6 @@ def _fix_mmap_threshold() -> None:
     libc = ctypes.CDLL(None)  # this process's own symbols: the C library's among them
     if hasattr(libc, "mallopt"):
         libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-
-
-#: What a PNG of so many channels holds, in the summary line of ``srgan upscale``.
-_MODES = {1: "gray", 2: "gray + alpha", 3: "RGB", 4: "RGB + alpha"}
 
 
 def _bicubic(scale: int) -> Callable[[torch.Tensor], torch.Tensor]:
