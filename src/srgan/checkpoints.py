@@ -173,10 +173,11 @@ def final_record(folder: RunFolder) -> dict[str, Any] | None:
     try:
         metadata = read_generator_file(folder.final).get("metadata")
     except UserError as err:
-        moved = set_aside(folder, folder.final)
+        moved = [set_aside(folder, folder.final)]
         if folder.final_metadata.exists():
-            set_aside(folder, folder.final_metadata)
-        print(f"warning: {err}; moved it and final.json to {moved.parent}", file=sys.stderr)
+            moved.append(set_aside(folder, folder.final_metadata))
+        names = " and ".join(p.name for p in moved)
+        print(f"warning: {err}; moved {names} to {folder.unreadable}", file=sys.stderr)
         return None
     return metadata if isinstance(metadata, dict) else {}
 
@@ -239,10 +240,10 @@ def load(path: Path) -> Any:
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # every failure is described; torch's text is several lines
-        raise UserError(f"cannot read checkpoint {path}: {what_it_is(path, err)}") from None
+        raise UserError(f"cannot read checkpoint {path}: {_what_it_is(path, err)}") from None
 
 
-def what_it_is(path: Path, err: Exception) -> str:
+def _what_it_is(path: Path, err: Exception) -> str:
     """What a file that torch.load (weights only) refused is, in words (one line)."""
     try:
         size = path.stat().st_size
