@@ -7,17 +7,19 @@ Usage: .venv/bin/python benchmarks/bench_upscale_memory.py [--size 3000 3000]
 Writes an untrained generator (``srgan.checkpoints.write_final``: the same memory as a trained
 one of that shape; default the paper's SRResNet, 16 blocks of 64 channels) and a photo-like
 RGB test image of ``--size`` (width, height) into a temp folder, then runs `srgan upscale` in
-a child process per tile size and prints the child's peak resident memory (its ``ru_maxrss``,
-read with ``os.wait4``) and wall time. ``--src DIR`` runs the package found in ``DIR`` instead
-of this checkout's (the code before a change: ``git archive <commit> src | tar -x -C DIR``
-and pass ``DIR/src``). On a GPU (``--device cuda``) the activations are in GPU memory, not in
-the peak printed here.
+a fresh Python process per tile size and prints its peak resident memory and wall time. The
+peak is the process's own high-water mark (``VmHWM``, reset when it starts: Linux), not
+``ru_maxrss``, which also counts the memory of the process it was forked from. ``--src DIR``
+runs the package found in ``DIR`` instead of this checkout's (the code before a change:
+``git archive <commit> src | tar -x -C DIR`` and pass ``DIR/src``). On a GPU
+(``--device cuda``) the activations are in GPU memory, not in the peak printed here.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,9 +33,20 @@ from srgan import checkpoints
 from srgan.models import SRResNet
 from srgan.paths import RunFolder
 
-#: Bytes in a kibibyte (ru_maxrss is in KiB on Linux) and in a gibibyte.
+#: Bytes in a kibibyte (/proc reports kB) and in a gibibyte.
 KIB = 1024
 GIB = 1024**3
+#: The measured process: resets its peak RSS, runs `srgan ...`, prints the peak last.
+MEASURED = """
+import re, sys
+from pathlib import Path
+Path("/proc/self/clear_refs").write_text("5")  # the high-water mark starts here (Linux)
+from srgan import cli
+status = cli.main(sys.argv[1:])
+status_text = Path("/proc/self/status").read_text()
+print("peak_kib", re.search(r"VmHWM:\\s+(\\d+) kB", status_text).group(1))
+sys.exit(status)
+"""
 
 
 def test_image(width: int, height: int, path: Path) -> None:
@@ -54,12 +67,17 @@ def generator_file(blocks: int, channels: int, folder: Path) -> Path:
 
 
 def peak_rss(command: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """(peak resident memory in GiB, wall seconds, exit status) of one child process."""
+    """(peak resident memory in GiB, wall seconds, exit status) of one `srgan` command."""
     start = time.perf_counter()
-    child = subprocess.Popen(command, env=env)
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_maxrss * KIB / GIB, time.perf_counter() - start, child.returncode
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURED, *command], env=env, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - start
+    found = re.search(r"^peak_kib (\d+)\n", done.stdout, re.MULTILINE)
+    print(done.stdout.replace(found.group(0), "") if found else done.stdout, end="")
+    print(done.stderr, end="")
+    peak = int(found.group(1)) * KIB / GIB if found else float("nan")
+    return peak, seconds, done.returncode
 
 
 def main() -> None:
@@ -87,7 +105,7 @@ def main() -> None:
             f"{args.channels} channels, {args.device}, code: {args.src or 'this checkout'}"
         )
         for tile in args.tiles:
-            command = [sys.executable, "-m", "srgan.cli", "upscale", str(image)]
+            command = ["upscale", str(image)]
             command += ["-o", str(folder / f"out_{tile}.png"), "--checkpoint", str(checkpoint)]
             command += ["--tile", str(tile), "--device", args.device, "--no-progress"]
             if args.overlap is not None:
