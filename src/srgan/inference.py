@@ -359,8 +359,8 @@ def _fix_mmap_threshold() -> None:
 
     By default glibc raises its mmap threshold each time a large buffer is freed, so the
     per-tile buffers of a long run of tiles come from the heap, which fragments and grows
-    with the number of tiles (measured: 0.36 GiB more at 3000x3000 than at 3000x256 input
-    pixels). A fixed threshold gives each large buffer its own mapping, returned when freed.
+    with the number of tiles. A fixed threshold gives each large buffer its own mapping,
+    returned when freed (figures: README, "Benchmarks").
     """
     libc = ctypes.CDLL(None)  # this process's own symbols: the C library's among them
     if hasattr(libc, "mallopt"):
