@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "params.yaml", "config", "notebooks")
 PROFILES = {
     "paper": ["config/paper.yaml"],
+    "quick": ["config/quick.yaml"],
     "params.yaml alone": [],
     "demo": ["config/demo.yaml"],
     "demo with a mirror": ["config/demo.yaml", "config/demo_mirror.yaml"],

@@ -507,13 +507,14 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_index(args: argparse.Namespace) -> None:
-    from srgan import provenance, render, reports
+    from srgan import provenance, render, reports, variants
     from srgan.fileio import git_state
 
     config = _load_config(args)
     reasons = provenance.demo_reasons(config, provenance.models(args.runs_dir))
     line = render.provenance_line(git_state()["commit"], config.hash(), provenance.GIT_SHORT)
-    index = reports.build_index(args.reports_dir, args.tables_dir, reasons, line)
+    note = variants.profile_note(config)
+    index = reports.build_index(args.reports_dir, args.tables_dir, reasons, line, note)
     print(f"wrote {index}")
 
 

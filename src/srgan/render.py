@@ -189,9 +189,11 @@ def provenance_markdown(prov: dict[str, Any]) -> str:
     dirty = {True: " (with uncommitted changes)", False: "", None: ""}[git["dirty"]]
     hw = prov["hardware"]
     gpus = ", ".join(hw["gpus"]) or "none"
+    profile = prov.get("profile_note")
     lines = [
         "## Provenance",
         "",
+        *([f"- **Profile**: {profile}"] if profile else []),
         f"- **Git commit**: `{git['commit']}`{dirty}",
         f"- **Effective configuration hash**: `{prov['config_hash']}`",
         f"- **Report machine**: {hw['cpu']} ({hw['cpu_cores']} cores), "
@@ -241,6 +243,19 @@ def demo_banner_html(reasons: list[str] | tuple[str, ...]) -> str:
         "to the paper.</strong> They only show that the pipeline works end to end."
         f"<ul style='margin: 6px 0 0 0'>{items}</ul></div>"
     )
+
+
+PROFILE_NOTE_STYLE = (
+    "border: 2px solid #1565c0; background: #e3f2fd; color: #0d3c61; padding: 10px 14px; "
+    "margin: 8px 0 16px 0; border-radius: 4px;"
+)
+
+
+def profile_note_html(note: str | None) -> str:
+    """The note of a shortened but real run (``variants.profile_note``; '' when there is none)."""
+    if not note:
+        return ""
+    return f'<div class="srgan-profile-note" style="{PROFILE_NOTE_STYLE}">{html.escape(note)}</div>'
 
 
 # --- figures --------------------------------------------------------------------------------------
@@ -317,6 +332,7 @@ class IndexPage:
     built: dt.datetime
     provenance_line: str
     demo_reasons: tuple[str, ...]
+    profile_note: str | None
     table2: pd.DataFrame | None
     table2_path: str
     reports: tuple[ReportLink, ...]
@@ -353,6 +369,7 @@ def index_html(page: IndexPage) -> str:
         f"Built {page.built:%Y-%m-%d %H:%M %Z}. "
         f"{html.escape(page.provenance_line)}</p>",
         demo_banner_html(page.demo_reasons),
+        profile_note_html(page.profile_note),
         "<h2>Headline: Table 2, SRResNet and SRGAN (x4), ours against the paper</h2>",
         headline_html(page.table2),
         "<p class='note'>Ours: mean over the test set, from "

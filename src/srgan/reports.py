@@ -93,8 +93,10 @@ class ReportContext:
         return bool(self.provenance["demo_reasons"])
 
     def banner(self) -> str:
-        """The demo banner as HTML ('' for a real run)."""
-        return render.demo_banner_html(self.provenance["demo_reasons"])
+        """The demo banner, or the quick profile's note, as HTML ('' for the paper's run)."""
+        return render.demo_banner_html(self.provenance["demo_reasons"]) + render.profile_note_html(
+            self.provenance["profile_note"]
+        )
 
 
 def context(
@@ -239,6 +241,7 @@ def build_index(
     tables_dir: Path = paths.TABLES_DIR,
     demo_reasons: list[str] | tuple[str, ...] = (),
     provenance_line: str = "",
+    profile_note: str | None = None,
 ) -> Path:
     """Write ``<reports_dir>/index.html`` linking every report, figure and table.
 
@@ -260,6 +263,7 @@ def build_index(
         built=dt.datetime.now().astimezone(),
         provenance_line=provenance_line,
         demo_reasons=tuple(reasons),
+        profile_note=profile_note,
         table2=table2,
         table2_path=str(table2_path),
         reports=tuple(_report_link(n, title, reports_dir) for n, title in NOTEBOOKS.items()),
