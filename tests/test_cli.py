@@ -1,6 +1,9 @@
 """The srgan command line: contracts other tools rely on, and errors without tracebacks."""
 
+import errno
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +88,123 @@ def test_bad_config_value_is_one_line_exit_2(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "model.blocks" in result.stderr
+
+
+def test_evaluate_refuses_tiny_images_by_name_before_scoring(tmp_path):
+    _write_set(tmp_path / "Big", [(32, 40)])
+    _write_set(tmp_path / "Mixed", [(24, 24), (19, 40), (20, 20), (40, 12)])
+    result = srgan(
+        "evaluate", "--method", "bicubic", "--data-dir", str(tmp_path),
+        "--datasets", "Big", "Mixed", "--out", str(tmp_path / "o.json"), "--no-progress",
+        *NO_PERCEPTUAL,
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    mixed = tmp_path / "Mixed"
+    assert f"2 image(s) too small to score: {mixed / 'img1.png'} (40x19), " in line
+    assert f"{mixed / 'img3.png'} (12x40); the protocol needs at least 20x20 pixels" in line
+    assert result.stdout == "" and not (tmp_path / "o.json").exists()  # nothing was scored
+    (mixed / "img1.png").unlink()
+    (mixed / "img3.png").unlink()
+    ok = srgan(
+        "evaluate", "--method", "bicubic", "--data-dir", str(tmp_path),
+        "--datasets", "Mixed", "--out", str(tmp_path / "o.json"), "--no-progress",
+        *NO_PERCEPTUAL,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr  # 20x20 is the smallest image the protocol scores
+    assert json.loads((tmp_path / "o.json").read_text())["Mixed"]["n_images"] == 2
+
+
+def _read_only_runner(folder: Path):
+    """A wrapper that runs a command with ``folder`` on a read-only file system: an empty
+    tmpfs mounted read-only in a private mount namespace (`unshare -rm`, no root needed);
+    else, for a user other than root, the folder made read-only (mode 555)."""
+    folder.mkdir()
+    probe = ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o ro none "$0"', str(folder)]
+    if shutil.which("unshare") and subprocess.run(probe, capture_output=True).returncode == 0:
+        script = 'mount -t tmpfs -o ro none "$0" && exec "$@"'
+        return lambda command: ["unshare", "-rm", "sh", "-c", script, str(folder), *command]
+    if os.geteuid() == 0:
+        pytest.skip("no read-only folder possible: unshare refused, and root writes anywhere")
+    folder.chmod(0o555)
+    return lambda command: command
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """(a read-only folder, a wrapper making a command see it so)."""
+    folder = tmp_path / "ro"
+    wrap = _read_only_runner(folder)
+    yield folder, wrap
+    folder.chmod(0o755)
+
+
+def _srgan_wrapped(wrap, *args: str) -> subprocess.CompletedProcess:
+    command = wrap([sys.executable, "-m", "srgan.cli", *args])
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+
+
+def _one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    [line] = result.stderr.splitlines()
+    for text in expected:
+        assert text in line, line
+
+
+def test_train_into_a_read_only_folder_is_one_line(tmp_path, read_only):
+    folder, wrap = read_only
+    _write_set(tmp_path / "train", [(40, 48)] * 4)
+    sets = ["data.train_set=folder", f"data.train_dir={tmp_path / 'train'}",
+            f"data.root={tmp_path / 'data'}", "data.crop_size=16", "data.batch_size=2"]  # fmt: skip
+    args = ["train", "srresnet_mse", "--workdir", str(folder / "run"), "--no-progress"]
+    result = _srgan_wrapped(wrap, *args, *[x for item in sets for x in ("--set", item)])
+    _one_line_error(result, f"--workdir {folder / 'run'}: cannot write there", str(folder))
+
+
+def test_evaluate_checks_its_outputs_before_scoring(tmp_path, read_only):
+    folder, wrap = read_only
+    _write_set(tmp_path / "Tiny", [(32, 40)])
+    common = ["evaluate", "--method", "bicubic", "--data-dir", str(tmp_path),
+              "--datasets", "Tiny", "--no-progress", *NO_PERCEPTUAL]  # fmt: skip
+    out = _srgan_wrapped(wrap, *common, "--out", str(folder / "o.json"))
+    _one_line_error(out, f"--out {folder / 'o.json'}: cannot write there")
+    assert out.stdout == ""  # nothing was scored
+    images = _srgan_wrapped(
+        wrap, *common, "--out", str(tmp_path / "o.json"), "--save-images", str(folder / "sr")
+    )
+    _one_line_error(images, f"--save-images {folder / 'sr'}: cannot write there")
+    assert images.stdout == "" and not (tmp_path / "o.json").exists()
+
+
+def test_upscale_checks_its_output_before_the_work(tmp_path, read_only):
+    folder, wrap = read_only
+    _write_set(tmp_path / "in", [(8, 8)])
+    missing = tmp_path / "missing.pt"  # the output is checked before the checkpoint is read
+    result = _srgan_wrapped(
+        wrap, "upscale", str(tmp_path / "in"), "-o", str(folder / "out"), "--checkpoint",
+        str(missing), "--no-progress",
+    )  # fmt: skip
+    _one_line_error(result, f"-o {folder / 'out'}: cannot write there")
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
+def test_a_full_disk_is_one_line_other_os_errors_keep_their_traceback(
+    tmp_path, monkeypatch, capsys, code
+):
+    from srgan import cli, fileio
+
+    _write_set(tmp_path / "Tiny", [(24, 24)])
+    out = tmp_path / "o.json"
+
+    def full(path, data, allow_infinity=False):
+        raise OSError(code, os.strerror(code), str(path))
+
+    monkeypatch.setattr(fileio, "write_json_atomic", full)
+    args = ["evaluate", "--method", "nearest", "--data-dir", str(tmp_path), "--datasets",
+            "Tiny", "--out", str(out), "--no-progress", *NO_PERCEPTUAL]  # fmt: skip
+    if code == errno.EIO:  # a bug or a broken disk: not a user mistake, the traceback stays
+        with pytest.raises(OSError):
+            cli.main(args)
+        return
+    assert cli.main(args) == 2
+    assert capsys.readouterr().err == f"srgan evaluate: error: No space left on device: {out}\n"

@@ -1,5 +1,6 @@
 """The configuration layer: params.yaml + profiles + --set, validated, typed."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -139,3 +140,43 @@ def test_pip_export_matches_the_lock():
 
 def _pins(text: str) -> list[str]:
     return sorted(line for line in text.splitlines() if line and not line.lstrip().startswith("#"))
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.srresnet.lr=.nan", "train.srresnet.lr"),
+        ("train.adam_beta1=.nan", "train.adam_beta1"),
+        ("loss.tv_weight=.inf", "loss.tv_weight"),
+        ("train.srgan.lr=nan", "train.srgan.lr"),
+        ("loss.vgg_divisor=-.inf", "loss.vgg_divisor"),
+    ],
+)
+def test_nan_and_infinity_are_refused(override, key):
+    with pytest.raises(UserError, match=rf"bad value for {key}: .* is not a finite number"):
+        load_config(PARAMS, sets=[override])
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"train:\n  srresnet:\n    lr: .nan\n", r"bad value for train.srresnet.lr: nan is not a"),
+        (
+            b"train:\n  log_every: 5\n  eval_every: 3\n  log_every: 50\n",
+            r"is not valid YAML: the key 'log_every' is given twice in one mapping \(lines 2 and 4",
+        ),
+        (
+            "data:\n  root: donn\u00e9es\n".encode("latin-1"),
+            r"is not UTF-8 text \(byte 18: invalid continuation byte\); save it as UTF-8",
+        ),
+        (b"model:\n  blocks: [1,\n", r"is not valid YAML: .* \(line 3, column 1\)$"),
+    ],
+    ids=["nan", "key twice", "latin-1", "malformed"],
+)
+def test_bad_config_files_are_one_line_naming_the_file(tmp_path, content, expected):
+    profile = tmp_path / "p.yaml"
+    profile.write_bytes(content)
+    with pytest.raises(UserError) as info:
+        load_config(PARAMS, [profile])
+    message = str(info.value)
+    assert "\n" not in message and str(profile) in message and re.search(expected, message)

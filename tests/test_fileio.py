@@ -1,15 +1,18 @@
 """Atomic writes, checksums and the git state."""
 
+import errno
 import hashlib
 import json
 import math
 
 import pytest
 
+from srgan.errors import UserError
 from srgan.fileio import (
     atomic_write,
     git_state,
     remove_stale_temp_files,
+    require_writable,
     sha256_file,
     write_json_atomic,
     write_text_atomic,
@@ -58,3 +61,19 @@ def test_sha256_file_matches_hashlib(tmp_path):
 
 def test_git_state_outside_a_repository(tmp_path):
     assert git_state(tmp_path) == {"commit": "unknown", "dirty": None}
+
+
+def test_a_write_error_without_a_file_name_gets_the_target(tmp_path):
+    target = tmp_path / "out.bin"
+    with pytest.raises(OSError) as info, atomic_write(target):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert (info.value.errno, info.value.filename) == (errno.ENOSPC, str(target))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_require_writable_creates_nothing_and_names_the_obstacle(tmp_path):
+    require_writable(tmp_path / "new" / "deeper", "--out x")  # creatable: fine
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match=rf"^--out y: cannot write there: {tmp_path / 'file'} is"):
+        require_writable(tmp_path / "file" / "sub", "--out y")

@@ -17,11 +17,13 @@ from srgan.imageops import (
     modcrop,
     quantise_8bit,
     read_image,
+    read_photo,
     resize_matrix,
     rgb_to_y,
     to_tensor,
     to_uint8,
     write_png,
+    write_png_bands,
 )
 
 REFERENCE_NAMES = ["butterfly", "face"]
@@ -342,3 +344,40 @@ def test_list_image_files_ends_a_symlink_cycle(tmp_path):
     (tmp_path / "a" / "b" / "self").symlink_to(".", target_is_directory=True)
     found = list_image_files(tmp_path / "a", recursive=True)
     assert found == [tmp_path / "a" / "b" / "x.png"]
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_png_written_band_by_band_reads_back_exactly(tmp_path, channels):
+    img = np.random.default_rng(channels).integers(0, 256, (150, 37, channels), dtype=np.uint8)
+    img[:70] //= 16  # smooth rows too: every Paeth predictor gets used
+    target = tmp_path / "img.png"
+    write_png_bands(target, 150, 37, channels, [img[:1], img[1:100], img[100:]])
+    with Image.open(target) as im:
+        assert im.mode == {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
+        back = np.asarray(im)
+    np.testing.assert_array_equal(back.reshape(img.shape), img)
+
+
+def test_png_bands_of_the_wrong_height_leave_no_file(tmp_path):
+    band = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match="4 rows, not 5"):
+        write_png_bands(tmp_path / "img.png", 5, 5, 3, [band])
+    with pytest.raises(ValueError, match="uint8"):
+        write_png_bands(tmp_path / "img.png", 4, 5, 3, [band.astype(np.int16)])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_read_photo_applies_exif_orientation_and_keeps_alpha(tmp_path):
+    stored = np.arange(6 * 4 * 4, dtype=np.uint8).reshape(6, 4, 4)
+    exif = Image.Exif()
+    exif[0x0112] = 8  # shown rotated 90 degrees counter-clockwise
+    Image.fromarray(stored, "RGBA").save(tmp_path / "a.png", exif=exif)
+    photo = read_photo(tmp_path / "a.png")
+    shown = np.rot90(stored)  # counter-clockwise
+    np.testing.assert_array_equal(photo.pixels, shown[..., :3])
+    np.testing.assert_array_equal(photo.alpha, shown[..., 3])
+    assert photo.orientation == 8 and len(photo.notes()) == 2
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png"), stored[..., :3])  # as stored
+    Image.fromarray(stored[..., 0]).save(tmp_path / "gray.png")
+    plain = read_photo(tmp_path / "gray.png")
+    assert (plain.alpha, plain.orientation, plain.notes()) == (None, 1, [])

@@ -186,3 +186,103 @@ def test_output_paths() -> None:
     assert inference.output_paths(one, Path("o"), scale=8) == [Path("o/x_x8.png")]
     with pytest.raises(UserError, match="both be written"):
         inference.output_paths([Path("a/x.jpg"), Path("b/x.png")], Path("o"))
+
+
+def _upscale(inputs: list[Path], output: Path, checkpoint: Path, *extra: str) -> int:
+    return cli.main(["upscale", *map(str, inputs), "-o", str(output), "--checkpoint",
+                     str(checkpoint), "--no-progress", *extra])  # fmt: skip
+
+
+def test_upscale_turns_photos_upright_by_their_exif_orientation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A phone photo stored sideways with orientation 6 ("rotate 90 degrees clockwise to
+    show it") comes out as the upright photo would."""
+    checkpoint = save_checkpoint(tiny_generator(), tmp_path / "g.pt")
+    upright = np.random.default_rng(3).integers(0, 256, (12, 20, 3), dtype=np.uint8)
+    Image.fromarray(upright).save(tmp_path / "upright.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.rot90(upright).copy()).save(tmp_path / "sideways.png", exif=exif)
+    assert _upscale([tmp_path / "upright.png", tmp_path / "sideways.png"], tmp_path / "o",
+                    checkpoint, "--tile", "8") == 0  # fmt: skip
+    with Image.open(tmp_path / "o" / "sideways_x4.png") as im:
+        assert im.size == (80, 48)
+        assert np.array_equal(np.asarray(im), np.asarray(Image.open(tmp_path / "o/upright_x4.png")))
+    out = capsys.readouterr().out
+    assert "sideways.png: turned upright as its EXIF orientation 6 asks" in out
+    assert "upright.png: turned" not in out
+
+
+def test_upscale_keeps_alpha_and_says_what_it_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = save_checkpoint(tiny_generator(), tmp_path / "g.pt")
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(0, 256, (10, 14, 3), dtype=np.uint8)
+    alpha = np.zeros((10, 14), np.uint8)
+    alpha[:, 7:] = 255  # the right half opaque
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(tmp_path / "logo.png")
+    Image.fromarray(rgb).save(tmp_path / "plain.png")
+    for tile in ("4", "0"):
+        out = tmp_path / f"tile{tile}"
+        assert _upscale([tmp_path / "logo.png", tmp_path / "plain.png"], out, checkpoint,
+                        "--tile", tile) == 0  # fmt: skip
+    captured = capsys.readouterr().out
+    assert f"wrote {tmp_path / 'tile4' / 'logo_x4.png'} (56x40, RGB + alpha; x4 of " in captured
+    assert f"wrote {tmp_path / 'tile4' / 'plain_x4.png'} (56x40, RGB; x4 of " in captured
+    assert "logo.png: its alpha channel is kept" in captured
+    with Image.open(tmp_path / "tile4" / "logo_x4.png") as im:
+        assert (im.mode, im.size) == ("RGBA", (56, 40))
+        logo = np.asarray(im)
+    plain = np.asarray(Image.open(tmp_path / "tile4" / "plain_x4.png"))
+    assert np.array_equal(logo[..., :3], plain)  # the colour as without alpha
+    assert (logo[:, :24, 3] == 0).all() and (logo[:, 32:, 3] == 255).all()
+    assert 0 < logo[:, 26, 3].min() < 255  # bicubic across the edge
+    untiled = np.asarray(Image.open(tmp_path / "tile0" / "logo_x4.png"))
+    assert np.array_equal(logo, untiled)  # tiled alpha and colour equal the untiled ones
+
+
+@pytest.mark.parametrize("bad", [["--tile", "-5"], ["--overlap", "-1"]])
+def test_upscale_refuses_negative_tiles_in_one_line(
+    tmp_path: Path, bad: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = save_checkpoint(tiny_generator(), tmp_path / "g.pt")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    assert _upscale([tmp_path / "a.png"], tmp_path / "o", checkpoint, *bad) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"srgan upscale: error: {bad[0]} must be >= 0")
+    assert not (tmp_path / "o").exists()
+
+
+def test_upscale_output_comes_band_by_band_so_memory_follows_the_tile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Neither the float output nor the whole 8-bit output is ever held: the generator sees
+    tiles of at most tile + 2 overlap LR pixels, and the PNG writer gets bands of one row
+    of tiles (scale x tile output rows), which it writes before the next is made."""
+    generator = tiny_generator()
+    checkpoint = save_checkpoint(generator, tmp_path / "g.pt")
+    Image.fromarray(np.zeros((37, 45, 3), np.uint8)).save(tmp_path / "a.png")
+    seen, bands = [], []
+    original_forward = SRResNet.forward
+    monkeypatch.setattr(
+        SRResNet, "forward", lambda self, x: seen.append(x.shape[-2:]) or original_forward(self, x)
+    )
+    original_writer = inference.write_png_bands
+
+    def writer(path: Path, height: int, width: int, channels: int, parts: Iterator) -> None:
+        def recorded() -> Iterator[np.ndarray]:
+            for band in parts:
+                bands.append(band.shape)
+                yield band
+
+        original_writer(path, height, width, channels, recorded())
+
+    monkeypatch.setattr(inference, "write_png_bands", writer)
+    assert _upscale([tmp_path / "a.png"], tmp_path / "o.png", checkpoint,
+                    "--tile", "8", "--overlap", "3") == 0  # fmt: skip
+    assert max(max(shape) for shape in seen) == 8 + 2 * 3 and len(seen) == 5 * 6
+    assert bands == [(32, 180, 3)] * 4 + [(20, 180, 3)]
+    with Image.open(tmp_path / "o.png") as im:
+        assert im.size == (180, 148)

@@ -10,9 +10,11 @@ import fcntl
 import math
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +65,42 @@ def step(self, *args):
     calls[0] += 1
     if calls[0] == {at}:
         os.kill(os.getpid(), signal.{signal})
+    return original(self, *args)
+trainer.Trainer.step = step
+sys.exit(cli.main(sys.argv[1:]))
+"""
+# `srgan train` in a child whose disk fills up part-way through its second checkpoint.
+FULL_DISK_CHILD = """
+import contextlib, errno, sys
+from srgan import checkpoints, cli
+original, calls = checkpoints.atomic_write, [0]
+class FillingDisk:
+    def __init__(self, handle):
+        self.handle, self.written = handle, 0
+    def write(self, data):
+        self.written += len(data)
+        if self.written > 1000:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.handle.write(data)
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    calls[0] += 1
+    with original(path, mode) as handle:
+        yield FillingDisk(handle) if calls[0] == 2 else handle
+checkpoints.atomic_write = atomic_write
+sys.exit(cli.main(sys.argv[1:]))
+"""
+STEP_PAUSE_S = 0.2  # the slow child's pause per step: time to signal it mid-run
+# `srgan train` in a child whose steps take STEP_PAUSE_S longer (same results): a signal sent
+# from outside, once a checkpoint exists, lands in the middle of the run.
+SLOW_CHILD = f"""
+import sys, time
+from srgan import cli, trainer
+original = trainer.Trainer.step
+def step(self, *args):
+    time.sleep({STEP_PAUSE_S})
     return original(self, *args)
 trainer.Trainer.step = step
 sys.exit(cli.main(sys.argv[1:]))
@@ -521,6 +559,70 @@ def test_sigterm_writes_a_checkpoint_then_resumes_exactly(
     assert_same_weights(final, reference)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_process_group_with_data_workers_checkpoints_and_resumes(
+    signum: int, tmp_path: Path, images: Path, resume_reference: tuple[Path, Path]
+) -> None:
+    """As SLURM, `scancel` and `timeout` do (SIGTERM), or Ctrl-C in a terminal (SIGINT): the
+    signal goes to the whole process group, the data workers included, once a checkpoint
+    exists. The workers ignore it; the main process finishes its step, writes a checkpoint at
+    that step, stops the workers and exits 128 + signal (143, 130)."""
+    reference, init = resume_reference
+    workdir = tmp_path / "run"
+    folder = paths.RunFolder(workdir)
+    command = [sys.executable, "-c", SLOW_CHILD, "train", "srgan_mse", "--workdir", str(workdir)]
+    command += ["--steps", str(RESUME_STEPS), "--init", str(init)]
+    command += cli_args(tmp_path, images, "data.workers=2")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + PROCESS_TIMEOUT
+    while not checkpoints.list_checkpoints(folder):  # the periodic one of step 4
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.01)
+    time.sleep(1.5 * STEP_PAUSE_S)  # into step 6: between periodic checkpoints
+    os.killpg(child.pid, signum)
+    _, err = child.communicate(timeout=PROCESS_TIMEOUT)
+    assert child.returncode == 128 + signum, err
+    assert "Traceback" not in err and "DataLoader worker" not in err
+    with pytest.raises(ProcessLookupError):  # the workers are gone too
+        os.killpg(child.pid, 0)
+    stopped = int(re.search(r"stopped after step (\d+) of 16", err).group(1))
+    assert 4 < stopped < 8  # not a periodic checkpoint's step
+    newest = checkpoints.list_checkpoints(folder)[0]
+    assert newest == (stopped, folder.checkpoint(stopped)) and str(newest[1]) in err
+    config = make_config(tmp_path, images)
+    final = training.train(
+        "srgan_mse", workdir, config, steps=RESUME_STEPS, init=init, progress=False
+    )
+    assert_same_weights(final, reference)
+
+
+def test_a_full_disk_says_so_keeps_the_last_good_checkpoint_and_resumes(
+    tmp_path: Path, images: Path
+) -> None:
+    config = make_config(tmp_path, images)
+    reference = training.train("srresnet_mse", tmp_path / "ref", config, steps=12, progress=False)
+    workdir = tmp_path / "run"
+    folder = paths.RunFolder(workdir)
+    command = [sys.executable, "-c", FULL_DISK_CHILD, "train", "srresnet_mse", "--workdir"]
+    command += [str(workdir), "--steps", "12", *cli_args(tmp_path, images)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=PROCESS_TIMEOUT)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.splitlines() == [
+        f"srgan train: error: cannot write {folder.checkpoint(8)}: No space left on device; "
+        f"training stopped after step 8; the last good checkpoint is {folder.checkpoint(4)}. "
+        "Free some space (or fix the folder) and rerun the same command to resume"
+    ]
+    assert [s for s, _ in checkpoints.list_checkpoints(folder)] == [4]
+    assert not list(workdir.rglob("*.tmp"))  # the partial file is gone
+    final = training.train("srresnet_mse", workdir, config, steps=12, progress=False)
+    assert_same_weights(final, reference)
+
+
 def test_sigint_in_process_checkpoints_and_restores_handlers(
     tmp_path: Path, images: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -578,15 +680,71 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
     assert not (workdir / "final.pt").exists()
 
 
-def test_unreadable_newest_checkpoint_falls_back(tmp_path: Path) -> None:
+def test_unreadable_newest_checkpoint_falls_back_and_is_set_aside(tmp_path: Path) -> None:
+    folder = paths.RunFolder(tmp_path)
     for step in (4, 8):
         checkpoints.save_atomic(
-            {"format": checkpoints.STATE_FORMAT, "step": step},
-            paths.RunFolder(tmp_path).checkpoint(step),
+            {"format": checkpoints.STATE_FORMAT, "step": step}, folder.checkpoint(step)
         )
-    paths.RunFolder(tmp_path).checkpoint(8).write_bytes(b"truncated")
-    path, state = checkpoints.latest_state(paths.RunFolder(tmp_path))
+    folder.checkpoint(8).write_bytes(b"truncated")
+    path, state = checkpoints.latest_state(folder)
     assert state["step"] == 4 and path.name == "step_000000004.pt"
+    assert (folder.unreadable / "step_000000008.pt").read_bytes() == b"truncated"
+    assert [s for s, _ in checkpoints.list_checkpoints(folder)] == [4]
+
+
+def test_unreadable_newest_checkpoints_are_set_aside_and_never_kept(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two damaged checkpoints with the highest steps (a full disk) must not push the new
+    checkpoints out of the two kept: the run resumes from the last good one, sets the
+    damaged ones aside and ends as an uninterrupted run."""
+    config = make_config(tmp_path, images)
+    reference = training.train("srresnet_mse", tmp_path / "ref", config, steps=12, progress=False)
+    workdir = tmp_path / "run"
+    folder = paths.RunFolder(workdir)
+    training.train("srresnet_mse", workdir, config, steps=4, progress=False)
+    good = folder.checkpoint(4).read_bytes()
+    folder.checkpoint(20).write_bytes(good[: len(good) // 2])
+    folder.checkpoint(16).write_bytes(b"")
+    capsys.readouterr()
+    final = training.train("srresnet_mse", workdir, config, steps=12, progress=False)
+    captured = capsys.readouterr()
+    assert [s for s, _ in checkpoints.list_checkpoints(folder)] == [12, 8]
+    assert "resuming from step 4" in captured.out
+    assert "step_000000020.pt: it is truncated" in captured.err
+    assert "step_000000016.pt: it is empty" in captured.err
+    assert sorted(p.name for p in folder.unreadable.iterdir()) == [
+        "step_000000016.pt",
+        "step_000000020.pt",
+    ]
+    assert not folder.superseded.exists()
+    assert_same_weights(final, reference)
+
+
+@pytest.mark.parametrize("final_json", ["intact", "missing"])
+def test_unreadable_final_pt_resumes_from_the_newest_valid_checkpoint(
+    final_json: str, tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(tmp_path, images)
+    workdir = tmp_path / "run"
+    folder = paths.RunFolder(workdir)
+    final = training.train("srresnet_mse", workdir, config, steps=8, progress=False)
+    trained = final.read_bytes()
+    final.write_bytes(trained[:100])  # cut off by a full disk
+    if final_json == "missing":
+        folder.final_metadata.unlink()
+    capsys.readouterr()
+    assert training.train("srresnet_mse", workdir, config, steps=8, progress=False) == final
+    captured = capsys.readouterr()
+    assert "resuming from step 8" in captured.out and "starting over" not in captured.out
+    assert "final.pt: it is truncated" in captured.err and "unreadable" in captured.err
+    assert not folder.superseded.exists()
+    assert (folder.unreadable / "final.pt").read_bytes() == trained[:100]
+    assert (folder.unreadable / "final.json").exists() == (final_json == "intact")
+    (tmp_path / "trained.pt").write_bytes(trained)
+    assert_same_weights(final, tmp_path / "trained.pt")
+    assert checkpoints.final_record(folder)["step"] == 8
 
 
 def test_dvclive_leaves_the_enclosing_git_repository_alone(

@@ -8,11 +8,16 @@ A run folder (:class:`srgan.paths.RunFolder`) holds:
   provenance and the workflow read it without importing torch;
 * ``checkpoints/step_<N>.pt``: resumable state after N steps, ``{"format": STATE_FORMAT,
   "version", "step", "model", "generator", ...}`` (the trainer decides the rest: D,
-  optimisers, RNG, data); the newest ``KEEP_CHECKPOINTS`` are kept.
+  optimisers, RNG, data); the newest ``KEEP_CHECKPOINTS`` are kept;
+* ``unreadable/``: a ``final.pt`` or checkpoint that could not be read, set aside (moved, never
+  deleted) when a run resumes, so that it never counts among the kept checkpoints.
 
 Everything is written atomically (``fileio.atomic_write``) and read with
-``torch.load(..., weights_only=True)``: no pickled code ever runs. A generator file is any
-file with ``model`` and ``generator`` (``final.pt`` or a ``step_*.pt``).
+``torch.load(..., weights_only=True)``: no pickled code ever runs. A file that cannot be
+read is reported in one line saying what it is (a folder, empty, text, truncated, not a
+torch file, or pickled objects that are not weights). A generator file is any file with
+``model`` and ``generator`` (``final.pt`` or a ``step_*.pt``). A write that fails (a full
+disk) raises the ``OSError`` itself, not torch's wrapper of it.
 
 torch is imported inside the functions that need it, so :func:`read_final_metadata` and the
 listing functions stay torch-free. Imports: models, paths and the leaves errors, fileio.
@@ -20,10 +25,15 @@ listing functions stay torch-free. Imports: models, paths and the leaves errors,
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import os
+import pickle
 import re
 import sys
+import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,17 +53,35 @@ FORMAT_VERSION = 1
 #: Resumable checkpoints kept: the newest and the one before it.
 KEEP_CHECKPOINTS = 2
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)\.pt$")
+#: The first bytes of what torch.save writes (a zip archive) and of a pickle (protocol >= 2).
+ZIP_MAGIC = b"PK\x03\x04"
+PICKLE_MAGIC = b"\x80"
+#: Bytes looked at to tell what an unreadable file is; characters of text quoted.
+SNIFF_BYTES = 512
+QUOTED_CHARS = 40
+#: A pickled class or function that weights_only loading refuses, as torch names it.
+REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
 
 # --- writing ----------------------------------------------------------------------------------
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save to a temp file in the same folder, fsync, then rename over ``path``."""
+    """torch.save to a temp file in the same folder, fsync, then rename over ``path``.
+
+    A failed write (``ENOSPC``: the disk is full) raises its ``OSError``; torch wraps it in a
+    RuntimeError ("unexpected pos") that says nothing to a user. ``path`` is left as it was.
+    """
     import torch
 
     with atomic_write(path, "wb") as handle:
-        torch.save(obj, handle)
+        try:
+            torch.save(obj, handle)
+        except RuntimeError as err:
+            cause = err.__context__
+            if not isinstance(cause, OSError):
+                raise
+            raise cause from None
 
 
 def write_state(folder: RunFolder, step: int, state: dict[str, Any]) -> Path:
@@ -100,21 +128,58 @@ def prune(folder: RunFolder) -> None:
         path.unlink(missing_ok=True)
 
 
-def latest_state(folder: RunFolder) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint that loads, with its state; unreadable ones are reported and
-    skipped (the one before them is used)."""
-    import torch
+def set_aside(folder: RunFolder, path: Path) -> Path:
+    """Move an unreadable file of the run into ``unreadable/`` (a name already there is kept:
+    the newcomer gets a UTC time in its name); returns its new path."""
+    folder.unreadable.mkdir(parents=True, exist_ok=True)
+    dest = folder.unreadable / path.name
+    if dest.exists() or dest.is_symlink():
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        dest = dest.with_name(f"{path.stem}.{stamp}{path.suffix}")
+    os.replace(path, dest)
+    return dest
 
+
+def latest_state(folder: RunFolder) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that loads as training state, with its state, or None.
+
+    Every newer file that does not (damaged, truncated, empty, foreign) is set aside into
+    ``unreadable/`` with a warning naming it and why, so that it never counts among the
+    kept checkpoints; the one before it is used.
+    """
     for _, path in list_checkpoints(folder):
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # truncated or damaged: fall back to the previous one
-            print(f"warning: skipping unreadable checkpoint {path}: {err}", file=sys.stderr)
-            continue
-        if isinstance(state, dict) and state.get("format") == STATE_FORMAT:
-            return path, state
-        print(f"warning: skipping {path}: not a training checkpoint", file=sys.stderr)
+            state = load(path)
+        except UserError as err:
+            why = str(err)
+        else:
+            if isinstance(state, dict) and state.get("format") == STATE_FORMAT:
+                return path, state
+            why = f"{path} is a torch file but not a training checkpoint of srgan train"
+        moved = set_aside(folder, path)
+        print(f"warning: {why}; moved it to {moved}", file=sys.stderr)
     return None
+
+
+def final_record(folder: RunFolder) -> dict[str, Any] | None:
+    """The metadata of a run's ``final.pt``, read from final.pt itself ({} if it has none).
+
+    None when there is no final.pt, or when it cannot be read: then it is set aside into
+    ``unreadable/`` with its final.json (a warning says so), and the run's checkpoints
+    decide where training continues.
+    """
+    if not (folder.final.exists() or folder.final.is_symlink()):
+        return None
+    try:
+        metadata = read_generator_file(folder.final).get("metadata")
+    except UserError as err:
+        moved = [set_aside(folder, folder.final)]
+        if folder.final_metadata.exists():
+            moved.append(set_aside(folder, folder.final_metadata))
+        names = " and ".join(p.name for p in moved)
+        print(f"warning: {err}; moved {names} to {folder.unreadable}", file=sys.stderr)
+        return None
+    return metadata if isinstance(metadata, dict) else {}
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -150,21 +215,75 @@ def read_generator_file(path: Path) -> dict[str, Any]:
     holding at least ``model`` (the SRResNet constructor arguments) and ``generator`` (its
     state dict); ``final.pt`` also has ``metadata``.
     """
-    import torch
-
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated, not a torch file, or pickled code refused
-        raise UserError(f"cannot read checkpoint {path}: {err}") from err
+    data = load(path)
     if not isinstance(data, dict) or not {"model", "generator"} <= set(data):
         raise UserError(
             f"{path} is not a generator checkpoint (expected a dict with 'model' and "
             "'generator'; train one with `srgan train`)"
         )
     return data
+
+
+def load(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; a UserError (one line) names the
+    file and says what it is when it cannot be loaded."""
+    import torch
+
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"cannot read checkpoint {path}: it is a folder, not a file")
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        with warnings.catch_warnings():  # torch's remarks on odd pickles: said below instead
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # every failure is described; torch's text is several lines
+        raise UserError(f"cannot read checkpoint {path}: {_what_it_is(path, err)}") from None
+
+
+def _what_it_is(path: Path, err: Exception) -> str:
+    """What a file that torch.load (weights only) refused is, in words (one line)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError as exc:
+        return f"it cannot be opened ({exc.strerror})"
+    refused = REFUSED_GLOBAL.search(str(err)) if isinstance(err, pickle.UnpicklingError) else None
+    if size == 0:
+        return "it is empty (0 bytes)"
+    if refused:
+        return (
+            f"it holds pickled {refused.group(1)}, which is neither tensors nor plain data "
+            "(a whole pickled model, or another program's objects); srgan loads weights only, "
+            "since unpickling anything else can run code"
+        )
+    if head.startswith(ZIP_MAGIC):
+        if not zipfile.is_zipfile(path):
+            return (
+                f"it is truncated: a torch archive whose end is missing ({size:,} bytes), cut "
+                "off by a full disk, a killed copy or an incomplete download"
+            )
+        return f"it is a damaged torch archive ({size:,} bytes)"
+    if head.startswith(PICKLE_MAGIC):
+        return "it is a Python pickle, not a checkpoint written by torch.save"
+    text = _as_text(head)
+    if text is not None:
+        return f"it is a text file, not a checkpoint (it begins {text[:QUOTED_CHARS]!r})"
+    return f"it is not a torch checkpoint (binary data, {size:,} bytes, not a zip archive)"
+
+
+def _as_text(head: bytes) -> str | None:
+    """``head`` as text when it is printable UTF-8 (a character cut at the end allowed)."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.end < len(head):
+            return None
+        text = head[: err.start].decode("utf-8")
+    return text if all(c.isprintable() or c in "\t\r\n" for c in text) else None
 
 
 def generator_from_data(data: Mapping[str, Any], source: str | Path) -> SRResNet:

@@ -2,7 +2,9 @@
 
 Each subcommand parses its arguments, loads the configuration where it needs one, and
 calls one function of the package. A ``UserError`` (bad path, bad config value, bad
-image) is printed as one line and exits with status 2; nothing imports this module.
+image), and a write the machine refuses (a full disk, a read-only folder:
+``fileio.WRITE_ERRNOS``), is printed as one line and exits with status 2; nothing imports
+this module.
 
     srgan evaluate --method bicubic --data-dir DIR --datasets Set5 Set14 BSD100 --out FILE.json
     srgan evaluate --checkpoint final.pt --data-dir DIR --datasets Set5 --out FILE.json
@@ -101,8 +103,13 @@ def _scores_line(row: dict) -> str:
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from srgan import evaluation
-    from srgan.fileio import write_json_atomic
+    from srgan.fileio import require_writable, write_json_atomic
 
+    if args.out.is_dir():
+        raise UserError(f"--out {args.out} is a folder; name the JSON file to write")
+    require_writable(args.out.parent, f"--out {args.out}")
+    if args.save_images is not None:
+        require_writable(args.save_images, f"--save-images {args.save_images}")
     perceptual = _perceptual_scorer(args)
     if args.checkpoint is not None:
         from srgan import inference
@@ -578,11 +585,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from srgan.fileio import WRITE_ERRNOS
+
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except UserError as exc:
         print(f"srgan {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:  # a full disk, a read-only folder: the machine's state, not a bug
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"srgan {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"srgan {args.command}: interrupted", file=sys.stderr)

@@ -4,7 +4,9 @@ One file, ``params.yaml``, holds the paper's settings; Snakemake reads it as its
 ``configfile`` and DVC as its params file. A profile (``config/demo.yaml``) and
 ``--set key=value`` pairs override it, in that order. The merged result is validated
 against ``config_schema.yaml`` (a wrong key or value names itself in a ``UserError``)
-and turned into the typed, frozen dataclasses below.
+and turned into the typed, frozen dataclasses below. Beyond the schema: a number must be
+finite (YAML's ``.nan`` and ``.inf`` pass JSON Schema's bounds), a file must be UTF-8 YAML,
+and a key given twice in one mapping is an error, not a silent override.
 
 This module is a leaf: it imports nothing else from the package but ``errors``.
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -171,16 +175,45 @@ class Config:
 # --- loading and merging -------------------------------------------------------------
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    lines: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            first = lines.setdefault(key, key_node.start_mark.line + 1)
+        except TypeError:  # an unhashable key: construct_mapping reports it
+            continue
+        if first != key_node.start_mark.line + 1:
+            raise yaml.MarkedYAMLError(
+                problem=f"the key {key!r} is given twice in one mapping (lines {first} and "
+                f"{key_node.start_mark.line + 1})",
+            )
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing or malformed file is a ``UserError`` naming it."""
+    """Read a YAML mapping; a missing, undecodable or malformed file (a key given twice
+    included) is a one-line ``UserError`` naming it."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"config file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+            "save it as UTF-8"
+        ) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: plain data only
     except yaml.YAMLError as exc:
-        raise UserError(f"config file {path} is not valid YAML: {exc}") from None
+        raise UserError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -188,6 +221,15 @@ def read_yaml(path: Path) -> dict[str, Any]:
             f"config file {path} must hold a mapping of keys, not {type(data).__name__}"
         )
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong, and where when known."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return " ".join(str(exc).split())
+    mark = exc.problem_mark
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{exc.problem}{where}"
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -276,8 +318,13 @@ def load_schema() -> dict[str, Any]:
 
 
 def validate(config: dict[str, Any], source: str = "config") -> None:
-    """Check ``config`` against the schema; the first error names its dotted key."""
+    """Check ``config`` against the schema; the first error names its dotted key. A
+    number that is not finite (NaN, infinity) is refused first, wherever it is."""
     import jsonschema  # a second to import: only the commands that validate pay for it
+
+    for key, value in _leaves(config):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"{source}: bad value for {key}: {value} is not a finite number")
 
     validator = jsonschema.Draft7Validator(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -293,6 +340,17 @@ def validate(config: dict[str, Any], source: str = "config") -> None:
             f"{source}: unknown key {', '.join(unknown)} {where} (known: {', '.join(allowed)})"
         )
     raise UserError(f"{source}: bad value for {key}: {error.message}")
+
+
+def _leaves(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) of every value in nested mappings and lists."""
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+    for key, value in items:
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict | list):
+            yield from _leaves(value, f"{dotted}.")
+        else:
+            yield dotted, value
 
 
 def config_hash(config: dict[str, Any]) -> str:

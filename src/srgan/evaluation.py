@@ -18,6 +18,8 @@ the paper leaves open:
    on what is left. daala's SSIM sees the **cropped** plane, so its sigma follows the cropped
    height (as if the cropped planes were handed to daala's ``dump_ssim``). This matches
    Table 2's SSIM best: for BSD100 within 0.0005, while the uncropped plane is 0.004 off.
+   So an HR image needs ``MIN_SIDE`` (20) pixels a side, for an 11x11 Wang window to fit;
+   smaller ones are refused, all named, before any set is scored.
 
 With these choices the NN and bicubic rows of Table 2 are reproduced within 0.02 dB PSNR and
 0.0015 SSIM (tests/test_evaluation.py).
@@ -50,6 +52,7 @@ from srgan.imageops import (
     PIXEL_MAX,
     SCALE,
     downscale_8bit,
+    image_size,
     imresize,
     list_image_files,
     modcrop,
@@ -58,11 +61,16 @@ from srgan.imageops import (
     to_uint8,
     write_png,
 )
-from srgan.metrics import psnr, ssim_daala, ssim_wang
+from srgan.metrics import WANG_WINDOW, psnr, ssim_daala, ssim_wang
 from srgan.perceptual import PerceptualScorer
 
 # Pixels removed from each border before scoring (the paper removes a 4-pixel strip).
 BORDER = 4
+#: The smallest side of a scorable HR image: cropped to a multiple of SCALE, less BORDER on
+#: each side, it must still hold one Wang SSIM window (20 pixels).
+MIN_SIDE = SCALE * math.ceil((2 * BORDER + WANG_WINDOW) / SCALE)
+#: Images too small to score named one by one in the error; the rest are counted.
+MAX_LISTED_SMALL = 10
 
 # An upscaler takes an LR image, float in [0, 1], shape (1, C, h, w), and returns the SR image,
 # float in [0, 1] (values outside are clipped when scored), shape (1, C, SCALE h, SCALE w).
@@ -171,6 +179,25 @@ def list_images(hr_dir: Path) -> list[Path]:
     return files
 
 
+def check_sizes(files: list[Path]) -> None:
+    """A UserError naming every image smaller than MIN_SIDE pixels a side (read from the file
+    headers, so a whole set is checked before any image of it is scored)."""
+    small = []
+    for path in files:
+        height, width = image_size(path)
+        if min(height, width) < MIN_SIDE:
+            small.append(f"{path} ({width}x{height})")
+    if small:
+        listed = ", ".join(small[:MAX_LISTED_SMALL])
+        more = f" and {len(small) - MAX_LISTED_SMALL} more" if len(small) > MAX_LISTED_SMALL else ""
+        raise UserError(
+            f"{len(small)} image(s) too small to score: {listed}{more}; the protocol needs at "
+            f"least {MIN_SIDE}x{MIN_SIDE} pixels (cropped to a multiple of {SCALE}, a "
+            f"{BORDER}-pixel border removed, an {WANG_WINDOW}x{WANG_WINDOW} SSIM window left): "
+            "remove them from the set"
+        )
+
+
 def super_resolve(upscaler: Upscaler, lr: torch.Tensor, device: str | torch.device) -> np.ndarray:
     """Run ``upscaler`` on one LR image and return the SR image quantised to uint8."""
     with torch.inference_mode():
@@ -204,6 +231,7 @@ def evaluate_dataset(
     """
     hr_dir = Path(hr_dir)
     files = list_images(hr_dir)
+    check_sizes(files)
     images: dict[str, dict[str, float]] = {}
     bar = tqdm(files, desc=hr_dir.name, unit="img", disable=None if progress else True)
     for path in bar:
@@ -231,9 +259,12 @@ def evaluate(
     """Evaluate ``upscaler`` on ``data_dir/<dataset>`` for each dataset (e.g. Set5, Set14).
 
     Returns ``{dataset: evaluate_dataset(...)}``; SR images go to ``save_dir/<dataset>/``.
-    Identical images score PSNR ``inf`` (JSON writes it as ``Infinity``).
+    Identical images score PSNR ``inf`` (JSON writes it as ``Infinity``). Every set is listed
+    and its image sizes checked before any is scored.
     """
     data_dir = Path(data_dir)
+    datasets = list(datasets)
+    check_sizes([path for name in datasets for path in list_images(data_dir / name)])
     return {
         name: evaluate_dataset(
             upscaler,

@@ -1,6 +1,6 @@
 """Files the safe way: atomic writes, folder swaps, locks, checksums, the git state.
 
-A leaf module like ``errors``: it imports nothing else of the package, and every module may
+A leaf module: it imports nothing else of the package but ``errors``, and every module may
 use it. Every result, checkpoint, table and image the project writes goes through
 ``atomic_write``: a temp file in the same folder (unique name, so two writers never share
 one), flushed and fsynced, then renamed over the target. A kill at any moment leaves either
@@ -8,11 +8,14 @@ the old file or the new one, never a torn one. A folder is written the same way
 (``replaced_folder``: a temp sibling that replaces it at the end). ``file_lock`` is the one
 advisory lock (training folders, decoded-image stores), and ``read_sums``/``format_sums``
 the one reader and writer of ``sha256sum`` lists (manifests, a mirror's ``SHA256SUMS``).
+``require_writable`` checks an output folder before the work that fills it, and
+``WRITE_ERRNOS`` are the write failures a user fixes (a full disk, a read-only folder).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -24,6 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from srgan.errors import UserError
+
 #: Bytes read at a time when hashing a file (large files never sit in memory whole).
 HASH_CHUNK_BYTES = 1 << 20
 #: File name extensions read as images (compared lower-case); other files are ignored.
@@ -31,13 +36,18 @@ HASH_CHUNK_BYTES = 1 << 20
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 #: Seconds a git query may take before the commit is reported as "unknown".
 GIT_TIMEOUT_S = 10
+#: Write failures that are the machine's state, not a bug: a full disk or quota, a read-only
+#: file system, no permission. The CLI reports them in one line.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 @contextlib.contextmanager
 def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temp file beside ``path`` for writing; on success it replaces ``path``.
 
-    On any exception (Ctrl-C included) the temp file is removed and ``path`` is untouched.
+    On any exception (Ctrl-C included) the temp file is removed and ``path`` is untouched;
+    an ``OSError`` with an errno but no file name (a full disk) is given ``path`` as its
+    file name.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,10 +59,31 @@ def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+            exc.filename = str(path)
         raise
     _fsync_folder(path.parent)
+
+
+def require_writable(folder: Path, what: str) -> None:
+    """A UserError naming ``what`` (e.g. "--workdir DIR") unless files can be created in
+    ``folder``, or in the folders that would be created for it. Nothing is created: the
+    nearest existing folder on the way must be a folder, on a writable file system, that
+    this process may write in."""
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        reason = f"{existing} is not a folder"
+    elif os.statvfs(existing).f_flag & os.ST_RDONLY:
+        reason = f"{existing} is on a read-only file system"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        reason = f"no permission to write in {existing}"
+    else:
+        return
+    raise UserError(f"{what}: cannot write there: {reason}")
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -16,28 +16,40 @@ same input as in the untiled run, so the result equals the untiled one up to flo
 (BN is in eval mode, so tiles are normalised identically). The receptive-field radius of
 SRResNet in LR pixels (:func:`receptive_radius`) is 2 B + 8 (40 for B = 16), the default margin.
 
-Imports: models, checkpoints, runtime, imageops, errors.
+``srgan upscale`` (:func:`upscale_files`) makes its output one band of tile rows at a time,
+each quantised to 8 bits and written to the PNG as soon as it is complete
+(``imageops.write_png_bands``): the input stays 8-bit, and beyond it the memory used grows with
+the tile (the generator's activations, one band of output rows), not with the image. It shows
+each image as a viewer does (EXIF orientation applied), keeps an alpha channel (upscaled with
+MATLAB-style bicubic interpolation, tiled the same way), and says what it did and wrote.
+
+Imports: models, checkpoints, runtime, imageops and the leaves errors, fileio.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from srgan import checkpoints
 from srgan.errors import UserError
+from srgan.fileio import require_writable
 from srgan.imageops import (
+    CUBIC_SUPPORT,
     IMAGE_EXTENSIONS,
+    PIXEL_MAX,
+    imresize,
     list_image_files,
-    read_image,
-    to_tensor,
-    to_uint8,
-    write_png,
+    quantise_8bit,
+    read_photo,
+    write_png_bands,
 )
 from srgan.models import IMAGE_CHANNELS, SRResNet
 from srgan.runtime import resolve_device
@@ -51,6 +63,14 @@ HEAD_RADIUS = 4  # the first 9x9 conv, at LR resolution
 BLOCK_RADIUS = 2  # each residual block: two 3x3 convs at LR resolution
 TRUNK_END_RADIUS = 1  # the 3x3 conv after the blocks
 TAIL_KERNEL_RADIUS = 4  # the last 9x9 conv, at HR resolution
+# LR pixels of context bicubic interpolation needs around a tile (half the kernel's support).
+BICUBIC_RADIUS = math.ceil(CUBIC_SUPPORT / 2)
+# glibc's mallopt parameter and the value `srgan upscale` fixes it to (glibc's initial one):
+# allocations from this size up get their own mapping, returned to the system when freed.
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 128 * 1024
+# What a PNG of so many channels holds, in the line `srgan upscale` prints per file.
+PNG_CONTENTS = {1: "gray", 2: "gray + alpha", 3: "RGB", 4: "RGB + alpha"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,8 +131,44 @@ def _run(generator: torch.nn.Module, lr: torch.Tensor) -> torch.Tensor:
     return ((sr + 1) / 2).clamp_(0.0, 1.0).to(lr.device)
 
 
-def _tile_starts(length: int, tile: int) -> list[int]:
-    return list(range(0, length, tile))
+def check_tiling(tile: int, overlap: int | None) -> None:
+    """A UserError unless ``tile`` >= 0 (0: the whole image) and ``overlap`` >= 0 (or None)."""
+    if tile < 0:
+        raise UserError(f"--tile must be >= 0 LR pixels (0: the whole image at once), got {tile}")
+    if overlap is not None and overlap < 0:
+        raise UserError(f"--overlap must be >= 0 LR pixels, got {overlap}")
+
+
+def _spans(length: int, tile: int) -> list[tuple[int, int]]:
+    """[start, end) of the tiles along one axis (one span when ``tile <= 0``)."""
+    step = tile if tile > 0 else length
+    return [(start, min(start + step, length)) for start in range(0, length, step)]
+
+
+def _tiled(
+    run: Callable[[torch.Tensor], torch.Tensor],
+    lr: torch.Tensor,
+    tile: int,
+    overlap: int,
+    scale: int,
+) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """(core row start, core column start, ``run``'s output for the core) of each tile, row of
+    tiles by row of tiles. ``run`` sees the core with ``overlap`` LR pixels of context."""
+    height, width = lr.shape[-2:]
+    for y0, y1 in _spans(height, tile):
+        top, bottom = max(y0 - overlap, 0), min(y1 + overlap, height)
+        for x0, x1 in _spans(width, tile):
+            left, right = max(x0 - overlap, 0), min(x1 + overlap, width)
+            sr = run(lr[..., top:bottom, left:right])
+            yield (
+                y0,
+                x0,
+                sr[
+                    ...,
+                    scale * (y0 - top) : scale * (y1 - top),
+                    scale * (x0 - left) : scale * (x1 - left),
+                ],
+            )
 
 
 def upscale_tensor_tiled(
@@ -131,22 +187,45 @@ def upscale_tensor_tiled(
     """
     if tile <= 0 or (lr.shape[-2] <= tile and lr.shape[-1] <= tile):
         return _run(generator, lr)
-    if overlap < 0:
-        raise UserError(f"tile overlap must be >= 0, got {overlap}")
+    check_tiling(tile, overlap)
     height, width = lr.shape[-2:]
     out = torch.empty((lr.shape[0], lr.shape[1], scale * height, scale * width), device=lr.device)
-    for y0 in _tile_starts(height, tile):
-        for x0 in _tile_starts(width, tile):
-            y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
-            top, left = max(y0 - overlap, 0), max(x0 - overlap, 0)
-            bottom, right = min(y1 + overlap, height), min(x1 + overlap, width)
-            sr = _run(generator, lr[..., top:bottom, left:right])
-            out[..., scale * y0 : scale * y1, scale * x0 : scale * x1] = sr[
-                ...,
-                scale * (y0 - top) : scale * (y1 - top),
-                scale * (x0 - left) : scale * (x1 - left),
-            ]
+    for y0, x0, sr in _tiled(lambda x: _run(generator, x), lr, tile, overlap, scale):
+        rows, columns = sr.shape[-2:]
+        out[..., scale * y0 : scale * y0 + rows, scale * x0 : scale * x0 + columns] = sr
     return out
+
+
+def upscale_bands(
+    upscaler: Callable[[torch.Tensor], torch.Tensor],
+    image: np.ndarray,
+    tile: int,
+    overlap: int,
+    scale: int,
+) -> Iterator[np.ndarray]:
+    """An 8-bit H x W x C image super-resolved band by band: yields uint8 (scale * rows,
+    scale * W, C) arrays top to bottom, each a row of tiles (``tile <= 0``: one band).
+
+    ``upscaler`` maps a (1, C, h, w) float tile in [0, 1] to (1, C, scale h, scale w); each
+    tile is converted to float and its output quantised to 8 bits on its own, so only the
+    8-bit input and one band of output stay in memory.
+    """
+    _, width, channels = image.shape
+    pixels = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0)  # a view: (1, C, H, W)
+
+    def run(tile_pixels: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return upscaler(tile_pixels.to(torch.float32) / PIXEL_MAX)
+
+    band = np.empty((0, scale * width, channels), dtype=np.uint8)
+    for _, x0, sr in _tiled(run, pixels, tile, overlap, scale):
+        if x0 == 0:  # a new row of tiles
+            if len(band):
+                yield band
+            band = np.empty((sr.shape[-2], scale * width, channels), dtype=np.uint8)
+        core = quantise_8bit(sr[0].to("cpu", torch.float64)).permute(1, 2, 0).numpy()
+        band[:, scale * x0 : scale * x0 + core.shape[1]] = core
+    yield band
 
 
 def generator_upscaler(
@@ -161,6 +240,7 @@ def generator_upscaler(
     (``load_generator`` does that). ``overlap=None`` uses the receptive-field radius (exact
     tiling).
     """
+    check_tiling(tile, overlap)
     margin = default_overlap(generator) if overlap is None else overlap
     scale = generator.config["scale"]
 
@@ -228,17 +308,25 @@ def upscale_files(
 ) -> list[Path]:
     """``srgan upscale``: super-resolve image files (PNG, JPEG, ...; gray or colour; any size).
 
-    Each output is an 8-bit PNG (gray in, gray out), ``scale`` times larger (the
-    checkpoint's scale). ``tile`` LR pixels per tile (0 = whole
-    image) with ``overlap`` pixels of context (None = the receptive field: exact). Returns the
+    Each output is an 8-bit PNG (gray in, gray out; alpha kept), ``scale`` times larger (the
+    checkpoint's scale), upright as a viewer shows the input (EXIF orientation). ``tile`` LR
+    pixels per tile (0 = whole image) with ``overlap`` pixels of context (None = the
+    receptive field: exact). The arguments, the inputs and the output folder's writability
+    are checked before the generator is loaded. Prints what it did and wrote; returns the
     written paths.
     """
+    check_tiling(tile, overlap)
+    _fix_mmap_threshold()
     files = expand_inputs(inputs)
+    output = Path(output)
+    require_writable(output.parent if output.suffix.lower() == ".png" else output, f"-o {output}")
     generator, metadata = load_generator_with_metadata(checkpoint, device)
-    targets = output_paths(files, output, scale=generator.config["scale"])
+    scale = generator.config["scale"]
+    targets = output_paths(files, output, scale=scale)
     if metadata.get("demo"):
         print(f"note: {checkpoint} comes from a demo run (tiny model); expect little of it")
-    upscaler = generator_upscaler(generator, tile=tile, overlap=overlap)
+    colour = generator_upscaler(generator, tile=0)  # a tile's worth at a time, below
+    margin = default_overlap(generator) if overlap is None else overlap
     bar = tqdm(
         list(zip(files, targets, strict=True)),
         desc="upscale",
@@ -246,6 +334,39 @@ def upscale_files(
         disable=None if progress else True,
     )
     for source, target in bar:
-        image = to_tensor(read_image(source))
-        write_png(target, to_uint8(upscaler(image)))
+        photo = read_photo(source)
+        image = photo.pixels if photo.pixels.ndim == 3 else photo.pixels[:, :, None]
+        height, width, channels = image.shape
+        bands = upscale_bands(colour, image, tile, margin, scale)
+        if photo.alpha is not None:
+            alpha = upscale_bands(
+                _bicubic(scale), photo.alpha[:, :, None], tile, BICUBIC_RADIUS, scale
+            )
+            bands = (np.concatenate(pair, axis=2) for pair in zip(bands, alpha, strict=True))
+            channels += 1
+        write_png_bands(target, scale * height, scale * width, channels, bands)
+        for note in photo.notes():
+            tqdm.write(f"note: {source}: {note}")
+        tqdm.write(
+            f"wrote {target} ({scale * width}x{scale * height}, {PNG_CONTENTS[channels]}; "
+            f"x{scale} of {source}, {width}x{height})"
+        )
     return targets
+
+
+def _fix_mmap_threshold() -> None:
+    """Keep large buffers out of the heap (glibc only; elsewhere nothing happens).
+
+    By default glibc raises its mmap threshold each time a large buffer is freed, so the
+    per-tile buffers of a long run of tiles come from the heap, which fragments and grows
+    with the number of tiles. A fixed threshold gives each large buffer its own mapping,
+    returned when freed (figures: README, "Benchmarks").
+    """
+    libc = ctypes.CDLL(None)  # this process's own symbols: the C library's among them
+    if hasattr(libc, "mallopt"):
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+
+
+def _bicubic(scale: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """MATLAB-style bicubic upscaling of a float tile in [0, 1] (the alpha channel)."""
+    return lambda x: imresize(x.to(torch.float64), scale=scale).clamp(0.0, 1.0)

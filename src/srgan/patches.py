@@ -28,13 +28,20 @@
    ``srgan.imageops.downscale_8bit``, the function the evaluation makes its LR images with.
    ``make_batches`` scales both: LR in [0, 1], HR in [-1, 1].
 
+DataLoader workers ignore SIGINT and SIGTERM (blocked from before they start until they
+ignore them): a signal sent to the whole process group (Ctrl-C, SLURM, `timeout`) is the main
+process's to act on, which finishes its step, writes a checkpoint and then stops the workers.
+A worker still exits by itself within seconds once the main process is gone.
+
 This module uses ``srgan.imageops``, ``srgan.trainset`` and the leaf ``srgan.errors``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+import signal
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -52,6 +59,8 @@ PERMUTATION_STREAM = 0
 CROP_STREAM = 1
 #: Batches each DataLoader worker prepares ahead.
 PREFETCH_BATCHES = 4
+#: Signals the training run handles itself; its DataLoader workers ignore them.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: Values of ``data.pipeline`` (besides "auto").
 DEVICE_PIPELINE, LOADER_PIPELINE = "device", "loader"
 #: Each pipeline in words (``srgan train`` says which one runs).
@@ -273,13 +282,34 @@ def _stream(
         num_workers=workers,
         pin_memory=pin,
         prefetch_factor=PREFETCH_BATCHES,
+        worker_init_fn=_ignore_stop_signals,
     )
-    batches = iter(loader)
+    with _stop_signals_blocked():  # the workers start here and inherit the blocked signals
+        batches = iter(loader)
     try:
         for lr, hr in batches:
             yield _to_device(lr, hr, device)
     finally:
         del batches  # shuts the workers down
+
+
+@contextlib.contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM pending in this thread; they arrive when the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """A DataLoader worker's set-up: ignore SIGINT/SIGTERM (one pending since the fork is
+    dropped), so a signal to the process group cannot kill it before the main process has
+    written its checkpoint."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def _to_device(

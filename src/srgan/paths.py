@@ -10,7 +10,7 @@ Three groups:
   returns the path; the Snakemake rules pass wildcards (``eval_file("{method}")``) to get
   their patterns from the same functions.
 * **A training run's folder** (:class:`RunFolder`): ``final.pt`` and ``final.json``,
-  ``checkpoints/``, ``dvclive/``, ``superseded/``, ``.lock``.
+  ``checkpoints/``, ``dvclive/``, ``superseded/``, ``unreadable/``, ``.lock``.
 * **A MOS study** (:class:`StudyFolder`, under ``results/mos/``): manifest, database,
   stimuli, rater codes; the ratings and analysis tables beside it.
 
@@ -289,7 +289,8 @@ class RunFolder:
     ``final.pt`` is the trained generator and ``final.json`` its metadata (readable without
     torch); ``checkpoints/step_<N>.pt`` hold resumable state; ``dvclive/`` the logged
     metrics; ``superseded/<UTC time>/`` earlier state that could not continue into a new run;
-    ``.lock`` is held while a run trains here.
+    ``unreadable/`` files of the run that could not be read (a damaged final.pt or
+    checkpoint), set aside rather than deleted; ``.lock`` is held while a run trains here.
     """
 
     root: Path
@@ -324,6 +325,10 @@ class RunFolder:
     @property
     def superseded(self) -> Path:
         return self.root / "superseded"
+
+    @property
+    def unreadable(self) -> Path:
+        return self.root / "unreadable"
 
     @property
     def lock(self) -> Path:

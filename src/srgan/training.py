@@ -13,6 +13,7 @@ A run lives in a work folder (:class:`srgan.paths.RunFolder`):
                                   test-set PSNR/SSIM of the ``evaluate`` callback if given
     DIR/.lock                     held while a run trains here (one run per folder)
     DIR/superseded/<time>/        earlier state that could not continue into this run
+    DIR/unreadable/               a damaged final.pt or checkpoint, set aside (never deleted)
 
 Rerunning the same command resumes from the newest readable checkpoint; once ``final.pt``
 holds the requested number of steps it does nothing; asking for more steps continues. What
@@ -21,12 +22,17 @@ the weights of the ``--init`` generator and the training files. State that canno
 into the requested run (another identity, init or file list, or more steps than asked for) is
 moved to ``DIR/superseded/<UTC time>/`` and the run starts over: this is what happens when
 Snakemake reruns a job after a training key changed (it deletes only final.pt), and nothing
-is ever deleted. The batch of step t is a pure function of (seed, t, training files)
-(:mod:`srgan.patches`), so resuming needs only the step; with ``train.deterministic`` on
-CPU, a resumed run ends bit-identical to an uninterrupted one.
+is ever deleted. A final.pt or checkpoint that cannot be read (truncated by a full disk,
+say) is set aside into ``DIR/unreadable/`` with a warning: it never counts among the kept
+checkpoints, and the run continues from the newest valid checkpoint. The batch of step t is
+a pure function of (seed, t, training files) (:mod:`srgan.patches`), so resuming needs only
+the step; with ``train.deterministic`` on CPU, a resumed run ends bit-identical to an
+uninterrupted one.
 
 Checkpoints are written atomically (:mod:`srgan.checkpoints`); the previous one is removed
-only once the new one is complete. SIGINT/SIGTERM finish the current step, write a checkpoint
+only once the new one is complete; a write that fails (a full disk) stops the run with a
+UserError saying so and naming the last good checkpoint. The work folder is checked for
+writability before anything else. SIGINT/SIGTERM finish the current step, write a checkpoint
 and raise :class:`TrainingInterrupted` (the CLI exits 128 + signal: 130 / 143). A non-finite
 loss raises :class:`srgan.trainer.NonFiniteLossError` (a UserError) naming the step and the
 loss terms, without writing a checkpoint, so the last good one stays the newest. Losses are
@@ -59,7 +65,13 @@ from tqdm import tqdm
 from srgan import checkpoints, paths, variants
 from srgan.config import Config
 from srgan.errors import UserError
-from srgan.fileio import LockBusy, file_lock, git_state, remove_stale_temp_files
+from srgan.fileio import (
+    LockBusy,
+    file_lock,
+    git_state,
+    remove_stale_temp_files,
+    require_writable,
+)
 from srgan.losses import check_content_loss_weights
 from srgan.models import SRResNet
 from srgan.patches import PIPELINE_WORDS, make_batches, resolve_pipeline
@@ -214,7 +226,8 @@ def is_complete(
     record: dict[str, Any] | None, identity: str, init: dict[str, Any] | None, steps: int
 ) -> bool:
     """Whether a final.pt with metadata ``record`` is the requested run, finished: then
-    ``srgan train`` does nothing (None: there is no final.pt; {}: it cannot be read)."""
+    ``srgan train`` does nothing (None: there is no readable final.pt; {}: it has no
+    metadata)."""
     return (
         bool(record)
         and mismatch(record, identity, init, steps) is None
@@ -224,21 +237,26 @@ def is_complete(
 
 def _assess(
     folder: paths.RunFolder,
+    record: dict[str, Any] | None,
     identity: str,
     init: dict[str, Any] | None,
     steps: int,
     data: dict[str, Any],
+    final_set_aside: bool,
 ) -> tuple[tuple[Path, dict[str, Any]] | None, str | None]:
     """(the checkpoint to resume from, or None; why the folder's state cannot continue into
-    the requested run, or None). Read-only."""
+    the requested run, or None). ``record`` is final.pt's metadata (None: no final.pt, or
+    an unreadable one that was set aside: ``final_set_aside``). Unreadable checkpoints
+    newer than the one chosen are set aside (:func:`srgan.checkpoints.latest_state`)."""
     final = folder.final
-    record = checkpoints.read_final_metadata(folder)
     if record is not None:
-        why = mismatch(record, identity, init, steps) if record else "unreadable"
+        why = mismatch(record, identity, init, steps)
         if why is not None:
             return None, f"{final} is from {why}"
     latest = checkpoints.latest_state(folder)
     if latest is None:
+        if final_set_aside:
+            return None, f"{final} was unreadable and no checkpoint is left to continue from"
         missing = f"{final} has fewer steps and no checkpoint is left to continue from"
         return None, missing if record is not None else None
     path, state = latest
@@ -401,6 +419,7 @@ def train(
     identity = variants.run_hash(config, spec)
     final = folder.final
     tag = f"srgan train {spec.name}"
+    require_writable(folder.root, f"--workdir {folder.root}")
 
     init_data = read_init(init, config) if init is not None else None
     init_info = _init_summary(init, init_data) if init_data is not None else None
@@ -417,11 +436,15 @@ def train(
 
     with _folder_lock(folder):
         _remove_stale_temp_files(folder)
-        record = checkpoints.read_final_metadata(folder)
+        had_final = final.exists()
+        record = checkpoints.final_record(folder)  # an unreadable final.pt is set aside
         if is_complete(record, identity, init_info, schedule.steps):
             print(f"{tag}: {final} is complete ({schedule.steps} steps, same run); nothing to do")
             return final
-        latest, superseded = _assess(folder, identity, init_info, schedule.steps, data_state)
+        set_aside = had_final and record is None
+        latest, superseded = _assess(
+            folder, record, identity, init_info, schedule.steps, data_state, set_aside
+        )
         if latest is None and init_info is None and spec.adversarial:
             raise _init_required(spec)
         if superseded is not None:
@@ -455,12 +478,14 @@ def train(
             for note in variants.demo_reasons(config, spec):
                 print(f"{tag}: note: {note}; numbers are not comparable to the paper")
             _loop(run, start, every, files, progress, evaluate)
-            checkpoints.write_final(
-                folder,
-                run.trainer.generator.config,
-                run.trainer.generator.state_dict(),
-                run.final_metadata(schedule.steps),
-            )
+            last = folder.checkpoint(schedule.steps)
+            with _written(final, f"the trained state is in {last}", "write final.pt"):
+                checkpoints.write_final(
+                    folder,
+                    run.trainer.generator.config,
+                    run.trainer.generator.state_dict(),
+                    run.final_metadata(schedule.steps),
+                )
     print(f"{tag}: done, {schedule.steps} steps; generator written to {final}")
     return final
 
@@ -565,7 +590,22 @@ def _write_checkpoint(run: _Run, step: int, last_good: Path | None) -> Path:
             f"the weights became non-finite by step {step}; training stopped, the last good "
             f"checkpoint is {kept}. Lower the learning rate or the loss weights"
         )
-    return checkpoints.write_state(run.folder, step, run.checkpoint_state())
+    kept = f"training stopped after step {step}; the last good checkpoint is {last_good or 'none'}"
+    with _written(run.folder.checkpoint(step), kept, "resume"):
+        return checkpoints.write_state(run.folder, step, run.checkpoint_state())
+
+
+@contextlib.contextmanager
+def _written(path: Path, kept: str, then: str) -> Iterator[None]:
+    """A failed write of ``path`` (a full disk) as a UserError in words: what failed, what is
+    kept (``kept``), and to rerun the same command to ``then``."""
+    try:
+        yield
+    except OSError as err:
+        raise UserError(
+            f"cannot write {path}: {err.strerror or err}; {kept}. Free some space (or fix the "
+            f"folder) and rerun the same command to {then}"
+        ) from None
 
 
 def git_commit() -> str:
