@@ -74,6 +74,8 @@ class LossConfig:
 class SRResNetSchedule:
     steps: int
     lr: float
+    lr_decay_step: int
+    lr_decay: float
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class TrainConfig:
     channels_last: bool
     compile: bool
     deterministic: bool
+    variant_steps: dict[str, int]
+    snapshot_steps: tuple[int, ...]
 
 
 @dataclass(frozen=True)
