@@ -27,7 +27,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import LogLocator
+from matplotlib.ticker import LogLocator, NullFormatter
 
 from srgan import checkpoints, paper, paths, tables
 from srgan.errors import UserError
@@ -76,6 +76,8 @@ SCHEDULE_METRIC_PREFIXES = ("lr", "learning_rate", "time", "step")
 #: Logged loss terms that enter the generator's loss with a weight (``srgan.trainer``), and the
 #: ``loss`` config key holding it; the content term enters with 1.
 LOSS_WEIGHTS = {"tv": "tv_weight", "adversarial": "adversarial_weight"}
+#: Logged terms that are not the generator's: named so in the legend.
+LOSS_LABELS = {"discriminator": "discriminator (D's own loss)"}
 
 
 def read_dvclive(run_dir: Path) -> dict[str, pd.DataFrame]:
@@ -177,29 +179,39 @@ def training_runs(
 # --- the paper's schedule -----------------------------------------------------------------------
 
 _PAPER = {setting.key: setting.value for setting in paper.PAPER_SETTINGS}
-#: The paper's schedule on the common step axis: (step, what happens there).
+_SRRESNET_END = _PAPER["train.srresnet.steps"]
+_SRGAN_DROP, _SRGAN_END = _PAPER["train.srgan.lr_decay_step"], _PAPER["train.srgan.steps"]
+#: The paper's schedule, (step, what happens there): on the common axis (SRGAN after the
+#: SRResNet steps it starts from), and on an SRGAN run's own steps.
+#: (step, what happens there, line style).
 PAPER_MARKS = (
-    (_PAPER["train.srresnet.steps"], "paper: SRResNet ends, SRGAN starts (1e6)"),
-    (
-        _PAPER["train.srresnet.steps"] + _PAPER["train.srgan.lr_decay_step"],
-        "paper: SRGAN learning rate to 1e-5",
-    ),
-    (_PAPER["train.srresnet.steps"] + _PAPER["train.srgan.steps"], "paper: SRGAN ends"),
+    (_SRRESNET_END, "paper: SRResNet ends, SRGAN starts (1e6)", ":"),
+    (_SRRESNET_END + _SRGAN_DROP, "paper: SRGAN learning rate to 1e-5 (+1e5)", "-."),
+    (_SRRESNET_END + _SRGAN_END, "paper: SRGAN ends (+2e5)", "--"),
 )
-MARK_STYLES = (":", "-.", "--")
+SRRESNET_MARKS = PAPER_MARKS[:1]
+SRGAN_MARKS = (
+    (_SRGAN_DROP, "paper: SRGAN learning rate to 1e-5 (SRGAN step 1e5)", "-."),
+    (_SRGAN_END, "paper: SRGAN ends (SRGAN step 2e5)", "--"),
+)
 MARK_COLOUR = "#888"
 
 
-def _mark_paper_schedule(ax) -> None:
-    for (step, label), style in zip(PAPER_MARKS, MARK_STYLES, strict=True):
+def _mark_paper_schedule(ax, marks: tuple[tuple[int, str, str], ...] = PAPER_MARKS) -> None:
+    for step, label, style in marks:
         ax.axvline(step, color=MARK_COLOUR, linestyle=style, lw=1, label=label)
 
 
-def _log_steps(ax) -> None:
+def _log_steps(ax, label: str = "training step (log scale)") -> None:
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10))
-    ax.set_xlabel("training step (log scale)")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(label)
     ax.grid(alpha=0.3, which="major")
+
+
+#: The x label of an SRGAN run's own steps.
+SRGAN_STEPS_LABEL = "SRGAN step (log scale), after its SRResNet-MSE start"
 
 
 def _shifted(run: TrainingRun, curve: pd.DataFrame) -> pd.Series:
@@ -220,7 +232,7 @@ def _weighted(run: TrainingRun, name: str, curve: pd.DataFrame) -> tuple[str, pd
     if base in run.weights:
         weight = run.weights[base]
         return f"{weight:.0e} × {base}", curve["value"] * weight
-    return base, curve["value"]
+    return LOSS_LABELS.get(base, base), curve["value"]
 
 
 def _grid(fig: Figure, n_panels: int) -> list:
@@ -235,7 +247,8 @@ def _grid(fig: Figure, n_panels: int) -> list:
 
 def loss_figure(runs: list[TrainingRun]) -> Figure | None:
     """One panel per variant: its loss terms, each multiplied by the weight it enters the
-    loss with, against the step (log-log); the total (when there is more than one term) as a
+    loss with, against the step (log-log: an SRGAN variant's own steps, after its SRResNet-MSE
+    start), the paper's schedule marked; the total (when there is more than one term) as a
     wide pale line beneath. A last panel holds the discriminator's mean outputs of the SRGAN
     variants. One legend below the panels; a term has the same colour in every panel."""
     panels = [run for run in runs if any(is_loss_metric(n) for n in run.curves)]
@@ -260,7 +273,7 @@ def loss_figure(runs: list[TrainingRun]) -> Figure | None:
                 continue  # the total equals its only term: drawn once, as that term
             colour = colours.setdefault(label, "#bbbbbb" if total else next(palette))
             (line,) = ax.plot(
-                _shifted(run, curve),
+                curve["step"],
                 values,
                 color=colour,
                 lw=5 if total else 1.4,
@@ -271,9 +284,13 @@ def loss_figure(runs: list[TrainingRun]) -> Figure | None:
             handles.setdefault(line.get_label(), line)
         if all((c["value"] > 0).all() for c in losses.values()):
             ax.set_yscale("log")
-        _log_steps(ax)
+        _log_steps(ax, SRGAN_STEPS_LABEL if run.start else "SRResNet step (log scale)")
+        _mark_paper_schedule(ax, SRGAN_MARKS if run.start else SRRESNET_MARKS)
         ax.set_title(run.title, fontsize=10)
         ax.set_ylabel("loss term × its weight")
+        handles.update(
+            (line.get_label(), line) for line in ax.lines if line.get_label().startswith("paper")
+        )
     if with_d:
         ax = axes[-1]
         for run, colour in zip(with_d, sns.color_palette("dark", len(with_d)), strict=True):
@@ -281,21 +298,17 @@ def loss_figure(runs: list[TrainingRun]) -> Figure | None:
                 if is_probability_metric(name):
                     style = "-" if _base(name) == PROBABILITY_METRICS[0] else "--"
                     ax.plot(
-                        _shifted(run, curve),
+                        curve["step"],
                         curve["value"],
                         style,
                         color=colour,
                         label=f"{run.label}: {_base(name)}",
                     )
         ax.set_ylim(0, 1)
-        _log_steps(ax)
+        _log_steps(ax, SRGAN_STEPS_LABEL)
+        _mark_paper_schedule(ax, SRGAN_MARKS)
         ax.set_title("Discriminator: mean D(HR) (d_real), D(SR) (d_fake)", fontsize=10)
-        ax.legend(fontsize=7, loc="best")
-    for ax in axes[: len(panels)]:
-        _mark_paper_schedule(ax)
-    for line in axes[0].get_lines():
-        if line.get_label().startswith("paper"):
-            handles.setdefault(line.get_label(), line)
+        ax.legend(handles=ax.lines[: -len(SRGAN_MARKS)], fontsize=7, loc="best")
     height = CURVE_PANEL[1] * rows + LEGEND_INCHES
     fig.legend(
         list(handles.values()),
@@ -417,5 +430,32 @@ def verdict_figure(verdict: pd.DataFrame) -> Figure | None:
     keys += [Line2D([], [], marker=m, ls="", color="grey", label=d) for d, m in markers.items()]
     fig.legend(handles=[*keys, *guides], loc="center left", bbox_to_anchor=(0.99, 0.5), fontsize=8)
     fig.suptitle("Ours against the paper's: one point per method and test set", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def sanity_figure(verdict: pd.DataFrame) -> Figure | None:
+    """Where the paper has no value (the offline demo's test set): each model's PSNR minus
+    our bicubic's on the same set, one dot per method, one panel per set; right of the line,
+    the model beats bicubic. None when every row has a paper value."""
+    rows = verdict[verdict["verdict"] == ""].drop_duplicates(["dataset", "model"])
+    rows = rows[rows["psnr_vs_bicubic"].notna()]
+    if rows.empty:
+        return None
+    sets = list(dict.fromkeys(rows["dataset"]))
+    labels = list(dict.fromkeys(rows["label"]))
+    fig = Figure(figsize=(7.5, 0.45 * len(labels) * len(sets) + 1.4))
+    axes = fig.subplots(len(sets), 1, squeeze=False)[:, 0]
+    for ax, dataset in zip(axes, sets, strict=True):
+        shown = rows[rows["dataset"] == dataset]
+        gains = shown.set_index("label")["psnr_vs_bicubic"].reindex(labels)
+        colours = ["#1a7f37" if g > 0 else "#c62828" for g in gains.fillna(0)]
+        ax.axvline(0, color="black", lw=1, label="our bicubic")
+        ax.scatter(gains, range(len(labels)), c=colours, s=45, zorder=3, edgecolors="black")
+        ax.set_yticks(range(len(labels)), labels)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"{dataset} PSNR − our bicubic's [dB] (the paper has no value here)")
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle("Did the models learn? Each against our bicubic", fontsize=11)
     fig.tight_layout()
     return fig

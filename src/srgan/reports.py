@@ -159,10 +159,10 @@ def _write_utf8(path: Path, text: str) -> None:
         handle.write(text.encode("utf-8"))
 
 
-def notebook_html(notebook: Path, title: str | None = None) -> str:
+def notebook_html(notebook: Path) -> str:
     """An executed notebook as a page: its outputs without code cells or prompts
-    (``nbconvert --no-input``, the ``basic`` template) in ``render.page_html`` (``title``,
-    default the notebook's report title; the navigation bar marks it)."""
+    (``nbconvert --no-input``, the ``basic`` template) in ``render.page_html``, titled with
+    its report's title (``NOTEBOOKS``), which the navigation bar marks."""
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -176,7 +176,7 @@ def notebook_html(notebook: Path, title: str | None = None) -> str:
         nbformat.read(notebook, as_version=4), resources={"metadata": {"name": notebook.stem}}
     )
     name = Path(notebook).stem
-    return render.page_html(title or NOTEBOOKS.get(name, name), body, name)
+    return render.page_html(NOTEBOOKS.get(name, name), body, name)
 
 
 def _notebook_file(notebooks_dir: Path, name: str, suffix: str = NOTEBOOK_SUFFIX) -> Path:
@@ -293,7 +293,7 @@ def build_index(
     verdict = tables.verdict(read) if read else None
     plot = ""
     if verdict is not None:
-        fig = charts.verdict_figure(verdict)
+        fig = charts.verdict_figure(verdict) or charts.sanity_figure(verdict)
         if fig is not None:
             path = charts.save(fig, paths.rebased(paths.VERDICT_PLOT, reports_dir), bool(reasons))
             plot = render.html_image(path, "Ours against the paper's", _rel(path, reports_dir))
