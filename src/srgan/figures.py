@@ -269,8 +269,9 @@ def comparison_panels(
     methods: tuple[str, ...] = COMPARISON_METHODS,
 ) -> tuple[Crop, list[Panel]]:
     """One test image as in the paper's Figures 2 and 6: the same crop of the LR image (the
-    nearest baseline's output), each method and HR. Titles give the PSNR/SSIM (daala) of the
-    whole image (from the eval JSON); a method without an SR image is "not run"."""
+    nearest baseline's output), each method and HR, for :func:`panels_figure`. Titles give
+    the PSNR/SSIM (daala) of the whole image (from the eval JSON); a method without an SR
+    image is "not run"."""
     hr = _read_hr(data_dir, dataset, stem)
     crop = choose_crop(hr)
     panels = []
@@ -295,19 +296,6 @@ def comparison_heading(dataset: str, stem: str, crop: Crop) -> str:
         f"below, two {crop.zoom_side} px regions enlarged. PSNR [dB] / SSIM (daala) of the "
         "whole image"
     )
-
-
-def comparison_figure(
-    dataset: str,
-    stem: str,
-    images_dir: Path,
-    data_dir: Path,
-    per_image: pd.DataFrame,
-    methods: tuple[str, ...] = COMPARISON_METHODS,
-) -> Figure:
-    """:func:`comparison_panels` drawn by :func:`panels_figure`."""
-    crop, panels = comparison_panels(dataset, stem, images_dir, data_dir, per_image, methods)
-    return panels_figure(panels, crop, comparison_heading(dataset, stem, crop))
 
 
 # --- the SRGAN training's evolution (the paper's appendix) ----------------------------------------

@@ -12,8 +12,12 @@ variant, the paper's), our Wang SSIM, the paper's MOS (we ran no opinion test) a
 number came from. ``write_tables`` saves them as CSV and as a JSON metrics file for
 ``dvc metrics show``: ``{"table2": {"Set5": {"srresnet": {"psnr": .., "ssim": ..}}}}``.
 
+``verdict`` answers "was it reproduced?": every row we ran, reproduced when ours is within
+``PSNR_TOLERANCE_DB`` and ``SSIM_TOLERANCE`` of the paper's, and its difference to our own
+bicubic (the sanity check).
+
 How a table is shown (one test set laid out as in the paper, numbers formatted) is
-``srgan.render``'s. This module uses paper, paths and the leaves errors and fileio.
+``srgan.render``'s. This module uses paper, paths, variants and the leaves errors and fileio.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from srgan import paper, paths
+from srgan import paper, paths, variants
 from srgan.errors import UserError
 from srgan.fileio import atomic_write, write_json_atomic
 
@@ -285,25 +289,17 @@ SSIM_TOLERANCE = 0.01
 #: The verdict's words.
 REPRODUCED, NOT_REPRODUCED = "reproduced", "not reproduced"
 #: Our baseline that every trained model must beat on its test set (the first sanity check).
-SANITY_BASELINE = "bicubic"
+SANITY_BASELINE = variants.BICUBIC
+#: The verdict's columns: a table's, less _NOT_IN_VERDICT, then ``psnr_vs_bicubic`` (ours
+#: minus our bicubic on the same set: did the model learn?) and ``verdict`` (REPRODUCED,
+#: NOT_REPRODUCED, or "": no paper value, a set outside the paper).
+_NOT_IN_VERDICT = ("status", "ssim_wang_ours", "mos_paper", "n_images", "source")
 VERDICT_COLUMNS = (
     "table",
-    "dataset",
-    "method",
-    "model",
-    "label",
-    "psnr_paper",
-    "psnr_ours",
-    "psnr_delta",
-    "ssim_paper",
-    "ssim_ours",
-    "ssim_delta",
-    "psnr_vs_bicubic",  # ours minus our bicubic on the same set: did the model learn?
-    "verdict",  # reproduced | not reproduced | "" (no paper value: a set outside the paper)
-    "demo",
+    *(column for column in COLUMNS if column not in _NOT_IN_VERDICT),
+    "psnr_vs_bicubic",
+    "verdict",
 )
-
-
 #: Floating-point noise of a difference: 0.8111 - 0.8211 is -0.010000000000000009, which the
 #: pages print as -0.0100 and which is within a tolerance of 0.01.
 TOLERANCE_SLACK = 1e-9
