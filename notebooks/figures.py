@@ -59,7 +59,7 @@ elif [f"{d}/{s}" for d, s in picks] != list(wanted):
         )
     )
 for dataset, stem in picks:
-    name = f"comparison_{dataset}_{stem}"
+    name = render.figure_name("comparison", dataset, stem)
     crop, panels = figures.comparison_panels(dataset, stem, ctx.images_dir, ctx.data_dir, per_image)
     fig = figures.panels_figure(panels, crop, figures.comparison_heading(dataset, stem, crop))
     display(HTML(ctx.show_figure(fig, name, f"Visual comparison on {dataset}/{stem}")))
@@ -92,7 +92,7 @@ if evolution is None:
     )
 else:
     crop, panels = evolution
-    name = f"evolution_{dataset}_{stem}"
+    name = render.figure_name("evolution", dataset, stem)
     heading = figures.evolution_heading(variant, dataset, stem, crop)
     alt = f"{variant} during training on {dataset}/{stem}"
     display(HTML(ctx.show_figure(figures.panels_figure(panels, crop, heading), name, alt)))

@@ -260,7 +260,7 @@ DEMO_BANNER_STYLE = (
 def demo_banner_html(
     reasons: list[str] | tuple[str, ...], settings: list[str] | tuple[str, ...] = ()
 ) -> str:
-    """A visible warning that the numbers come from a tiny CPU run ('' when there is none),
+    """A visible warning that the numbers come from a small CPU run ('' when there is none),
     with ``settings``, the configuration's departures from the paper
     (``provenance.deviations``: each demo-only setting, derived from the configuration)."""
     if not reasons:
@@ -268,7 +268,7 @@ def demo_banner_html(
     items = "".join(f"<li>{html.escape(r)}</li>" for r in reasons)
     changed = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in settings)
     listed = (
-        f"<p style='margin: 8px 0 0 0'>Settings that depart from the paper's:</p>"
+        "<p style='margin: 8px 0 0 0'>Settings that depart from the paper's:</p>"
         f"<ul class='srgan-demo-settings'>{changed}</ul>"
         if settings
         else ""
@@ -295,6 +295,11 @@ PER_IMAGE_CAPTIONS = {
     "comparison": "Visual comparison",
     "evolution": "SRGAN during training",
 }
+
+
+def figure_name(kind: str, dataset: str, stem: str) -> str:
+    """The name of a per-image figure (``kind`` one of ``PER_IMAGE_CAPTIONS``)."""
+    return f"{kind}_{dataset}_{stem}"
 
 
 def figure_caption(name: str) -> str:
