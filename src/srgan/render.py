@@ -71,11 +71,10 @@ PSNR_DELTA_SPEC, SSIM_DELTA_SPEC = "+.2f", "+.4f"
 MUTED_STYLE = "color: #777; font-style: italic"
 WITHIN_STYLE = "color: #1a7f37"
 OUTSIDE_STYLE = "color: #c62828"
-#: The tolerance of each delta column (``tables.PSNR_TOLERANCE_DB``, ``SSIM_TOLERANCE``).
-DELTA_TOLERANCES = {
-    DISPLAY_COLUMNS["psnr_delta"]: tables.PSNR_TOLERANCE_DB,
-    DISPLAY_COLUMNS["ssim_delta"]: tables.SSIM_TOLERANCE,
-}
+#: The tolerance of each delta column (``tables.PSNR_TOLERANCE_DB``, ``SSIM_TOLERANCE``), by
+#: the table's column name and by the displayed one.
+TOLERANCES = {"psnr_delta": tables.PSNR_TOLERANCE_DB, "ssim_delta": tables.SSIM_TOLERANCE}
+DELTA_TOLERANCES = {DISPLAY_COLUMNS[column]: tol for column, tol in TOLERANCES.items()}
 #: The tolerance as the pages state it.
 TOLERANCE_TEXT = f"|Δ PSNR| ≤ {tables.PSNR_TOLERANCE_DB} dB and |Δ SSIM| ≤ {tables.SSIM_TOLERANCE}"
 #: The test sets of each of the paper's tables.
@@ -99,6 +98,15 @@ set outside the paper's table ({", ".join(outside)}) shows our numbers with no p
 metrics)."""
 
 
+def method_label(row: dict[str, Any]) -> str:
+    """A table row's method as the pages name it: Table 2's reproduced models with the variant
+    standing for them (``"SRGAN (SRGAN-VGG54)"``)."""
+    model = row["model"]
+    if model and model != row["method"]:
+        return f"{row['label']} ({paper.LABELS[model]})"
+    return row["label"]
+
+
 def display_frame(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """One dataset's rows as the paper lays them out: a method per row, named by the paper.
 
@@ -106,14 +114,10 @@ def display_frame(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
     variant standing for them (``"SRGAN (SRGAN-VGG54)"``).
     """
     rows = table[table["dataset"] == dataset]
-    labels = []
-    for row in rows.itertuples(index=False):
-        label = row.label
-        if row.status == QUOTED:
-            label += " (quoted)"
-        elif row.model and row.model != row.method:
-            label += f" ({paper.LABELS[row.model]})"
-        labels.append(label)
+    labels = [
+        f"{row['label']} (quoted)" if row["status"] == QUOTED else method_label(row)
+        for row in rows.to_dict("records")
+    ]
     frame = rows[list(DISPLAY_COLUMNS)].rename(columns=DISPLAY_COLUMNS)
     frame.index = pd.Index(labels)
     return frame
@@ -422,29 +426,20 @@ SANITY_NOTE = (
 )
 
 
-def _method_label(row: dict[str, Any]) -> str:
-    model = row["model"]
-    if model and model != row["method"] and model in paper.LABELS:
-        return f"{row['label']} ({paper.LABELS[model]})"
-    return row["label"]
-
-
 def _verdict_cell(row: dict[str, Any], column: str, spec: str | None, missing: str) -> str:
     value = row[column]
     if column == "table":
         return TABLE_TITLES.get(value, value)
     if column == "label":
-        return _method_label(row)
+        return method_label(row)
     if spec is None:
         return str(value) if value else missing
     return number(value, spec, missing)
 
 
 def _verdict_style(row: dict[str, Any], column: str) -> str:
-    if column == "psnr_delta":
-        return delta_style(row[column], tables.PSNR_TOLERANCE_DB)
-    if column == "ssim_delta":
-        return delta_style(row[column], tables.SSIM_TOLERANCE)
+    if column in TOLERANCES:
+        return delta_style(row[column], TOLERANCES[column])
     if column == "psnr_vs_bicubic" and not pd.isna(row[column]):
         return WITHIN_STYLE if row[column] > 0 else OUTSIDE_STYLE
     if column == "verdict" and row[column]:
