@@ -815,7 +815,7 @@ def test_cli_report_index_and_errors(tmp_path: Path, monkeypatch, capsys) -> Non
     args = ["--params", str(PARAMS), "--config", str(DEMO_CONFIG)]
     assert main(["index", "--reports-dir", "reports", "--tables-dir", "results/tables", *args]) == 0
     text = (tmp_path / "reports" / "index.html").read_text()
-    assert "Table 2 has not been built yet" in text and "DEMO OUTPUT" in text
+    assert "No tables yet (run <code>srgan tables</code>)" in text and "DEMO OUTPUT" in text
 
 
 @pytest.mark.parametrize("name", ["nosuch", "../table1", "/tmp/x", "table1.ipynb", ""])
