@@ -382,11 +382,18 @@ VERDICT_PANELS = (
 DATASET_MARKERS = ("o", "s", "^", "D", "v")
 
 
+def _one_per_model(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per test set and model (Table 1's SRResNet-MSE is Table 2's SRResNet), named
+    by the model (``paper.LABELS``), so a model has one colour and one name everywhere."""
+    rows = rows.drop_duplicates(["dataset", "model"])
+    return rows.assign(label=[paper.LABELS.get(m, m) for m in rows["model"]])
+
+
 def verdict_figure(verdict: pd.DataFrame) -> Figure | None:
     """Ours against the paper's, one point per method and test set (``tables.verdict``'s
     rows that have a paper value), PSNR and SSIM side by side: the diagonal is a perfect
     match, the band around it the verdict's tolerance. None when no row has a paper value."""
-    rows = verdict[verdict["verdict"] != ""].drop_duplicates(["dataset", "model"])
+    rows = _one_per_model(verdict[verdict["verdict"] != ""])
     if rows.empty:
         return None
     fig = Figure(figsize=(11, 4.8))
@@ -438,7 +445,7 @@ def sanity_figure(verdict: pd.DataFrame) -> Figure | None:
     """Where the paper has no value (the offline demo's test set): each model's PSNR minus
     our bicubic's on the same set, one dot per method, one panel per set; right of the line,
     the model beats bicubic. None when every row has a paper value."""
-    rows = verdict[verdict["verdict"] == ""].drop_duplicates(["dataset", "model"])
+    rows = _one_per_model(verdict[verdict["verdict"] == ""])
     rows = rows[rows["psnr_vs_bicubic"].notna()]
     if rows.empty:
         return None

@@ -508,12 +508,13 @@ def verdict_html(frame: pd.DataFrame | None, demo: bool, plot: str = "") -> str:
     if n:
         parts.append(verdict_table_html(judged))
     if len(outside):
-        sets = ", ".join(dict.fromkeys(outside["dataset"]))
+        pairs = zip(outside["table"], outside["dataset"], strict=True)
+        where = dict.fromkeys(f"{TABLE_TITLES.get(t, t)} on {d}" for t, d in pairs)
         parts += [
-            f"<h3>Test sets outside the paper's tables ({html.escape(sets)}): the sanity check"
-            " only</h3>",
-            "<p class='note'>The paper has no number for these sets; what remains is whether "
-            "each trained model beats our bicubic on them.</p>",
+            f"<h3>Rows the paper has no value for ({html.escape(', '.join(where))}): the sanity"
+            " check only</h3>",
+            "<p class='note'>What remains is whether each trained model beats our bicubic on "
+            "the same set.</p>",
             verdict_table_html(outside, SANITY_COLUMNS),
         ]
     return "\n".join([*parts, plot])
