@@ -29,6 +29,15 @@ ctx = reports.context(
 )
 display(HTML(ctx.banner()))
 
+
+def show_panels(name, crop, panels, heading, alt):
+    """A per-image figure, inline and linked to its PNG, then links to its full-size crops."""
+    display(HTML(ctx.show_figure(figures.panels_figure(panels, crop, heading), name, alt)))
+    crops = figures.save_crops(panels, name, ctx.crops_dir)
+    links = {title: ctx.href(path) for title, path in crops.items()}
+    display(HTML(render.links_line("Full-resolution crops", links)))
+
+
 # %% [markdown]
 # ## Visual comparison
 #
@@ -61,11 +70,8 @@ elif [f"{d}/{s}" for d, s in picks] != list(wanted):
 for dataset, stem in picks:
     name = render.figure_name("comparison", dataset, stem)
     crop, panels = figures.comparison_panels(dataset, stem, ctx.images_dir, ctx.data_dir, per_image)
-    fig = figures.panels_figure(panels, crop, figures.comparison_heading(dataset, stem, crop))
-    display(HTML(ctx.show_figure(fig, name, f"Visual comparison on {dataset}/{stem}")))
-    crops = figures.save_crops(panels, name, ctx.crops_dir)
-    links = {title: ctx.href(path) for title, path in crops.items()}
-    display(HTML(render.links_line("Full-resolution crops", links)))
+    heading = figures.comparison_heading(dataset, stem, crop)
+    show_panels(name, crop, panels, heading, f"Visual comparison on {dataset}/{stem}")
 
 # %% [markdown]
 # ## SRGAN during training
@@ -94,20 +100,17 @@ else:
     crop, panels = evolution
     name = render.figure_name("evolution", dataset, stem)
     heading = figures.evolution_heading(variant, dataset, stem, crop)
-    alt = f"{variant} during training on {dataset}/{stem}"
-    display(HTML(ctx.show_figure(figures.panels_figure(panels, crop, heading), name, alt)))
-    crops = figures.save_crops(panels, name, ctx.crops_dir)
-    links = {title: ctx.href(path) for title, path in crops.items()}
-    display(HTML(render.links_line("Full-resolution crops", links)))
+    show_panels(name, crop, panels, heading, f"{variant} during training on {dataset}/{stem}")
 
 # %% [markdown]
 # ## Training curves
 #
 # Losses logged during training, each term multiplied by the weight it enters the loss with,
 # and the PSNR on the test set scored during training, against the training step on a log
-# scale. Each SRGAN variant starts from the trained SRResNet-MSE generator, so its curve starts
-# where SRResNet-MSE ended. Grey vertical lines mark the paper's schedule (1e6 SRResNet steps,
-# then 1e5 + 1e5 SRGAN steps).
+# scale. Each SRGAN variant starts from the trained SRResNet-MSE generator: its loss panel
+# counts its own steps (the title gives the SRResNet-MSE step it starts from), and in the PSNR
+# figure its curve starts where SRResNet-MSE ended. Grey vertical lines mark the paper's
+# schedule (1e6 SRResNet steps, then 1e5 + 1e5 SRGAN steps).
 
 # %%
 runs = charts.training_runs(ctx.config, ctx.runs_dir)
