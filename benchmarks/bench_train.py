@@ -1,45 +1,67 @@
-"""Training throughput (iterations/s) at the paper's batch (16) and crop (96).
+"""Training throughput (iterations/s) at the paper's batch (16) and crop (96), data included.
 
 Usage: .venv/bin/python benchmarks/bench_train.py [--device cpu|cuda] [--steps N] [--warmup W]
-                                                  [--variants srresnet_mse srgan_vgg54]
-                                                  [--data DIR] [--workers K]
+           [--variants srresnet_mse srgan_vgg54] [--rows KEY ...] [--data DIR] [--workers K]
+           [--json FILE] [--batch B] [--crop C] [--set key=value ...]
 
 For each variant (the full paper models: 16 blocks, 64 channels, the 8-conv discriminator;
-VGG19 with random weights, which costs the same as ImageNet's), one run times the training
-step of ``srgan.trainer`` (``build_trainer`` + ``Trainer.step``, the code ``srgan train``
-runs, under the same torch settings, ``runtime.torch_settings``: cudnn autotuning on CUDA
-with params.yaml's ``train.deterministic: false``) fed by two data pipelines:
+VGG19 with random weights, which costs the same as ImageNet's) and each row below, one run
+builds the trainer of ``srgan.trainer`` and the batches of ``srgan.patches`` from the
+configuration (params.yaml with the row's keys laid over it) and times the loop body of
+``srgan train``: set the learning rate, fetch the batch, the step, add the losses to the
+meter (no per-step synchronisation), under ``runtime.torch_settings`` (cudnn autotuning, as
+``train.deterministic: false``). Rows (``--rows``; all of them on CUDA, ``eager`` and
+``defaults`` elsewhere):
 
-- naive: per sample, PIL open, random crop, MATLAB-bicubic downscale of that crop, all in the
-  main process (the usual first implementation);
-- project: ``srgan.patches.make_batches`` (decoded-image store, batched downscale, ``--workers``
-  DataLoader workers).
+    eager         the step as it was before graph mode: eager, PyTorch's default Adam
+                  (multi-tensor on CUDA), the DataLoader pipeline (``--workers``), fp32
+    fused         eager + fused Adam                      (each optimisation on its own)
+    device-data   eager + batches made on the device
+    graph         eager + the whole step as one CUDA graph
+    compile       eager + torch.compile (inductor, default mode)
+    bf16          eager + bf16 autocast (a deviation from the paper's fp32)
+    defaults      what params.yaml picks on this device: on CUDA the full path (graph,
+                  fused Adam, data on the device, fp32 with TF32 convolutions); elsewhere
+                  the eager step, so eager vs defaults is the no-regression check on CPU
+    full-compile  the full path + torch.compile
+    full-bf16     the full path in bf16
+    peer          a plain eager loop as public reimplementations write it: fp16 autocast,
+                  GradScaler, ``loss.item()`` every step, batches already on the GPU (CUDA)
 
-On CUDA it also compares fp32 with bf16 autocast, and eager with ``torch.compile``, for the
-project pipeline, and reports peak GPU memory. Images: ``--data`` (default: the mirror's
-BSD200), or, when that is missing, synthetic 256x256 PNGs in a temp folder. Each row is
-the mean over ``--steps`` steps after ``--warmup`` steps (compilation happens in the warmup).
+Each row is the mean over ``--steps`` steps after ``--warmup`` steps (cudnn autotuning, the
+graph capture and compilation happen in the warmup). Printed: it/s, ms per step, CPU ms per
+step of this process, the ratio to the ``eager`` row, peak GPU memory (the decoded images of
+the device rows included), then the projected hours of training steps (no evaluation or data
+download) for the paper's schedule (params.yaml) and the quick profile (config/quick.yaml):
+the SRResNet variants at SRResNet-MSE's rate, the SRGAN variants at SRGAN-VGG54's (the
+costliest of them: an upper bound). Images: ``--data`` (default: the mirror's BSD200), or
+synthetic 256x256 PNGs when that is missing.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import gc
+import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import REPO_ROOT, default_data_dir, naive_batches
+from _common import REPO_ROOT, default_data_dir
 from PIL import Image
 
 from srgan import runtime, variants
 from srgan.config import Config, load_config
+from srgan.losses import content_loss, discriminator_loss, generator_adversarial_loss
+from srgan.models import Discriminator, SRResNet
 from srgan.patches import make_batches
-from srgan.trainer import Trainer, build_trainer
+from srgan.trainer import GRAPH_WARMUP_STEPS, LossMeter, build_trainer, generator_settings
+from srgan.trainer import loss_names as trainer_loss_names
 from srgan.trainset import scan_images
 
 PAPER_CROP = 96  # paper: 96 x 96 HR crops
@@ -47,7 +69,57 @@ PAPER_BATCH = 16  # paper: 16 crops per mini-batch
 SYNTHETIC_IMAGES = 32
 SYNTHETIC_SIZE = 256
 CPU_DEFAULTS = {"steps": 2, "warmup": 1}  # a paper-size SRGAN step takes seconds on 2 cores
-CUDA_DEFAULTS = {"steps": 20, "warmup": 5}
+CUDA_DEFAULTS = {"steps": 100, "warmup": GRAPH_WARMUP_STEPS + 7}
+QUICK_PROFILE = REPO_ROOT / "config" / "quick.yaml"
+#: Which benchmarked variant's rate stands for each variant in the projections.
+RATE_OF = {False: variants.SRRESNET_MSE, True: variants.SRGAN_VGG54}  # by ``adversarial``
+
+#: The step as it was before graph mode, fused Adam and data on the device.
+BEFORE = {
+    "train.step": "eager",
+    "train.adam_kernel": "default",
+    "data.pipeline": "loader",
+    "train.compile": "false",
+    "train.precision": "fp32",
+}
+#: params.yaml's own settings: on CUDA the full path, elsewhere the step as before.
+DEFAULTS = {**BEFORE, "train.step": "auto", "train.adam_kernel": "auto", "data.pipeline": "auto"}
+PEER = "peer"
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    key: str
+    label: str
+    keys: dict[str, str]  # config keys laid over params.yaml (none for the peer row)
+
+
+ROWS = (
+    RowSpec("eager", "as before: eager, default Adam, DataLoader", BEFORE),
+    RowSpec("fused", "+ fused Adam", {**BEFORE, "train.adam_kernel": "fused"}),
+    RowSpec("device-data", "+ batches made on the device", {**BEFORE, "data.pipeline": "device"}),
+    RowSpec("graph", "+ whole step as one CUDA graph", {**BEFORE, "train.step": "graph"}),
+    RowSpec("compile", "+ torch.compile", {**BEFORE, "train.compile": "true"}),
+    RowSpec("bf16", "+ bf16 autocast (deviation)", {**BEFORE, "train.precision": "bf16"}),
+    RowSpec("defaults", "defaults of params.yaml", DEFAULTS),
+    RowSpec("full-compile", "defaults + torch.compile", {**DEFAULTS, "train.compile": "true"}),
+    RowSpec("full-bf16", "defaults, bf16 (deviation)", {**DEFAULTS, "train.precision": "bf16"}),
+    RowSpec(PEER, "peer-style: fp16+GradScaler+item()", {}),
+)
+ROW_KEYS = tuple(r.key for r in ROWS)
+CPU_ROWS = ("eager", "defaults")
+
+
+@dataclass
+class Result:
+    variant: str
+    row: str
+    label: str
+    it_per_s: float
+    ms_per_step: float
+    cpu_ms_per_step: float
+    peak_gib: float | None
+    ratio: float | None = None
 
 
 def synthetic_images(folder: Path) -> Path:
@@ -62,140 +134,239 @@ def synthetic_images(folder: Path) -> Path:
     return folder
 
 
-def naive_device_batches(
-    files: list[Path], crop: int, batch: int, device: torch.device
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The naive baseline pipeline (benchmarks/_common.py), moved to ``device``."""
-    for lr, hr in naive_batches(files, crop, batch):
-        yield lr.to(device), hr.to(device)
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def time_steps(
-    trainer: Trainer,
-    batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
-    device: torch.device,
-    memory_format: torch.memory_format,
-    steps: int,
-    warmup: int,
+def time_loop(
+    iteration: Callable[[int], None], device: torch.device, steps: int, warmup: int
 ) -> tuple[float, float]:
-    """Wall and process-CPU seconds per training step (data included), mean over ``steps``
-    after ``warmup``. CPU time counts this process's threads only (not data workers); on a
-    shared machine wall time above CPU time / threads means waiting for cores."""
+    """Wall and process-CPU seconds per iteration, mean over ``steps`` after ``warmup``. CPU
+    time counts this process's threads only (not data workers); on a shared machine wall
+    time above CPU time / threads means waiting for cores."""
     start = cpu_start = 0.0
     for i in range(warmup + steps):
         if i == warmup:
             _sync(device)
             start, cpu_start = time.perf_counter(), time.process_time()
-        lr, hr = next(batches)
-        trainer.step(
-            lr.contiguous(memory_format=memory_format), hr.contiguous(memory_format=memory_format)
-        )
+        iteration(i)
     _sync(device)
     return (time.perf_counter() - start) / steps, (time.process_time() - cpu_start) / steps
 
 
-def bench_one(
-    variant: str,
-    files: list[Path],
-    device: torch.device,
-    precision: str,
-    compile_models: bool,
-    pipeline: str,
-    args: argparse.Namespace,
-    data_root: Path,
-) -> dict[str, object]:
-    sets = [
+def row_config(spec: RowSpec, device: torch.device, args: argparse.Namespace, root: Path) -> Config:
+    sets = [f"{key}={value}" for key, value in spec.keys.items()]
+    sets += [
         f"device={device}",
-        f"train.precision={precision}",
-        f"train.compile={str(compile_models).lower()}",
         "vgg.weights=random",
-        f"data.root={data_root}",
+        f"data.root={root}",
+        f"data.crop_size={args.crop}",
+        f"data.batch_size={args.batch}",
+        f"data.workers={args.workers}",
+        *args.set,
     ]
-    config = load_config(REPO_ROOT / "params.yaml", sets=sets)
-    with runtime.torch_settings(config.train.deterministic, device):
-        return _bench_run(variant, files, device, config, pipeline, args, data_root)
+    return load_config(REPO_ROOT / "params.yaml", sets=sets)
 
 
-def _bench_run(
-    variant: str,
-    files: list[Path],
-    device: torch.device,
-    config: Config,
-    pipeline: str,
-    args: argparse.Namespace,
-    data_root: Path,
-) -> dict[str, object]:
-    """One row: build the trainer and time its steps (inside ``runtime.torch_settings``)."""
+def trainer_iteration(
+    variant: str, config: Config, files: list[Path], device: torch.device
+) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """One iteration of ``srgan train``'s loop for ``config``, and how to stop its data."""
     spec = variants.get(variant)
     trainer = build_trainer(spec, config, device)
     trainer.generator.train()
+    meter = LossMeter(trainer_loss_names(spec), device)
+    lr_value = variants.schedule(config, spec).lr
     channels_last = config.train.channels_last and device.type == "cuda"
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    if pipeline == "naive":
-        batches = naive_device_batches(files, PAPER_CROP, PAPER_BATCH, device)
-    else:
-        batches = make_batches(
-            files,
-            PAPER_CROP,
-            PAPER_BATCH,
-            seed=0,
-            workers=args.workers,
-            cache_images=0,
-            device=device,
-            store_dir=data_root / "cache",
-        )
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    try:
-        seconds, cpu_seconds = time_steps(
-            trainer, batches, device, memory_format, args.steps, args.warmup
-        )
-    finally:
-        close = getattr(batches, "close", None)
-        if close:
-            close()
+    batches = make_batches(
+        files,
+        config.data.crop_size,
+        config.data.batch_size,
+        seed=config.seed,
+        workers=config.data.workers,
+        cache_images=0,
+        device=device,
+        scale=config.scale,
+        store_dir=Path(config.data.root) / "cache",
+        progress=False,
+        pipeline=config.data.pipeline,
+    )
+
+    def iteration(step: int) -> None:
+        trainer.set_lr(lr_value)
+        lr, hr = next(batches)
+        lr = lr.to(device, memory_format=memory_format, non_blocking=True)
+        hr = hr.to(device, memory_format=memory_format, non_blocking=True)
+        meter.add(step + 1, trainer.step(lr, hr))
+
+    return iteration, batches.close
+
+
+def peer_iteration(variant: str, config: Config, device: torch.device) -> Callable[[int], None]:
+    """A plain eager loop as public reimplementations write it: fp16 autocast and GradScaler,
+    PyTorch's default Adam, the loss read back (``.item()``) every step, one synthetic batch
+    already on the GPU."""
+    spec = variants.get(variant)
+    generator = SRResNet(**generator_settings(config)).to(device)
+    content = content_loss(
+        spec.content,
+        vgg_weights=config.vgg.weights,
+        vgg_normalization=config.vgg.normalization,
+        vgg_rescale=1 / config.loss.vgg_divisor,
+    ).to(device)
+    lr_value = variants.schedule(config, spec).lr
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr_value)
+    scaler_g = torch.amp.GradScaler(device.type)
+    crop, batch = config.data.crop_size, config.data.batch_size
+    lr = torch.rand(batch, 3, crop // config.scale, crop // config.scale, device=device)
+    hr = torch.rand(batch, 3, crop, crop, device=device) * 2 - 1
+    discriminator = opt_d = scaler_d = None
+    if spec.adversarial:
+        discriminator = Discriminator(
+            input_size=crop,
+            channels=config.discriminator.channels,
+            strides=config.discriminator.strides,
+            dense=config.discriminator.dense,
+        ).to(device)
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_value)
+        scaler_d = torch.amp.GradScaler(device.type)
+
+    def autocast() -> torch.autocast:
+        return torch.autocast(device_type=device.type, dtype=torch.float16)
+
+    def iteration(step: int) -> None:
+        with autocast():
+            sr = generator(lr)
+        loss = None
+        if discriminator is not None and opt_d is not None and scaler_d is not None:
+            with autocast():
+                d_loss = discriminator_loss(discriminator(hr), discriminator(sr.detach()))
+            opt_d.zero_grad()
+            scaler_d.scale(d_loss).backward()
+            scaler_d.step(opt_d)
+            scaler_d.update()
+            with autocast():
+                adversarial = generator_adversarial_loss(discriminator(sr))
+                loss = content(sr, hr) + config.loss.adversarial_weight * adversarial
+        else:
+            with autocast():
+                loss = content(sr, hr)
+        opt_g.zero_grad()
+        scaler_g.scale(loss).backward()
+        scaler_g.step(opt_g)
+        scaler_g.update()
+        loss.item()
+
+    return iteration
+
+
+def bench_row(
+    variant: str,
+    spec: RowSpec,
+    files: list[Path],
+    device: torch.device,
+    args: argparse.Namespace,
+    root: Path,
+) -> Result:
+    config = row_config(spec, device, args, root)
+    stop: Callable[[], None] = lambda: None  # noqa: E731
+    with runtime.torch_settings(config.train.deterministic, device):
+        if spec.key == PEER:
+            iteration = peer_iteration(variant, config, device)
+        else:
+            iteration, stop = trainer_iteration(variant, config, files, device)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        try:
+            seconds, cpu_seconds = time_loop(iteration, device, args.steps, args.warmup)
+        finally:
+            stop()
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
-    return {
-        "variant": variant,
-        "precision": config.train.precision,
-        "compile": config.train.compile,
-        "data": pipeline,
-        "it/s": 1 / seconds,
-        "s/it": seconds,
-        "cpu s/it": cpu_seconds,
-        "peak GiB": peak,
+    return Result(
+        variant, spec.key, spec.label, 1 / seconds, 1e3 * seconds, 1e3 * cpu_seconds, peak
+    )
+
+
+def release(device: torch.device) -> None:
+    """Free what a row left (graphs, compiled code, cached blocks) before the next one: a
+    captured step and its trainer refer to each other, so only the collector frees them."""
+    gc.collect()
+    torch._dynamo.reset()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.empty_cache()
+
+
+def add_ratios(results: list[Result]) -> None:
+    eager = {r.variant: r.it_per_s for r in results if r.row == "eager"}
+    for r in results:
+        r.ratio = r.it_per_s / eager[r.variant] if r.variant in eager else None
+
+
+def projected_hours(results: list[Result]) -> dict[str, dict[str, float]]:
+    """{row: {profile: hours}} of training steps for every row with both rates measured."""
+    schedules = {
+        "paper": load_config(REPO_ROOT / "params.yaml"),
+        "quick": load_config(REPO_ROOT / "params.yaml", [QUICK_PROFILE]),
     }
+    rates = {(r.row, r.variant): r.it_per_s for r in results}
+    hours: dict[str, dict[str, float]] = {}
+    for row in dict.fromkeys(r.row for r in results):
+        if not all((row, v) in rates for v in RATE_OF.values()):
+            continue
+        hours[row] = {
+            name: sum(
+                variants.schedule(config, spec).steps / rates[(row, RATE_OF[spec.adversarial])]
+                for spec in variants.selected(config)
+            )
+            / 3600
+            for name, config in schedules.items()
+        }
+    return hours
 
 
-def print_table(rows: list[dict[str, object]]) -> None:
-    header = f"{'variant':14s} {'precision':9s} {'compile':7s} {'data':8s} {'it/s':>8s} "
-    header += f"{'s/it':>8s} {'cpu s/it':>8s} {'peak GiB':>8s}"
+def print_tables(results: list[Result], hours: dict[str, dict[str, float]]) -> None:
+    header = (
+        f"{'variant':13s} {'row':12s} {'what':44s} {'it/s':>9s} {'ms/it':>9s} "
+        f"{'CPU ms/it':>9s} {'x eager':>7s} {'peak GiB':>8s}"
+    )
     print(header)
     print("-" * len(header))
-    for row in rows:
-        peak = "" if row["peak GiB"] is None else f"{row['peak GiB']:.2f}"
+    for r in results:
+        ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
+        peak = "" if r.peak_gib is None else f"{r.peak_gib:.2f}"
         print(
-            f"{row['variant']:14s} {row['precision']:9s} {'yes' if row['compile'] else 'no':7s} "
-            f"{row['data']:8s} {row['it/s']:8.3f} {row['s/it']:8.3f} "
-            f"{row['cpu s/it']:8.3f} {peak:>8s}"
+            f"{r.variant:13s} {r.row:12s} {r.label:44s} {r.it_per_s:9.3f} {r.ms_per_step:9.1f} "
+            f"{r.cpu_ms_per_step:9.1f} {ratio:>7s} {peak:>8s}"
         )
+    if not hours:
+        return
+    print()
+    print("projected hours of training steps, all five variants of Table 1")
+    print(f"{'row':12s} {'paper schedule':>15s} {'quick profile':>14s}")
+    for row, by_profile in hours.items():
+        print(f"{row:12s} {by_profile['paper']:15.2f} {by_profile['quick']:14.2f}")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     parser.add_argument(
         "--variants", nargs="+", default=[variants.SRRESNET_MSE, variants.SRGAN_VGG54]
     )
+    parser.add_argument("--rows", nargs="+", choices=ROW_KEYS, default=None, help="row keys")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per row")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first")
     parser.add_argument("--data", type=Path, default=None, help="folder of HR training images")
     parser.add_argument("--workers", type=int, default=None, help="DataLoader workers")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--batch", type=int, default=PAPER_BATCH, help="crops per batch")
+    parser.add_argument("--crop", type=int, default=PAPER_CROP, help="HR crop size")
+    parser.add_argument(
+        "--set", action="append", default=[], help="config key=value for every row (repeatable)"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     defaults = CUDA_DEFAULTS if device.type == "cuda" else CPU_DEFAULTS
@@ -203,41 +374,56 @@ def main() -> None:
     args.warmup = defaults["warmup"] if args.warmup is None else args.warmup
     if args.workers is None:
         args.workers = min(4, max(1, (os.cpu_count() or 2) - 1))
+    if args.rows is None:
+        args.rows = list(ROW_KEYS) if device.type == "cuda" else list(CPU_ROWS)
+    return args
 
+
+def main() -> None:
+    args = parse_args()
+    device = torch.device(args.device)
+    specs = [spec for spec in ROWS if spec.key in args.rows]
+    if device.type != "cuda" and any(spec.key == PEER for spec in specs):
+        print("the peer-style row needs CUDA (fp16 autocast and GradScaler): left out")
+        specs = [spec for spec in specs if spec.key != PEER]
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    results: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data or default_data_dir("train/BSD200")
         if not data_dir.is_dir():
             print(f"no training images at {data_dir}: using {SYNTHETIC_IMAGES} synthetic ones")
             data_dir = synthetic_images(Path(tmp))
-        files = scan_images(data_dir, PAPER_CROP, "skip")
+        files = scan_images(data_dir, args.crop, "skip", progress=False)
         print(
-            f"device {device}, {torch.get_num_threads()} CPU threads, {args.workers} data "
-            f"workers, {len(files)} images from {data_dir}; batch {PAPER_BATCH}, crop "
-            f"{PAPER_CROP}; {args.warmup} warmup + {args.steps} timed steps per row"
+            f"{name} ({device}), torch {torch.__version__}, {torch.get_num_threads()} CPU "
+            f"threads, {args.workers} data workers (DataLoader rows), {len(files)} images from "
+            f"{data_dir}; batch {args.batch}, crop {args.crop}; {args.warmup} warmup + "
+            f"{args.steps} timed steps per row"
         )
-        if device.type == "cuda":
-            settings = [("fp32", False, "naive"), ("fp32", False, "project")]
-            settings += [
-                (p, c, "project")
-                for p, c in itertools.product(("fp32", "bf16"), (False, True))
-                if (p, c) != ("fp32", False)
-            ]
-        else:
-            settings = [("fp32", False, "naive"), ("fp32", False, "project")]
-        rows = []
         for variant in args.variants:
-            for precision, compile_models, pipeline in settings:
-                row = bench_one(
-                    variant, files, device, precision, compile_models, pipeline, args, Path(tmp)
-                )
-                rows.append(row)
-                print(
-                    f"  {variant} {precision} compile={compile_models} {pipeline}: "
-                    f"{row['s/it']:.3f} s/it",
-                    flush=True,
-                )
+            for spec in specs:
+                result = bench_row(variant, spec, files, device, args, Path(tmp) / "root")
+                results.append(result)
+                print(f"  {variant} {spec.key}: {result.it_per_s:.3f} it/s", flush=True)
+                release(device)
+    add_ratios(results)
+    hours = projected_hours(results)
     print()
-    print_table(rows)
+    print_tables(results, hours)
+    if args.json:
+        record = {
+            "device": name,
+            "torch": str(torch.__version__),
+            "data": str(data_dir),
+            "images": len(files),
+            "batch": args.batch,
+            "crop": args.crop,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "rows": [asdict(r) for r in results],
+            "projected_hours": hours,
+        }
+        args.json.write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

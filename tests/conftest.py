@@ -6,6 +6,16 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: --set pairs that shrink the models until a training step takes milliseconds on a CPU
+#: (test_training, test_trainer: ``from conftest import TINY_MODEL``).
+TINY_MODEL = [
+    "model.blocks=1",
+    "model.channels=8",
+    "data.crop_size=16",
+    "data.batch_size=2",
+    "discriminator.channels=[8,8]",
+    "discriminator.strides=[1,2]",
+]
 
 
 def _shared_data_dir() -> Path:

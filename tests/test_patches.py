@@ -52,6 +52,14 @@ def _hr_uint8(hr: torch.Tensor) -> torch.Tensor:
     return levels.to(torch.uint8)
 
 
+PIPELINES = ["loader", "device"]
+
+
+def _pipeline(name: str, tmp_path: Path) -> dict:
+    """make_batches arguments for a pipeline (the device one needs a decoded store)."""
+    return {"pipeline": name, "store_dir": tmp_path / "cache", "progress": False}
+
+
 def _take(batches, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     taken = [next(batches) for _ in range(count)]
     batches.close()
@@ -91,7 +99,8 @@ def test_each_crop_of_a_batch_comes_from_a_different_image(tmp_path):
         assert len({i for ids in epoch for i in ids}) == 12
 
 
-def test_data_order_follows_the_documented_formula(tmp_path):
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_data_order_follows_the_documented_formula(tmp_path, pipeline):
     """Image of step t and crop corner, as the module docstring states (pins exact resume)."""
     files = []
     for i in range(6):
@@ -102,7 +111,8 @@ def test_data_order_follows_the_documented_formula(tmp_path):
         img[..., 2] = i  # image
         files.append(_save(tmp_path / f"g{i}.png", img))
     seed, batch = 7, 2
-    taken = _take(patches.make_batches(files, CROP, batch, seed=seed), 7)  # 3 steps per epoch
+    batches = patches.make_batches(files, CROP, batch, seed=seed, **_pipeline(pipeline, tmp_path))
+    taken = _take(batches, 7)  # 3 steps per epoch
     for step, (_, hr) in enumerate(taken):
         epoch, position = divmod(step, len(files) // batch)
         order = np.random.default_rng([seed, 0, epoch]).permutation(len(files))
@@ -116,12 +126,14 @@ def test_data_order_follows_the_documented_formula(tmp_path):
             assert hr8[k, 1, 0, 0] == int(fractions[k, 1] * (w - CROP + 1))
 
 
-def test_batches_are_a_function_of_seed_and_step(tmp_path):
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_batches_are_a_function_of_seed_and_step(tmp_path, pipeline):
     files = _noise_images(tmp_path, 9)
-    first = _take(patches.make_batches(files, CROP, 4, seed=1), 6)
-    again = _take(patches.make_batches(files, CROP, 4, seed=1), 6)
-    resumed = _take(patches.make_batches(files, CROP, 4, seed=1, start_step=4), 2)
-    other_seed = _take(patches.make_batches(files, CROP, 4, seed=2), 1)
+    args = _pipeline(pipeline, tmp_path)
+    first = _take(patches.make_batches(files, CROP, 4, seed=1, **args), 6)
+    again = _take(patches.make_batches(files, CROP, 4, seed=1, **args), 6)
+    resumed = _take(patches.make_batches(files, CROP, 4, seed=1, start_step=4, **args), 2)
+    other_seed = _take(patches.make_batches(files, CROP, 4, seed=2, **args), 1)
     for (lr_a, hr_a), (lr_b, hr_b) in zip(first, again, strict=True):
         assert torch.equal(lr_a, lr_b) and torch.equal(hr_a, hr_b)
     for (lr_a, hr_a), (lr_b, hr_b) in zip(first[4:], resumed, strict=True):
@@ -148,11 +160,13 @@ def test_workers_and_store_give_identical_batches(tmp_path):
         assert torch.equal(lr_a, lr_c) and torch.equal(hr_a, hr_c)
 
 
-def test_lr_is_matlab_imresize_of_hr_rounded_to_8_bits(tmp_path):
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_lr_is_matlab_imresize_of_hr_rounded_to_8_bits(tmp_path, pipeline):
     rng = np.random.default_rng(0)
     smooth = [rng.integers(0, 256, (12, 12, 3)).repeat(5, 0).repeat(5, 1).astype(np.uint8)]
     files = _noise_images(tmp_path, 5) + [_save(tmp_path / "smooth.png", smooth[0])]
-    for lr, hr in _take(patches.make_batches(files, CROP, 6, seed=0), 2):
+    batches = patches.make_batches(files, CROP, 6, seed=0, **_pipeline(pipeline, tmp_path))
+    for lr, hr in _take(batches, 2):
         expected = imresize(_hr_uint8(hr).double() / 255, scale=1 / 4)
         expected = (torch.floor(expected.clamp(0, 1) * 255 + 0.5) / 255).float()
         assert torch.equal(lr, expected)
@@ -160,7 +174,8 @@ def test_lr_is_matlab_imresize_of_hr_rounded_to_8_bits(tmp_path):
         assert not torch.equal(expected, imresize(_hr_uint8(hr).double() / 255, scale=0.25).float())
 
 
-def test_training_lr_equals_the_evaluation_lr_bit_exactly(tmp_path):
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_training_lr_equals_the_evaluation_lr_bit_exactly(tmp_path, pipeline):
     """A crop covering a whole image: its training LR is the evaluation's LR of that image."""
     rng = np.random.default_rng(4)
     ramp = np.linspace(0, 255, CROP * CROP * 3).reshape(CROP, CROP, 3).astype(np.uint8)
@@ -169,7 +184,9 @@ def test_training_lr_equals_the_evaluation_lr_bit_exactly(tmp_path):
         "ramp.png": ramp,
     }
     files = [_save(tmp_path / name, img) for name, img in images.items()]
-    ((lr, hr),) = _take(patches.make_batches(files, CROP, 2, seed=0), 1)
+    ((lr, hr),) = _take(
+        patches.make_batches(files, CROP, 2, seed=0, **_pipeline(pipeline, tmp_path)), 1
+    )
     matched = set()
     for k in range(2):
         crop = _hr_uint8(hr[k]).permute(1, 2, 0).numpy()
@@ -180,6 +197,81 @@ def test_training_lr_equals_the_evaluation_lr_bit_exactly(tmp_path):
         assert eval_lr.dtype == lr.dtype == torch.float32
         assert torch.equal(eval_lr, lr[k : k + 1])
     assert matched == set(images)
+
+
+def test_device_pipeline_makes_the_loader_batches_from_the_gpu_or_the_host(tmp_path):
+    """The device pipeline (pixels in one tensor, crops by one gather) and its host fallback
+    (crops cut from the store, then copied) give the loader's batches, across epochs."""
+    files = _noise_images(tmp_path / "img", 11, size=(45, 37)) + _constant_images(tmp_path, 3)
+    loader = _take(patches.make_batches(files, CROP, 4, seed=3, start_step=2, workers=0), 8)
+    device = _take(
+        patches.make_batches(files, CROP, 4, seed=3, start_step=2, **_pipeline("device", tmp_path)),
+        8,
+    )
+    store = trainset.open_store(files, tmp_path / "cache", progress=False)
+    sampler = patches.PatchSampler(len(files), 4, seed=3)
+    on_host = patches.DeviceImages(files, store, CROP, torch.device("cpu"), resident=False)
+    for step, ((lr_a, hr_a), (lr_b, hr_b)) in enumerate(zip(loader, device, strict=True), 2):
+        assert torch.equal(lr_a, lr_b) and torch.equal(hr_a, hr_b)
+        hr8 = on_host.hr_crops(sampler.image_indices(step), sampler.crop_fractions(step))
+        assert hr8.dtype == torch.uint8 and hr8.is_contiguous()
+        assert torch.equal(_hr_uint8(hr_a), hr8)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_batches_made_on_cuda_are_the_cpu_batches(tmp_path):
+    """Crops gathered on the GPU, their LR resized there (float64): the CPU loader's batches."""
+    files = _noise_images(tmp_path / "img", 11, size=(45, 37)) + _constant_images(tmp_path, 3)
+    cpu = _take(patches.make_batches(files, CROP, 4, seed=3, start_step=2), 8)
+    gpu = _take(
+        patches.make_batches(
+            files, CROP, 4, seed=3, start_step=2, device="cuda", **_pipeline("device", tmp_path)
+        ),
+        8,
+    )
+    for (lr_a, hr_a), (lr_b, hr_b) in zip(cpu, gpu, strict=True):
+        assert lr_b.is_cuda and hr_b.is_cuda
+        assert torch.equal(lr_a, lr_b.cpu()) and torch.equal(hr_a, hr_b.cpu())
+
+
+def test_pipeline_auto_is_the_device_one_on_cuda_only(tmp_path, caplog):
+    assert patches.resolve_pipeline("auto", torch.device("cuda")) == "device"
+    assert patches.resolve_pipeline("auto", torch.device("cpu")) == "loader"
+    assert patches.resolve_pipeline("device", torch.device("cpu")) == "device"
+    with pytest.raises(UserError, match="data.pipeline must be auto, device or loader"):
+        patches.resolve_pipeline("gpu", torch.device("cpu"))
+    # Without a decoded store the device pipeline cannot run: the loader's batches, and why.
+    files = _noise_images(tmp_path, 5)
+    with caplog.at_level(logging.WARNING, logger="srgan.patches"):
+        [(lr, hr)] = _take(patches.make_batches(files, CROP, 2, seed=0, pipeline="device"), 1)
+    assert "needs a decoded image store" in caplog.text
+    [(lr_l, hr_l)] = _take(patches.make_batches(files, CROP, 2, seed=0), 1)
+    assert torch.equal(lr, lr_l) and torch.equal(hr, hr_l)
+
+
+def test_images_that_do_not_fit_on_the_gpu_stay_on_the_host_and_it_is_said(monkeypatch, caplog):
+    gib = 1 << 30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (20 * gib, 80 * gib))
+    cuda = torch.device("cuda:0")
+    needed = 20 * gib - patches.DEVICE_MEMORY_RESERVE_BYTES
+    with caplog.at_level(logging.WARNING, logger="srgan.patches"):
+        assert patches.fits_on_gpu(needed, cuda, 800)
+        assert caplog.text == ""
+        assert not patches.fits_on_gpu(needed + 1, cuda, 800)
+    [record] = caplog.records
+    assert record.getMessage() == (
+        f"the 800 decoded training images ({(needed + 1) / 1e9:.1f} GB) do not fit on cuda:0 "
+        f"(21.5 GB free, {patches.DEVICE_MEMORY_RESERVE_BYTES / 1e9:.1f} GB of it kept for "
+        "training): they stay in host memory, each batch's crops are copied to the GPU "
+        "through pinned memory and their LR is made there"
+    )
+
+
+def test_device_pipeline_names_images_smaller_than_the_crop(tmp_path):
+    files = _noise_images(tmp_path, 3, size=(40, 48)) + _noise_images(tmp_path / "s", 1, (20, 60))
+    store = trainset.open_store(files, tmp_path / "cache", progress=False)
+    with pytest.raises(UserError, match=r"smaller than the 32x32 crop: .*s/img00.png"):
+        patches.DeviceImages(files, store, CROP, torch.device("cpu"))
 
 
 def test_decoded_store_is_reused_and_rebuilt_when_a_file_changes(tmp_path):

@@ -36,6 +36,7 @@ from srgan import (
     render,
     reports,
     tables,
+    variants,
 )
 from srgan.cli import main
 from srgan.config import load_config
@@ -231,6 +232,33 @@ def test_demo_reasons_name_config_and_models() -> None:
     assert "NOT comparable" in banner
     assert "<li>models trained by a demo run: x, depth/b4_skip1</li>" in banner
     assert render.demo_banner_html([]) == ""
+
+
+def test_the_quick_profile_is_named_in_every_report_and_the_index(tmp_path: Path) -> None:
+    quick = load_config(PARAMS, [REPO / "config" / "quick.yaml"])
+    note = variants.profile_note(quick)
+    assert note == (
+        "Quick profile (config/quick.yaml): the paper's models on a shortened schedule "
+        "(SRResNet 100,000 iterations; SRGAN 20,000, the learning rate dropping at 10,000). "
+        "A check of the replication in about an hour on one GPU, not its final numbers."
+    )
+    assert variants.profile_note(load_config(PARAMS)) is None
+    assert variants.profile_note(load_config(PARAMS, [DEMO_CONFIG])) is None  # its banner says it
+    assert provenance.demo_reasons(quick) == []  # real models: no demo banner
+    assert "train.srresnet.steps = 100000 (paper: SRResNet: 1e6 iterations)" in (
+        provenance.deviations(quick.to_dict())
+    )
+    prov = provenance.gather(
+        quick.to_dict(), tmp_path / "runs", tmp_path / "timings", tmp_path / "data"
+    )
+    markdown = render.provenance_markdown(prov)
+    assert markdown.splitlines()[2] == f"- **Profile**: {note}"
+    assert "**Profile**" not in render.provenance_markdown({**prov, "profile_note": None})
+    box = render.profile_note_html(note)
+    assert box.startswith('<div class="srgan-profile-note"') and "config/quick.yaml" in box
+    assert render.profile_note_html(None) == ""
+    index = reports.build_index(tmp_path / "reports", tmp_path / "tables", profile_note=note)
+    assert box in index.read_text()
 
 
 def test_training_times_from_snakemake_benchmarks(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_MODEL
 from PIL import Image
 
 from srgan import checkpoints, paths, provenance, training, variants
@@ -18,10 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "params.yaml"
 DEMO = REPO / "config" / "demo.yaml"
 TINY = [
-    "model.blocks=1",
-    "model.channels=4",
-    "data.crop_size=16",
-    "data.batch_size=2",
+    *TINY_MODEL,
     "train.log_every=2",
     "train.checkpoint_every=4",
     "train.eval_every=0",

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_MODEL
 from PIL import Image
 from torch import nn
 
@@ -26,6 +27,7 @@ from srgan import (
     checkpoints,
     evaluation,
     inference,
+    patches,
     paths,
     runtime,
     trainer,
@@ -44,12 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "params.yaml"
 DEMO = REPO / "config" / "demo.yaml"
 TINY = [
-    "model.blocks=1",
-    "model.channels=8",
-    "data.crop_size=16",
-    "data.batch_size=2",
-    "discriminator.channels=[8,8]",
-    "discriminator.strides=[1,2]",
+    *TINY_MODEL,
     "train.log_every=2",
     "train.checkpoint_every=4",
     "train.eval_every=0",
@@ -454,6 +451,54 @@ def test_exact_resume_after_sigkill(
     final = training.train(
         "srgan_mse", workdir, config, steps=RESUME_STEPS, init=init, progress=False
     )
+    assert_same_weights(final, reference)
+    for name in ("train/generator", "train/discriminator", "train/lr"):
+        assert _metric(workdir, name) == _metric(reference.parent, name), name
+
+
+#: The CUDA defaults' step and data paths, as they run without CUDA: the step of graph mode
+#: (static buffers, lr as a tensor) uncaptured, the batches from the decoded images in one tensor.
+DEVICE_PATHS = ("train.step=graph", "data.pipeline=device")
+
+
+def test_exact_resume_on_the_graph_step_and_device_data(
+    tmp_path: Path,
+    images: Path,
+    srresnet_run: tuple[Path, Config],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    init, _ = srresnet_run
+    config = make_config(tmp_path / "reference", images, *DEVICE_PATHS)
+    reference = training.train(
+        "srgan_mse",
+        tmp_path / "reference" / "run",
+        config,
+        steps=RESUME_STEPS,
+        init=init,
+        progress=False,
+    )
+    workdir = tmp_path / "run"
+    done = _train_until_signal(workdir, images, init, "SIGKILL", *DEVICE_PATHS)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert [s for s, _ in checkpoints.list_checkpoints(paths.RunFolder(workdir))] == [8, 4]
+    config = make_config(tmp_path, images, *DEVICE_PATHS)
+    calls = {"crops": 0, "steps": 0}
+    crops, step = patches.DeviceImages.hr_crops, trainer.CapturedStep.__call__
+
+    def counted_crops(self: patches.DeviceImages, *args: np.ndarray) -> torch.Tensor:
+        calls["crops"] += 1
+        return crops(self, *args)
+
+    def counted_step(self: trainer.CapturedStep, *args: torch.Tensor) -> torch.Tensor:
+        calls["steps"] += 1
+        return step(self, *args)
+
+    monkeypatch.setattr(patches.DeviceImages, "hr_crops", counted_crops)
+    monkeypatch.setattr(trainer.CapturedStep, "__call__", counted_step)
+    final = training.train(
+        "srgan_mse", workdir, config, steps=RESUME_STEPS, init=init, progress=False
+    )
+    assert calls == {"crops": RESUME_STEPS - 8, "steps": RESUME_STEPS - 8}  # the paths ran
     assert_same_weights(final, reference)
     for name in ("train/generator", "train/discriminator", "train/lr"):
         assert _metric(workdir, name) == _metric(reference.parent, name), name

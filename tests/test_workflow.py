@@ -69,25 +69,32 @@ def outputs(jobs: dict[str, list[str]], rule: str) -> set[str]:
 # --- the paper's DAG ----------------------------------------------------------------------
 
 
-def test_dry_run_lists_the_whole_paper_dag(workdir):
-    result = snakemake(workdir, "--dry-run", "--cores", "8", "--resources", "gpu=1")
+#: The jobs of the paper's DAG (and of the quick profile's: the same DAG, shorter training).
+PAPER_DAG_JOBS = {
+    "download": 2,
+    "fetch_benchmark": 3,
+    "fetch_train": 1,
+    "data_ready": 1,
+    "train_srresnet": 2,
+    "train_srgan": 3,
+    "evaluate_baseline": 2,
+    "evaluate_model": 5,
+    "build_tables": 1,
+    "report_table": 2,
+    "report_figures": 1,
+    "report_index": 1,
+    "all": 0,
+}
+
+
+@pytest.mark.parametrize(
+    "profile", [[], ["--configfile", "config/quick.yaml"]], ids=["paper", "quick"]
+)
+def test_dry_run_lists_the_whole_paper_dag(workdir, profile):
+    result = snakemake(workdir, "--dry-run", "--cores", "8", "--resources", "gpu=1", *profile)
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result.stdout)
-    assert {rule: len(found) for rule, found in jobs.items()} == {
-        "download": 2,
-        "fetch_benchmark": 3,
-        "fetch_train": 1,
-        "data_ready": 1,
-        "train_srresnet": 2,
-        "train_srgan": 3,
-        "evaluate_baseline": 2,
-        "evaluate_model": 5,
-        "build_tables": 1,
-        "report_table": 2,
-        "report_figures": 1,
-        "report_index": 1,
-        "all": 0,
-    }
+    assert {rule: len(found) for rule, found in jobs.items()} == PAPER_DAG_JOBS
     assert outputs(jobs, "download") == {
         "data/downloads/benchmark.tar",
         "data/downloads/DIV2K_train_HR.zip",
@@ -115,6 +122,10 @@ def test_dry_run_lists_the_whole_paper_dag(workdir):
         line for line in result.stdout.splitlines() if "resources:" in line and "gpu=1" in line
     ]
     assert len(gpu_jobs) == 10  # 5 training + 5 evaluation jobs
+    # the quick profile reaches every training and report job (reports name the profile)
+    for line in result.stdout.splitlines():
+        if re.search(r"srgan (train|report|index) ", line):
+            assert ("--config config/quick.yaml" in line) == bool(profile), line
 
 
 def test_depth_target_is_separate(workdir):

@@ -527,7 +527,9 @@ def _cmd_index(args: argparse.Namespace) -> None:
         config.to_dict(), args.runs_dir, paths.rebased(paths.TIMINGS_DIR, results)
     )
     line = render.provenance_line(prov["git"]["commit"], prov["config_hash"], provenance.GIT_SHORT)
-    index = reports.build_index(args.reports_dir, args.tables_dir, prov["demo_reasons"], line, prov)
+    index = reports.build_index(
+        args.reports_dir, args.tables_dir, prov["demo_reasons"], line, prov, prov["profile_note"]
+    )
     print(f"wrote {index}")
 
 

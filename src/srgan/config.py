@@ -40,6 +40,7 @@ class DataConfig:
     on_bad_image: str
     workers: int
     cache_images: int
+    pipeline: str
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ class TrainConfig:
     precision: str
     channels_last: bool
     compile: bool
+    step: str
+    adam_kernel: str
     deterministic: bool
     variant_steps: dict[str, int]
     snapshot_steps: tuple[int, ...]
@@ -140,6 +143,7 @@ class Config:
     evaluate: EvaluateConfig
     workflow: WorkflowConfig
     demo: bool
+    profile: str
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)

@@ -362,6 +362,7 @@ def gather(
         "git": git_state(repo),
         "config_hash": config_hash,
         "demo_reasons": demo_reasons(typed, found),
+        "profile_note": variants.profile_note(typed),
         "deviations": deviations(config),
         "open_points": open_point_choices(config),
         "protocol_choices": list(PROTOCOL_CHOICES),

@@ -220,9 +220,11 @@ def provenance_markdown(prov: dict[str, Any]) -> str:
     dirty = {True: " (with uncommitted changes)", False: "", None: ""}[git["dirty"]]
     hw = prov["hardware"]
     gpus = ", ".join(hw["gpus"]) or "none"
+    profile = prov.get("profile_note")
     lines = [
         "## Provenance",
         "",
+        *([f"- **Profile**: {profile}"] if profile else []),
         f"- **Git commit**: `{git['commit']}`{dirty}",
         f"- **Effective configuration hash**: `{prov['config_hash']}`",
         f"- **Report machine**: {hw['cpu']} ({hw['cpu_cores']} cores), "
@@ -283,6 +285,19 @@ def demo_banner_html(
         "to the paper.</strong> They show the pipeline end to end, not a replication."
         f"<ul style='margin: 6px 0 0 0'>{items}</ul>{listed}</div>"
     )
+
+
+PROFILE_NOTE_STYLE = (
+    "border: 2px solid #1565c0; background: #e3f2fd; color: #0d3c61; padding: 10px 14px; "
+    "margin: 8px 0 16px 0; border-radius: 4px;"
+)
+
+
+def profile_note_html(note: str | None) -> str:
+    """The note of a shortened but real run (``variants.profile_note``; '' when there is none)."""
+    if not note:
+        return ""
+    return f'<div class="srgan-profile-note" style="{PROFILE_NOTE_STYLE}">{html.escape(note)}</div>'
 
 
 # --- figures --------------------------------------------------------------------------------------
@@ -475,19 +490,27 @@ def _first_seen(column: pd.Series) -> dict[Any, int]:
     return {value: i for i, value in enumerate(dict.fromkeys(column))}
 
 
-def verdict_html(frame: pd.DataFrame | None, demo: bool, plot: str = "") -> str:
+#: The mark over the verdict of a run that is not the replication, by why.
+NOT_REPLICATION = {
+    "demo": "DEMO: the verdict is computed as for a real run, but this is not a replication "
+    "(see the banner above).",
+    "quick": "QUICK PROFILE: the verdict is computed as for a real run, but on a shortened "
+    "schedule: a check, not the replication's numbers (see the note above).",
+}
+
+
+def verdict_html(
+    frame: pd.DataFrame | None, demo: bool, plot: str = "", quick: bool = False
+) -> str:
     """The index's answer to "was it reproduced?": "k of n rows reproduced", the tolerance
     and why, every row we ran beside the paper's (``tables.verdict``), and ``plot`` (the dot
-    plot's HTML). A demo run gets the same, marked as not a replication."""
+    plot's HTML). A demo or ``quick`` profile run gets the same, marked as not a
+    replication."""
     if frame is None:
         return "<p><em>No tables yet (run <code>srgan tables</code>).</em></p>"
     k, n = tables.verdict_count(frame)
-    mark = (
-        "<p class='not-replication'>DEMO: the verdict is computed as for a real run, but this "
-        "is not a replication (see the banner above).</p>"
-        if demo
-        else ""
-    )
+    why = "demo" if demo else "quick" if quick else None
+    mark = f"<p class='not-replication'>{NOT_REPLICATION[why]}</p>" if why else ""
     judged = frame[frame["verdict"] != ""]
     # Outside the paper each model once (SRResNet-MSE is Table 1's and Table 2's SRResNet).
     outside = frame[frame["verdict"] == ""].drop_duplicates(["dataset", "model"])
@@ -540,6 +563,7 @@ class IndexPage:
     provenance_line: str
     demo_reasons: tuple[str, ...]
     demo_settings: tuple[str, ...]
+    profile_note: str | None
     verdict: pd.DataFrame | None
     verdict_plot: str  # the dot plot's HTML, "" when there is none
     tables_path: str
@@ -577,8 +601,9 @@ def index_html(page: IndexPage) -> str:
         f"Built {page.built:%Y-%m-%d %H:%M %Z}. "
         f"{html.escape(page.provenance_line)}</p>",
         demo_banner_html(page.demo_reasons, page.demo_settings),
+        profile_note_html(page.profile_note),
         "<h2>Was it reproduced? Tables 1 and 2, ours against the paper</h2>",
-        verdict_html(page.verdict, demo, page.verdict_plot),
+        verdict_html(page.verdict, demo, page.verdict_plot, quick=bool(page.profile_note)),
         f"<p class='note'>Ours: mean over the test set, from <code>"
         f"{html.escape(page.tables_path)}</code> (built from the evaluation JSON files named in"
         " their <code>source</code> column). MOS: see the table pages (the paper's; we ran no"

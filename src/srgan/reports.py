@@ -116,11 +116,12 @@ class ReportContext:
         return bool(self.provenance["demo_reasons"])
 
     def banner(self) -> str:
-        """The demo banner as HTML ('' for a real run), naming the settings that depart from
-        the paper."""
+        """The demo banner (naming the settings that depart from the paper), or the quick
+        profile's note, as HTML ('' for the paper's run)."""
+        prov = self.provenance
         return render.demo_banner_html(
-            self.provenance["demo_reasons"], self.provenance["deviations"]
-        )
+            prov["demo_reasons"], prov["deviations"]
+        ) + render.profile_note_html(prov["profile_note"])
 
 
 def context(
@@ -272,13 +273,15 @@ def build_index(
     demo_reasons: list[str] | tuple[str, ...] = (),
     provenance_line: str = "",
     prov: dict[str, Any] | None = None,
+    profile_note: str | None = None,
 ) -> Path:
     """Write ``<reports_dir>/index.html``: the verdict (and its dot plot,
     ``paths.VERDICT_PLOT``), links to every report, figure and table, the provenance
     (``provenance.gather``'s ``prov``, when given).
 
     The demo banner shows when ``demo_reasons`` is not empty or a table says it is a demo
-    run; the verdict is then marked as not a replication.
+    run, the quick profile's note when ``profile_note`` is given; the verdict is then marked
+    as not a replication.
     """
     reports_dir, tables_dir = Path(reports_dir), Path(tables_dir)
     found = {
@@ -309,6 +312,7 @@ def build_index(
         provenance_line=provenance_line,
         demo_reasons=tuple(reasons),
         demo_settings=tuple(prov.get("deviations", ())),
+        profile_note=profile_note,
         verdict=verdict,
         verdict_plot=plot,
         tables_path=", ".join(str(path) for path in found.values()),

@@ -63,13 +63,14 @@ from srgan.errors import UserError
 from srgan.fileio import LockBusy, file_lock, git_state, remove_stale_temp_files
 from srgan.losses import check_content_loss_weights
 from srgan.models import SRResNet
-from srgan.patches import make_batches
+from srgan.patches import PIPELINE_WORDS, make_batches, resolve_pipeline
 from srgan.runtime import resolve_device, rng_state, set_rng_state, torch_settings
 from srgan.trainer import (
     LossMeter,
     NonFiniteLossError,
     Trainer,
     build_trainer,
+    describe_step,
     generator_settings,
     loss_names,
     parameters_finite,
@@ -366,6 +367,7 @@ def _batches(
         scale=config.scale,
         store_dir=paths.cache_dir(config),
         progress=progress,
+        pipeline=config.data.pipeline,
     )
 
 
@@ -450,6 +452,8 @@ def train(
                 run.trainer.generator.load_state_dict(init_data["generator"])
                 run.init = init_info
                 print(f"{tag}: generator initialised from {init}")
+            words = PIPELINE_WORDS[resolve_pipeline(config.data.pipeline, device)]
+            print(f"{tag}: {device}: {describe_step(config, device)}; {words}")
             for note in variants.demo_reasons(config, spec):
                 print(f"{tag}: note: {note}; numbers are not comparable to the paper")
             _loop(run, start, every, files, progress, evaluate)

@@ -290,6 +290,11 @@ class DecodedStore:
     def __len__(self) -> int:
         return len(self.index)
 
+    def flat_pixels(self) -> np.ndarray:
+        """The whole file as one writable uint8 array, mapped copy-on-write (nothing is read
+        or copied until used; writes would stay in this process)."""
+        return np.memmap(self.pixels_path, dtype=np.uint8, mode="c")
+
     def image(self, i: int) -> np.ndarray:
         if self._pixels is None:
             self._pixels = np.memmap(self.pixels_path, dtype=np.uint8, mode="r")

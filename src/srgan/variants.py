@@ -11,6 +11,8 @@ the Snakemake rules and the reports import them from here.
     srgan_vgg54     SRGAN, VGG54 + 1e-3 adversarial                 "
 
 Every SRGAN generator starts from the trained SRResNet-MSE (paper, Section 3.2): ``INIT``.
+Results that are not the paper's are named here too: a demo's (:func:`demo_reasons`) and the
+quick profile's (:func:`profile_note`).
 
 **Run identity.** :func:`run_identity` is the single answer to "is this the same training
 run?": the configuration keys that change what a variant computes. ``srgan train`` starts a
@@ -161,11 +163,13 @@ def training_eval_set(config: Config) -> str | None:
 NOT_IDENTITY = (
     "device",
     "demo",
+    "profile",
     "data.root",
     "data.mirror",
     "data.test_sets",
     "data.workers",
     "data.cache_images",
+    "data.pipeline",
     "train.srresnet.steps",
     "train.srgan.steps",
     "train.variant_steps",
@@ -175,6 +179,8 @@ NOT_IDENTITY = (
     "train.eval_every",
     "train.channels_last",
     "train.compile",
+    "train.step",
+    "train.adam_kernel",
     "train.deterministic",
     "evaluate",
     "workflow",
@@ -224,6 +230,24 @@ def rerun_trigger(config: Config, variant: Variant) -> str:
 
 
 # --- demo runs ----------------------------------------------------------------------------------
+
+
+#: The ``profile`` of config/quick.yaml (the others: paper, demo).
+QUICK_PROFILE = "quick"
+
+
+def profile_note(config: Config) -> str | None:
+    """What the reports say about a shortened but real run (the quick profile); None for the
+    paper's profile, and for the demo, whose banner says more (:func:`demo_reasons`)."""
+    if config.profile != QUICK_PROFILE:
+        return None
+    srresnet, srgan = config.train.srresnet, config.train.srgan
+    return (
+        f"Quick profile (config/quick.yaml): the paper's models on a shortened schedule "
+        f"(SRResNet {srresnet.steps:,} iterations; SRGAN {srgan.steps:,}, the learning rate "
+        f"dropping at {srgan.lr_decay_step:,}). A check of the replication in about an hour "
+        "on one GPU, not its final numbers."
+    )
 
 
 def demo_reasons(config: Config, variant: Variant | None = None) -> list[str]:
