@@ -1,8 +1,10 @@
 # %% [markdown]
 # # Figures
 #
-# A visual comparison like the paper's, the training curves, the per-image PSNR of every method
-# and the depth study. Every figure is also saved as a PNG file beside this report.
+# Visual comparisons like the paper's Figures 2 and 6, SRGAN during training (the paper's
+# appendix), the training curves, the per-image PSNR of every method and, when it ran, the
+# depth study. Every figure is saved as a PNG file beside this report: click one to open it at
+# full size.
 
 # %% tags=["parameters"]
 # Parameters: papermill replaces them (`-p name value`). Paths are relative to the project root.
@@ -20,20 +22,31 @@ comparison_images = []  # <dataset>/<stem>, in order; empty: figures.DEFAULT_PIC
 # %matplotlib inline
 from IPython.display import HTML, Markdown, display
 
-from srgan import figures, paths, render, reports, tables
+from srgan import charts, figures, paths, render, reports, tables, variants
 
 ctx = reports.context(
     results_dir, runs_dir, reports_dir, data_dir, profile, config_files, config_sets, params_file
 )
 display(HTML(ctx.banner()))
 
+
+def show_panels(name, crop, panels, heading, alt):
+    """A per-image figure, inline and linked to its PNG, then links to its full-size crops."""
+    display(HTML(ctx.show_figure(figures.panels_figure(panels, crop, heading), name, alt)))
+    crops = figures.save_crops(panels, name, ctx.crops_dir)
+    links = {title: ctx.href(path) for title, path in crops.items()}
+    display(HTML(render.links_line("Full-resolution crops", links)))
+
+
 # %% [markdown]
 # ## Visual comparison
 #
-# The same crop of each test image for bicubic, the five models of Table 1 and the HR original,
-# with an enlarged inset (yellow square). The crop and the inset are chosen automatically where
-# the HR image has the most detail. Titles give PSNR [dB] / SSIM (daala) of the whole image:
-# SRGAN trades PSNR for sharper texture.
+# The same crop of each test image for the LR input (its pixels repeated 4 times), bicubic,
+# the five models of Table 1 and the HR original; below each crop, two regions enlarged
+# (yellow and cyan boxes). The crop and the regions are chosen automatically where the HR
+# image has the most detail. Titles give PSNR [dB] / SSIM (daala) of the whole image: SRGAN
+# trades PSNR for sharper texture. The links under each figure open every crop at full
+# resolution.
 
 # %%
 per_image = tables.per_image_scores(ctx.evals_dir)
@@ -46,35 +59,77 @@ if not picks:
             f"`{ctx.data_dir}`: run `srgan evaluate ... --save-images` first._"
         )
     )
+elif [f"{d}/{s}" for d, s in picks] != list(wanted):
+    shown = ", ".join(f"`{d}/{s}`" for d, s in picks)
+    display(
+        Markdown(
+            f"_Of the images asked for ({', '.join(wanted)}), these have results: {shown}. "
+            "The paper's images are in Set14 and BSD100 (`make demo MIRROR=...` has them)._"
+        )
+    )
 for dataset, stem in picks:
-    fig = figures.comparison_figure(dataset, stem, ctx.images_dir, ctx.data_dir, per_image)
-    path = figures.save(fig, ctx.figure(f"comparison_{dataset}_{stem}"), ctx.demo)
-    display(HTML(render.html_image(path, f"Visual comparison on {dataset}/{stem}")))
-    sr_images = paths.sr_image("<method>", dataset, stem, ctx.images_dir)
-    display(Markdown(f"Saved as `{path}`; SR images from `{sr_images}`."))
+    name = render.figure_name("comparison", dataset, stem)
+    crop, panels = figures.comparison_panels(dataset, stem, ctx.images_dir, ctx.data_dir, per_image)
+    heading = figures.comparison_heading(dataset, stem, crop)
+    show_panels(name, crop, panels, heading, f"Visual comparison on {dataset}/{stem}")
+
+# %% [markdown]
+# ## SRGAN during training
+#
+# As in the paper's appendix: the same crop super-resolved by the SRGAN generator at several
+# training steps (the snapshots of `train.snapshot_steps`), from the SRResNet-MSE generator it
+# starts from to the final one.
+
+# %%
+variant = figures.EVOLUTION_VARIANT
+run = ctx.run_folder(variant)
+start = ctx.run_folder(variants.INIT).final
+evolution = None
+if picks:
+    dataset, stem = picks[0]
+    init = start if start.is_file() else None
+    evolution = figures.evolution_panels(run, init, dataset, stem, ctx.data_dir)
+if evolution is None:
+    display(
+        Markdown(
+            f"_No generator snapshots in `{run.snapshots}/` (or no test image): set "
+            "`train.snapshot_steps` to steps the run passes._"
+        )
+    )
+else:
+    crop, panels = evolution
+    name = render.figure_name("evolution", dataset, stem)
+    heading = figures.evolution_heading(variant, dataset, stem, crop)
+    show_panels(name, crop, panels, heading, f"{variant} during training on {dataset}/{stem}")
 
 # %% [markdown]
 # ## Training curves
 #
-# Losses logged during training (per variant) and the Set5 PSNR evaluated during training.
-# SRGAN variants start from the trained SRResNet-MSE generator; their iterations count from
-# that start.
+# Losses logged during training, each term multiplied by the weight it enters the loss with,
+# and the PSNR on the test set scored during training, against the training step on a log
+# scale. Each SRGAN variant starts from the trained SRResNet-MSE generator: its loss panel
+# counts its own steps (the title gives the SRResNet-MSE step it starts from), and in the PSNR
+# figure its curve starts where SRResNet-MSE ended. Grey vertical lines mark the paper's
+# schedule (1e6 SRResNet steps, then 1e5 + 1e5 SRGAN steps).
 
 # %%
-logs = figures.training_logs(ctx.runs_dir)
-run = ctx.run_folder("<variant>")
-if not logs:
-    display(Markdown(f"_No DVCLive logs in `{run.dvclive}/`: no model trained yet._"))
+runs = charts.training_runs(ctx.config, ctx.runs_dir)
+if not runs:
+    display(
+        Markdown(
+            f"_No DVCLive logs in `{ctx.run_folder('<variant>').dvclive}/`: no model trained yet._"
+        )
+    )
+bicubic = tables.load_evals(ctx.evals_dir, (variants.BICUBIC,)).get(variants.BICUBIC, {})
+baselines = {ds: {f"bicubic ({e['psnr']:.2f} dB)": e["psnr"]} for ds, e in bicubic.items()}
 curves = {
-    "training_losses": figures.loss_figure(logs),
-    "training_psnr": figures.psnr_curve_figure(logs),
+    "training_losses": charts.loss_figure(runs),
+    "training_psnr": charts.psnr_curve_figure(runs, baselines),
 }
 for name, fig in curves.items():
-    if fig is None:
-        continue
-    path = figures.save(fig, ctx.figure(name), ctx.demo)
-    display(HTML(render.html_image(path, name.replace("_", " "))))
-    display(Markdown(f"Saved as `{path}`; from `{run.metrics}/`."))
+    if fig is not None:
+        display(HTML(ctx.show_figure(fig, name, render.figure_caption(name))))
+display(Markdown(f"From `{ctx.run_folder('<variant>').metrics}/`."))
 
 # %% [markdown]
 # ## Per-image PSNR
@@ -86,10 +141,9 @@ fig = figures.distribution_figure(per_image)
 if fig is None:
     display(Markdown(f"_No evaluation files in `{ctx.evals_dir}`._"))
 else:
-    path = figures.save(fig, ctx.figure("psnr_distribution"), ctx.demo)
-    display(HTML(render.html_image(path, "Per-image PSNR of each method")))
+    display(HTML(ctx.show_figure(fig, "psnr_distribution", "Per-image PSNR of each method")))
     scores = paths.eval_file("<method>", ctx.evals_dir)
-    display(Markdown(f"Saved as `{path}`; scores from `{scores}`."))
+    display(Markdown(f"Scores from `{scores}`."))
 
 # %% [markdown]
 # ## Perception against distortion
@@ -111,9 +165,9 @@ for score in tables.PERCEPTUAL_KEYS:
     if fig is None:
         continue
     drawn = True
-    path = figures.save(fig, ctx.figure(f"perception_distortion_{score}"), ctx.demo)
-    display(HTML(render.html_image(path, f"PSNR against {score} per method and test set")))
-    display(Markdown(f"Saved as `{path}`; scores from `{sources}`."))
+    name, alt = f"perception_distortion_{score}", f"PSNR against {score} per method and test set"
+    display(HTML(ctx.show_figure(fig, name, alt)))
+    display(Markdown(f"Scores from `{sources}`."))
 if not drawn:
     display(
         Markdown(
@@ -149,9 +203,8 @@ if fig is None:
         )
     )
 else:
-    path = figures.save(fig, ctx.figure("depth"), ctx.demo)
-    display(HTML(render.html_image(path, f"{depth_set} PSNR against residual blocks")))
-    display(Markdown(f"Saved as `{path}`; from `{depth_files}`."))
+    display(HTML(ctx.show_figure(fig, "depth", f"{depth_set} PSNR against residual blocks")))
+    display(Markdown(f"From `{depth_files}`."))
 
 # %%
 display(Markdown(render.provenance_markdown(ctx.provenance)))

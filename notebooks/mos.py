@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from srgan import figures, paths, render, reports
+from srgan import paths, render, reports
 from srgan.mos import analysis, screening, store
 
 
@@ -120,8 +120,7 @@ show(
 )
 fig = analysis.mos_figure(tables["mos"])
 if fig is not None:
-    path = figures.save(fig, ctx.figure("mos"), ctx.demo)
-    display(HTML(render.html_image(path, "MOS per method with 95% intervals")))
+    display(HTML(ctx.show_figure(fig, "mos", "MOS per method with 95% intervals")))
 
 # %% [markdown]
 # ## Which differences are significant
@@ -202,8 +201,7 @@ display(
 # %%
 fig = analysis.histogram_figure(ratings)
 if fig is not None:
-    path = figures.save(fig, ctx.figure("mos_histograms"), ctx.demo)
-    display(HTML(render.html_image(path, "Histograms of the ratings")))
+    display(HTML(ctx.show_figure(fig, "mos_histograms", "Histograms of the ratings")))
 
 # %% [markdown]
 # ## How many raters the observed effects need

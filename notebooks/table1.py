@@ -27,7 +27,7 @@ ctx = reports.context(
 display(HTML(ctx.banner()))
 
 # %%
-display(Markdown(render.TABLE_GUIDE))
+display(Markdown(render.table_guide(tables.TABLE1)))
 table = tables.table1(tables.load_evals(ctx.evals_dir), ctx.evals_dir, ctx.demo)
 for dataset in table["dataset"].unique():
     display(Markdown(f"### {dataset}"))
@@ -35,7 +35,7 @@ for dataset in table["dataset"].unique():
 
 # %%
 display(Markdown("**Where our numbers come from** (one `srgan evaluate` JSON file per model):"))
-display(render.sources_frame(table, ctx.evals_dir))
+display(Markdown(render.markdown_table(render.sources_frame(table, ctx.evals_dir))))
 
 # %%
 display(Markdown(render.provenance_markdown(ctx.provenance)))

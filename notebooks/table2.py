@@ -29,7 +29,7 @@ ctx = reports.context(
 display(HTML(ctx.banner()))
 
 # %%
-display(Markdown(render.TABLE_GUIDE))
+display(Markdown(render.table_guide(tables.TABLE2)))
 table = tables.table2(tables.load_evals(ctx.evals_dir), ctx.evals_dir, ctx.demo)
 for dataset in table["dataset"].unique():
     display(Markdown(f"### {dataset}"))
@@ -37,7 +37,7 @@ for dataset in table["dataset"].unique():
 
 # %%
 display(Markdown("**Where our numbers come from** (one `srgan evaluate` JSON file per model):"))
-display(render.sources_frame(table, ctx.evals_dir))
+display(Markdown(render.markdown_table(render.sources_frame(table, ctx.evals_dir))))
 
 # %%
 display(Markdown(render.provenance_markdown(ctx.provenance)))

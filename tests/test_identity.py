@@ -108,8 +108,8 @@ def leaves(tree: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
 def schema_node(dotted: str) -> dict[str, Any]:
     schema = load_schema()
     node = schema
-    for part in dotted.split("."):
-        node = node["properties"][part]
+    for part in dotted.split("."):  # a key of a free-named mapping: its additionalProperties
+        node = node.get("properties", {}).get(part) or node["additionalProperties"]
     while "$ref" in node:
         node = schema["definitions"][node["$ref"].rsplit("/", 1)[1]]
     return node

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -24,8 +26,10 @@ import torch
 from PIL import Image
 
 from srgan import (
+    charts,
     checkpoints,
     figures,
+    models,
     paper,
     paths,
     provenance,
@@ -67,6 +71,11 @@ PERCEPTUAL = {
     m: {"lpips": 0.4 - 0.04 * i, "lpips_vgg": 0.5 - 0.04 * i, "niqe": 8.0 - 0.5 * i}
     for i, m in enumerate(paper.OUR_METHODS)
 }
+#: The generator every synthetic final.pt and snapshot holds (a real one: the evolution
+#: figure runs them), and the steps of the synthetic snapshots.
+torch.manual_seed(0)
+TINY = models.SRResNet(num_blocks=1, channels=4)
+SNAPSHOT_STEPS = (10, 20)
 BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time"
 
 
@@ -150,8 +159,12 @@ def make_outputs(root: Path, depth: bool = True) -> None:
             "demo": True,
             "device": "cpu",
             "precision": "fp32",
+            "init": {"step": 40} if variant.startswith("srgan") else None,
         }
-        checkpoints.write_final(run, {"num_blocks": 1}, {"w": torch.zeros(2)}, meta)
+        checkpoints.write_final(run, TINY.config, TINY.state_dict(), meta)
+        if variant == figures.EVOLUTION_VARIANT:
+            for step in SNAPSHOT_STEPS:
+                checkpoints.write_snapshot(run, step, TINY.config, TINY.state_dict(), {})
         bench = root / paths.train_timing(variant)
         bench.parent.mkdir(parents=True, exist_ok=True)
         bench.write_text(f"{BENCH_HEADER}\n12.50\t0:00:12\t300.5\t900\t250\t260\t0\t1\t90\t11.0\n")
@@ -407,9 +420,25 @@ def test_busiest_window_finds_the_texture() -> None:
     assert (row, col) == (30, 40)
     crop = figures.choose_crop(np.zeros((100, 300), np.uint8))
     assert crop.side == 48 and crop.zoom_side == 10  # 45 % of 100 -> 45, raised to MIN_CROP
+    assert (crop.top % 4, crop.left % 4) == (0, 0)  # on the LR pixel grid
+    # Two zoomed regions that do not overlap, the busiest first.
+    img[5:15, 5:15] = np.random.default_rng(1).integers(0, 255, (10, 10)) // 2
+    first, second = figures.zoom_windows(img, 20)
+    assert first == (30, 40)
+    assert second[0] <= 5 and second[1] <= 5  # the weaker texture, whole, not the first again
 
 
-def test_figures_from_synthetic_outputs(tmp_path: Path) -> None:
+def _empty_panels(fig) -> list[str]:
+    """The titles (or positions) of the axes of ``fig`` that draw nothing."""
+    empty = []
+    for i, ax in enumerate(fig.axes):
+        drawn = ax.lines or ax.images or ax.collections or ax.patches or ax.texts
+        if not drawn:
+            empty.append(ax.get_title() or f"axes {i}")
+    return empty
+
+
+def test_comparison_figure_has_lr_hr_zooms_and_crops(tmp_path: Path) -> None:
     make_outputs(tmp_path)
     per_image = tables.per_image_scores(tmp_path / "results" / "eval")
     assert len(per_image) == 7 * 6
@@ -419,16 +448,46 @@ def test_figures_from_synthetic_outputs(tmp_path: Path) -> None:
         tmp_path / TEST_SETS,
     )
     assert picks == [("Set14", "comic")]
-    fig = figures.comparison_figure(
-        "Set14", "comic", tmp_path / paths.SR_IMAGES_DIR, tmp_path / TEST_SETS, per_image
-    )
-    assert len(fig.axes) == 7  # 6 methods + HR, each with a zoom inset
-    assert all(len(ax.child_axes) == 1 for ax in fig.axes)
-    assert fig.axes[0].get_title() == "Bicubic\n21.00 dB / 0.5500"
-    _png_ok(figures.save(fig, tmp_path / "cmp.png", demo=True))
-    logs = figures.training_logs(tmp_path / "runs")
-    assert set(logs) == set(paper.TABLE1_METHODS)
-    assert set(logs["srgan_mse"]) == {
+    images, hr_dir = tmp_path / paths.SR_IMAGES_DIR, tmp_path / TEST_SETS
+    crop, panels = figures.comparison_panels("Set14", "comic", images, hr_dir, per_image)
+    assert [p.name for p in panels] == ["nearest", "bicubic", *paper.TABLE1_METHODS, "hr"]
+    assert panels[0].title.startswith("LR (pixels repeated ×4)")
+    assert panels[1].title == "Bicubic\n21.00 dB / 0.5500"
+    assert panels[-1].title == "HR (original)"
+    assert all(p.image.shape[:2] == (crop.side, crop.side) for p in panels)
+    # The LR panel is the LR image's pixels repeated: constant 4x4 blocks on the LR grid.
+    lr = panels[0].image
+    assert (lr[::4, ::4].repeat(4, 0).repeat(4, 1) == lr).all()
+    fig = figures.panels_figure(panels, crop, "heading")
+    assert len(fig.axes) == 8 * (1 + figures.ZOOMS)  # each panel and its two enlargements
+    # Four panels a row, each about 350 px wide in the PNG (not seven squeezed into one row).
+    width = fig.get_size_inches()[0] * charts.DPI / figures.PANEL_COLUMNS
+    assert width >= 330
+    assert _empty_panels(fig) == []
+    _png_ok(charts.save(fig, tmp_path / "cmp.png", demo=True))
+    crops = figures.save_crops(panels, "comparison_Set14_comic", tmp_path / "crops")
+    assert list(crops)[0] == "LR (pixels repeated ×4)" and list(crops)[-1] == "HR (original)"
+    hr_crop = np.asarray(Image.open(crops["HR (original)"]))
+    assert hr_crop.shape[:2] == (crop.side, crop.side)  # full resolution, not rescaled
+    assert crops["Bicubic"] == tmp_path / "crops" / "comparison_Set14_comic" / "bicubic.png"
+    # A model without SR images is a "not run" panel, still not an empty one.
+    shutil.rmtree(tmp_path / paths.sr_images_dir("srgan_vgg22"))
+    _, panels = figures.comparison_panels("Set14", "comic", images, hr_dir, per_image)
+    assert panels[5].image is None
+    assert _empty_panels(figures.panels_figure(panels, crop, "x")) == []
+
+
+def _runs(root: Path, config: dict | None = None) -> list[charts.TrainingRun]:
+    config = config or load_config(PARAMS, [DEMO_CONFIG]).to_dict()
+    return charts.training_runs(config, root / "runs")
+
+
+def test_training_curves_from_synthetic_logs(tmp_path: Path) -> None:
+    make_outputs(tmp_path)
+    runs = _runs(tmp_path)
+    assert [r.variant for r in runs] == list(paper.TABLE1_METHODS)
+    srgan = next(r for r in runs if r.variant == "srgan_mse")
+    assert set(srgan.curves) == {
         "train/content",
         "train/generator",
         "train/adversarial",
@@ -438,17 +497,110 @@ def test_figures_from_synthetic_outputs(tmp_path: Path) -> None:
         "train/lr",
         "eval/Set5_psnr",
     }
-    assert [figures.is_loss_metric(n) for n in ("train/content", "train/lr", "train/d_real")] == [
+    assert [charts.is_loss_metric(n) for n in ("train/content", "train/lr", "train/d_real")] == [
         True,
         False,
         False,
     ]
-    for fig in (figures.loss_figure(logs), figures.psnr_curve_figure(logs)):
-        _png_ok(figures.save(fig, tmp_path / "f.png"))
+    # SRGAN starts where SRResNet-MSE ended (final.json's init step), SRResNet at 0.
+    assert [r.start for r in runs] == [0, 0, 40, 40, 40]
+    losses = charts.loss_figure(runs)
+    assert _empty_panels(losses) == []
+    assert len(losses.axes) == 5 + 1  # a panel per variant and one for D: no empty panel
+    # An SRGAN panel: its own steps (log), after the SRResNet-MSE steps it starts from, with
+    # the paper's SRGAN schedule marked.
+    srgan_ax = next(ax for ax in losses.axes if ax.get_title() == "SRGAN-MSE (from step 40)")
+    assert srgan_ax.get_xscale() == "log" and srgan_ax.get_xlabel() == charts.SRGAN_STEPS_LABEL
+    marks = [line.get_xdata()[0] for line in srgan_ax.lines if line.get_label()[0] == "p"]
+    assert marks == [100_000, 200_000]
+    # One legend below the panels, none inside a loss panel over its curves.
+    assert len(losses.legends) == 1
+    assert all(ax.get_legend() is None for ax in losses.axes[:-1])
+    _png_ok(charts.save(losses, tmp_path / "losses.png"))
+    psnr = charts.psnr_curve_figure(runs, {"Set5": {"bicubic": 19.0}})
+    assert _empty_panels(psnr) == []
+    _png_ok(charts.save(psnr, tmp_path / "psnr.png"))
+    assert charts.loss_figure([]) is None and charts.psnr_curve_figure([]) is None
+
+
+def test_loss_terms_are_drawn_with_their_weights(tmp_path: Path) -> None:
+    """SRResNet-VGG22's TV term enters the loss times 2e-8: drawn so, not unweighted; the total
+    of SRResNet-MSE equals its content term and is drawn once."""
+    make_outputs(tmp_path)
+    vgg = paths.RunFolder(tmp_path / paths.run_dir("srresnet_vgg22"))
+    _tsv(vgg.metrics / "train" / "tv.tsv", "tv", [5, 10], [500.0, 400.0])
+    config = load_config(PARAMS, [DEMO_CONFIG]).to_dict()
+    fig = charts.loss_figure(_runs(tmp_path, config))
+    ax = next(ax for ax in fig.axes if ax.get_title() == "SRResNet-VGG22")
+    weight = config["loss"]["tv_weight"]
+    tv = next(line for line in ax.lines if line.get_label() == f"{weight:.0e} × tv")
+    assert list(tv.get_ydata()) == [500.0 * weight, 400.0 * weight]
+    mse = next(ax for ax in fig.axes if ax.get_title() == "SRResNet-MSE")
+    assert [line.get_label() for line in mse.lines if not line.get_label().startswith("paper")] == [
+        "content"
+    ]
+
+
+def test_the_training_psnr_names_the_set_of_the_data(tmp_path: Path) -> None:
+    """The demo scores SkimageTest during training: the figure says so (and draws no Set5
+    reference), with the SRGAN curve starting at SRResNet-MSE's last value."""
+    make_outputs(tmp_path)
+    for variant in paper.TABLE1_METHODS:
+        metrics = paths.RunFolder(tmp_path / paths.run_dir(variant)).metrics / "eval"
+        (metrics / "Set5_psnr.tsv").unlink()
+        _tsv(metrics / "SkimageTest_psnr.tsv", "SkimageTest_psnr", [20, 40], [25.0, 26.5])
+    fig = charts.psnr_curve_figure(_runs(tmp_path), {"SkimageTest": {"bicubic": 28.35}})
+    (ax,) = fig.axes
+    assert "SkimageTest" in ax.get_title() and "SkimageTest" in ax.get_ylabel()
+    assert "Set5" not in ax.get_title() + ax.get_ylabel()
+    srgan = next(line for line in ax.lines if line.get_label() == "SRGAN-VGG54")
+    assert list(srgan.get_xdata()) == [40, 60, 80] and list(srgan.get_ydata())[0] == 26.5
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() and math.log10(t).is_integer() for t in ticks)
+
+
+def test_verdict_dot_plot(tmp_path: Path) -> None:
+    make_outputs(tmp_path)
+    named = dict(
+        zip(
+            (tables.TABLE1, tables.TABLE2),
+            tables.build_tables(tmp_path / "results" / "eval"),
+            strict=True,
+        )
+    )
+    verdict = tables.verdict(named)
+    fig = charts.verdict_figure(verdict)
+    psnr_ax, ssim_ax = fig.axes
+    assert _empty_panels(fig) == []
+    judged = verdict[verdict["verdict"] != ""].drop_duplicates(["dataset", "model"])
+    points = [line for line in psnr_ax.lines if len(line.get_xdata()) == 1]
+    assert len(points) == len(judged)
+    diagonal = psnr_ax.lines[0]
+    assert list(diagonal.get_xdata()) == list(diagonal.get_ydata())  # ours = paper
+    _png_ok(charts.save(fig, tmp_path / "verdict.png"))
+    offline = verdict.assign(verdict="")
+    assert charts.verdict_figure(offline) is None
+    # Only Table 1's BSD100 rows lack a paper value here (the index shows the dot plot above).
+    (ax,) = charts.sanity_figure(verdict).axes
+    assert ax.get_xlabel().startswith("BSD100 PSNR − our bicubic's")
+    # The offline demo: no paper value, a dot per model against our bicubic instead.
+    ax = charts.sanity_figure(offline).axes[0]  # Set5, then Set14 and BSD100 below
+    assert len(charts.sanity_figure(offline).axes) == 3
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[:2] == ["SRResNet-MSE", "SRResNet-VGG22"] and "Bicubic" in labels
+    gains = ax.collections[0].get_offsets()[:, 0]
+    bicubic = labels.index("Bicubic")
+    assert gains[bicubic] == 0.0 and gains[labels.index("NN")] == -1.0  # PSNR_BASE: 20 vs 21
+
+
+def test_depth_and_distribution_figures(tmp_path: Path) -> None:
+    make_outputs(tmp_path)
+    per_image = tables.per_image_scores(tmp_path / "results" / "eval")
+    _png_ok(charts.save(figures.distribution_figure(per_image), tmp_path / "p.png"))
     depth = tables.depth_table(tmp_path / "results" / "depth")
-    _png_ok(figures.save(figures.depth_figure(depth), tmp_path / "d.png"))
+    _png_ok(charts.save(figures.depth_figure(depth), tmp_path / "d.png"))
     assert figures.depth_figure(tables.depth_table(tmp_path / "nothing")) is None
-    assert figures.loss_figure({}) is None and figures.distribution_figure(per_image[:0]) is None
+    assert figures.distribution_figure(per_image[:0]) is None
 
 
 # --- the notebooks -------------------------------------------------------------------------
@@ -558,16 +710,45 @@ def test_table2_notebook(tmp_path: Path) -> None:
     assert bsd.loc["SRGAN (SRGAN-VGG54)", "PSNR ours"] == "26.25"
 
 
+#: An external script or stylesheet (a CDN): what a self-contained page must not have.
+NETWORK_FETCH = re.compile(r"<(script|link)\b[^>]*(src|href)\s*=\s*[\"']?(https?:)?//", re.I)
+
+
+def _check_navigation(page: str, current: str) -> None:
+    """Every page: a title, the navigation bar (the index, the tables, the figures, the
+    provenance) with the current page marked, nothing fetched from the network."""
+    title = re.search(r"<title>([^<]+)</title>", page).group(1)
+    assert "SRGAN replication" in title and title.split()[0] not in paths.REPORTS  # not "table1"
+    nav = re.search(r"<nav class='srgan-nav'>(.*?)</nav>", page).group(1)
+    hrefs = re.findall(r"href='([^']+)'", nav)
+    assert hrefs == [
+        "index.html", "table1.html", "table2.html", "figures.html", "index.html#Provenance",
+    ]  # fmt: skip
+    assert f"href='{paths.report_page(current).name}' aria-current='page'" in nav
+    assert NETWORK_FETCH.search(page) is None
+    assert "require.js" not in page and "mathjax" not in page.lower()
+
+
+def test_network_fetches_are_recognised() -> None:
+    """The pattern the self-containment checks rely on finds a CDN script and stylesheet."""
+    cdn = "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.1.10/require.min.js"
+    assert NETWORK_FETCH.search(f'<script src="{cdn}"></script>')
+    assert NETWORK_FETCH.search("<link rel='stylesheet' href='//fonts.example/x.css'>")
+    assert NETWORK_FETCH.search('<script src="figures.js"></script>') is None
+
+
 def test_figures_notebook_and_index(tmp_path: Path) -> None:
     make_outputs(tmp_path)
     nb, page = _run_report(tmp_path, "figures", comparison_images=["Set14/comic", "Set5/butterfly"])
     _check_page(page)
+    _check_navigation(page, "figures")
     fig_dir = tmp_path / "reports" / "figures"
     names = sorted(p.name for p in fig_dir.glob("*.png"))
     assert names == [
         "comparison_Set14_comic.png",
         "comparison_Set5_butterfly.png",
         "depth.png",
+        "evolution_Set14_comic.png",
         "perception_distortion_lpips.png",
         "perception_distortion_lpips_vgg.png",
         "perception_distortion_niqe.png",
@@ -578,7 +759,7 @@ def test_figures_notebook_and_index(tmp_path: Path) -> None:
     for path in fig_dir.glob("*.png"):
         _png_ok(path)
     images = re.findall(r"<img [^>]*>", page)
-    assert len(images) == 9
+    assert len(images) == 10
     # the rank correlation with the paper's MOS, per test set, with its caveat
     assert "a proxy, not an opinion test" in page
     rho = next(t for t in _html_tables(page) if "Spearman ρ vs MOS" in t.columns)
@@ -588,22 +769,63 @@ def test_figures_notebook_and_index(tmp_path: Path) -> None:
     assert all('src="data:image/png;base64,' in i and re.search(r'alt="\w', i) for i in images)
     depth_png = base64.b64encode((fig_dir / "depth.png").read_bytes()).decode("ascii")
     assert f'src="data:image/png;base64,{depth_png}"' in page  # the saved file, inlined
+    for name in names:  # ... and each image links to its file at full size
+        assert f'<a href="figures/{name}" title="open at full size"><img' in page
+    # The evolution: LR, the SRResNet-MSE start, each snapshot, the final generator, HR.
+    evolution = sorted(p.name for p in (fig_dir / "crops" / "evolution_Set14_comic").iterdir())
+    assert evolution == [
+        "final.png",
+        "hr.png",
+        "nearest.png",
+        "start.png",
+        "step10.png",
+        "step20.png",
+    ]
+    assert 'href="figures/crops/comparison_Set14_comic/srgan_vgg54.png">SRGAN-VGG54</a>' in page
     assert not list((tmp_path / "reports").glob(".*tmp*"))  # atomic writes left nothing
-    # The index links every report and figure, with the headline rows and the banner.
+    # The index: the verdict, a link to every report and figure (captioned by what it shows),
+    # the banner, the provenance.
     tables.write_tables(tmp_path / "results" / "eval", tmp_path / "results" / "tables", demo=True)
-    index = reports.build_index(tmp_path / "reports", tmp_path / "results" / "tables")
+    folders = {f"{name}_dir": str(tmp_path / name) for name in ("results", "runs", "reports")}
+    ctx = reports.context(**folders, **DEMO_PARAMS)
+    index = reports.build_index(
+        tmp_path / "reports", tmp_path / "results" / "tables", prov=ctx.provenance
+    )
     text = index.read_text()
-    assert "DEMO OUTPUT" in text
+    _check_navigation(text, paths.INDEX)
+    assert "DEMO OUTPUT" in text and "not a replication" in text
     for name in names:
         assert f"figures/{name}" in text
-    assert "figures.html" in text and "table1.html</a>" not in text  # table1 not built here
+    assert "<figcaption>Visual comparison: Set14/comic</figcaption>" in text
+    assert "<figcaption>comparison_Set14_comic.png</figcaption>" not in text
+    assert "<a href='figures.html'>Figures: visual" in text
+    assert "<a href='table1.html'>Table 1: the" not in text  # table1 not built here
     assert "Table 1: the content-loss study (Set5, Set14): <em>not built</em>" in text
-    headline = _html_tables(text)[0]
-    assert (
-        headline["method"].tolist() == ["SRResNet (SRResNet-MSE)"] * 3 + ["SRGAN (SRGAN-VGG54)"] * 3
+    assert "depth" not in reports.NOTEBOOKS["figures"]  # no promise of what may not run
+    assert 'id="Provenance"' in text
+    verdict = _html_tables(text)[0].set_index(["table", "test set", "method"])
+    assert verdict.loc[("Table 2", "Set5", "NN"), "PSNR paper"] == "26.26"
+    assert verdict.loc[("Table 2", "Set5", "Bicubic"), "PSNR ours"] == "21.25"
+    assert verdict.loc[("Table 2", "Set5", "SRResNet (SRResNet-MSE)"), "verdict"] == (
+        "not reproduced"
     )
-    assert headline["PSNR paper"].tolist() == ["32.05", "28.49", "27.58", "29.40", "26.02", "25.16"]
-    assert headline["PSNR ours"].tolist() == ["22.25", "22.25", "22.25", "26.25", "26.25", "26.25"]
+    assert list(verdict.columns[:2]) == ["PSNR paper", "PSNR ours"]  # as on the table pages
+    n = len(verdict)
+    assert n == 5 * 2 + 4 * 3  # Table 1 on Set5, Set14; Table 2's four methods on 3 sets
+    assert f"0 of {n} rows reproduced" in text
+    assert (tmp_path / "reports" / "verdict.png").is_file()
+    assert '<a href="verdict.png" title="open at full size"><img' in text
+
+
+def test_table_pages_are_self_contained_and_navigable(tmp_path: Path) -> None:
+    make_outputs(tmp_path, depth=False)
+    for name in paths.TABLES:
+        _, page = _run_report(tmp_path, name)
+        _check_navigation(page, name)
+        assert f"<title>{reports.NOTEBOOKS[name]} – SRGAN replication</title>" in page
+    guide = {name: render.table_guide(name) for name in paths.TABLES}
+    assert "(BSD100, the offline demo" in guide["table1"]
+    assert "BSD100" not in guide["table2"]  # Table 2 has BSD100: no note copied from Table 1
 
 
 def test_notes_when_the_depth_study_and_training_did_not_run(tmp_path: Path) -> None:
@@ -614,10 +836,12 @@ def test_notes_when_the_depth_study_and_training_did_not_run(tmp_path: Path) -> 
     assert "The depth study has not been run" in page
     assert "SkimageTest results" in page  # the demo's depth-study test set
     assert "No DVCLive logs in" in page
+    assert "No generator snapshots in" in page
+    # Of the paper's images only Set14/comic has results here: the page says so.
+    assert "these have results: <code>Set14/comic</code>" in page
     figs = sorted(p.name for p in (tmp_path / "reports" / "figures").glob("*.png"))
     assert figs == [
         "comparison_Set14_comic.png",
-        "comparison_Set5_butterfly.png",
         "perception_distortion_lpips.png",
         "perception_distortion_lpips_vgg.png",
         "perception_distortion_niqe.png",
@@ -645,7 +869,7 @@ def test_cli_report_index_and_errors(tmp_path: Path, monkeypatch, capsys) -> Non
     args = ["--params", str(PARAMS), "--config", str(DEMO_CONFIG)]
     assert main(["index", "--reports-dir", "reports", "--tables-dir", "results/tables", *args]) == 0
     text = (tmp_path / "reports" / "index.html").read_text()
-    assert "Table 2 has not been built yet" in text and "DEMO OUTPUT" in text
+    assert "No tables yet (run <code>srgan tables</code>)" in text and "DEMO OUTPUT" in text
 
 
 @pytest.mark.parametrize("name", ["nosuch", "../table1", "/tmp/x", "table1.ipynb", ""])

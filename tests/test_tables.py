@@ -158,17 +158,22 @@ def test_sources_frame_one_row_per_model(tmp_path: Path) -> None:
     (tmp_path / "bicubic.json").write_text(json.dumps(data))
     _, t2 = tables.build_tables(tmp_path)
     frame = render.sources_frame(t2, tmp_path)
-    assert list(frame.index.get_level_values("model")) == [
-        "nearest", "bicubic", "srresnet_mse", "srgan_vgg54",
-    ]  # fmt: skip
+    assert frame["model"].tolist() == ["nearest", "bicubic", "srresnet_mse", "srgan_vgg54"]
     assert list(frame.columns) == [
-        "evaluation file", "Set5 images", "Set14 images", "BSD100 images",
+        "method", "model", "evaluation file", "Set5 images", "Set14 images", "BSD100 images",
     ]  # fmt: skip
-    bicubic = frame.xs("bicubic", level="model").iloc[0]
-    assert (bicubic["Set5 images"], bicubic["BSD100 images"]) == ("2", "–")
-    srgan = frame.xs("srgan_vgg54", level="model").iloc[0]
+    frame = frame.set_index("model")
+    assert (frame.loc["bicubic", "Set5 images"], frame.loc["bicubic", "BSD100 images"]) == (
+        "2",
+        "–",
+    )
+    srgan = frame.loc["srgan_vgg54"]
     assert srgan["evaluation file"] == f"{tmp_path / 'srgan_vgg54.json'} (missing)"
     assert srgan["Set5 images"] == "–"
+    # One header row on the page (no two-row pandas header of a MultiIndex).
+    assert render.markdown_table(render.sources_frame(t2, tmp_path)).splitlines()[0] == (
+        "| method | model | evaluation file | Set5 images | Set14 images | BSD100 images |"
+    )
 
 
 def test_a_test_set_outside_the_paper(tmp_path: Path) -> None:
@@ -300,7 +305,76 @@ def test_display_frame_and_formatting(tmp_path: Path) -> None:
     assert text.loc["DRCN (quoted)", "PSNR ours"] == "–"
     assert text.loc["HR", "PSNR paper"] == "∞"
     html = render.style_frame(frame).to_html()
-    assert "font-style: italic" in html and render.BETTER_STYLE in html
+    assert "font-style: italic" in html
+    # Bicubic: +0.50 dB is outside the tolerance (red), -0.0100 SSIM within it (green).
+    assert render.WITHIN_STYLE in html and render.OUTSIDE_STYLE in html
+
+
+@pytest.mark.parametrize(
+    ("delta", "tolerance", "style"),
+    [
+        (-0.01, tables.PSNR_TOLERANCE_DB, render.WITHIN_STYLE),  # 0.01 dB below: a match
+        (0.3, tables.PSNR_TOLERANCE_DB, render.WITHIN_STYLE),
+        (-0.31, tables.PSNR_TOLERANCE_DB, render.OUTSIDE_STYLE),
+        (0.5, tables.PSNR_TOLERANCE_DB, render.OUTSIDE_STYLE),  # far above is no match either
+        (-0.0099, tables.SSIM_TOLERANCE, render.WITHIN_STYLE),
+        (-0.0101, tables.SSIM_TOLERANCE, render.OUTSIDE_STYLE),
+        (math.nan, tables.SSIM_TOLERANCE, ""),
+    ],
+)
+def test_deltas_are_coloured_by_the_tolerance_not_by_sign(
+    delta: float, tolerance: float, style: str
+) -> None:
+    assert render.delta_style(delta, tolerance) == style
+
+
+def test_the_verdict_counts_every_row_we_ran(tmp_path: Path) -> None:
+    """NN and bicubic are rows of the verdict; k of n counts rows with a paper value; the
+    difference to our bicubic is the sanity check."""
+    write_evals(tmp_path, skip=("srgan_vgg54",))
+    nearest = {  # within the tolerance of the paper on every set: reproduced
+        ds: _entry(score.psnr - 0.29, score.ssim + 0.009, {"a": score.psnr})
+        for ds, score in paper.TABLE2["nearest"].items()
+    }
+    (tmp_path / "nearest.json").write_text(json.dumps(nearest))
+    t1, t2 = tables.build_tables(tmp_path)
+    frame = tables.verdict({tables.TABLE1: t1, tables.TABLE2: t2})
+    # Table 1: 4 variants x Set5, Set14, and SRResNet-MSE on BSD100 (no paper value);
+    # Table 2: NN, bicubic, SRResNet x 3 sets. Only the 3 NN rows are within the tolerance.
+    assert tables.verdict_count(frame) == (3, 8 + 9)
+    assert (frame["verdict"] == "").sum() == 1
+    table2 = frame[frame["table"] == tables.TABLE2].set_index(["dataset", "method"])
+    assert table2.loc[("Set5", "nearest"), "label"] == "NN"
+    bicubic = table2.loc[("Set5", "bicubic")]
+    assert bicubic["psnr_delta"] == pytest.approx(0.5)  # 28.93 against the paper's 28.43
+    assert bicubic["verdict"] == tables.NOT_REPRODUCED
+    assert bicubic["psnr_vs_bicubic"] == 0.0
+    assert "srgan" not in table2.index.get_level_values("method")  # not run: not judged
+    assert len(frame) == len(t1[t1.status == "ours"]) + len(t2[t2.status == "ours"])
+    # A demo or quick-profile run: the same verdict, marked as not a replication.
+    plain = render.verdict_html(frame, demo=False)
+    assert "3 of 17 rows reproduced" in plain and "not-replication" not in plain
+    for why, page in (
+        ("demo", render.verdict_html(frame, demo=True)),
+        ("quick", render.verdict_html(frame, demo=False, quick=True)),
+    ):
+        mark = f"<p class='not-replication'>{render.NOT_REPLICATION[why]}</p>"
+        assert mark in page and page.replace(mark, "") == plain
+
+
+@pytest.mark.parametrize(
+    ("psnr_delta", "ssim_delta", "verdict"),
+    [
+        (0.0, 0.0, tables.REPRODUCED),
+        (-0.3, 0.01, tables.REPRODUCED),
+        (-0.3001, 0.0, tables.NOT_REPRODUCED),
+        (0.0, -0.0101, tables.NOT_REPRODUCED),
+        (0.1, math.nan, tables.NOT_REPRODUCED),  # a paper value and no SSIM of ours
+        (math.nan, math.nan, ""),  # no paper value: not judged
+    ],
+)
+def test_row_verdict(psnr_delta: float, ssim_delta: float, verdict: str) -> None:
+    assert tables.row_verdict(psnr_delta, ssim_delta) == verdict
 
 
 def test_numbers_are_formatted_in_one_place() -> None:

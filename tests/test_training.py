@@ -52,8 +52,9 @@ TINY = [
     "train.log_every=2",
     "train.checkpoint_every=4",
     "train.eval_every=0",
+    "train.srgan.lr_decay_step=10",
 ]
-RESUME_STEPS = 16  # srgan_mse in the demo profile: the learning rate drops at step 10
+RESUME_STEPS = 16  # srgan_mse: the learning rate drops at step 10
 STOP_AT_CALL = 11  # the child signals itself at its 11th step (after checkpoints 4 and 8)
 PROCESS_TIMEOUT = 300
 # `srgan train` in a child that signals itself at a fixed step: deterministic on any machine.

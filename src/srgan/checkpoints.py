@@ -9,6 +9,9 @@ A run folder (:class:`srgan.paths.RunFolder`) holds:
 * ``checkpoints/step_<N>.pt``: resumable state after N steps, ``{"format": STATE_FORMAT,
   "version", "step", "model", "generator", ...}`` (the trainer decides the rest: D,
   optimisers, RNG, data); the newest ``KEEP_CHECKPOINTS`` are kept;
+* ``snapshots/step_<N>.pt``: the generator alone at the steps of ``train.snapshot_steps``, as
+  a generator file (``format`` GENERATOR_FORMAT, ``metadata`` {variant, step}); all kept (a
+  paper-size one is 6 MB), for the figure of the training's evolution.
 * ``unreadable/``: a ``final.pt`` or checkpoint that could not be read, set aside (moved, never
   deleted) when a run resumes, so that it never counts among the kept checkpoints.
 
@@ -99,27 +102,57 @@ def write_final(
     metadata: dict[str, Any],
 ) -> Path:
     """Write ``final.pt`` (CPU tensors) and then ``final.json`` (the metadata)."""
-    weights = {k: v.detach().cpu().contiguous() for k, v in generator.items()}
+    save_atomic(_generator_file(model, generator, metadata), folder.final)
     header = {"format": GENERATOR_FORMAT, "version": FORMAT_VERSION}
-    blob = {**header, "model": model, "generator": weights, "metadata": metadata}
-    save_atomic(blob, folder.final)
     write_json_atomic(folder.final_metadata, {**header, "metadata": metadata})
     return folder.final
+
+
+def _generator_file(
+    model: dict[str, Any], generator: Mapping[str, torch.Tensor], metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """What a generator file holds: format, version, model settings, CPU weights, metadata."""
+    weights = {k: v.detach().cpu().contiguous() for k, v in generator.items()}
+    header = {"format": GENERATOR_FORMAT, "version": FORMAT_VERSION}
+    return {**header, "model": model, "generator": weights, "metadata": metadata}
+
+
+def write_snapshot(
+    folder: RunFolder,
+    step: int,
+    model: dict[str, Any],
+    generator: Mapping[str, torch.Tensor],
+    metadata: dict[str, Any],
+) -> Path:
+    """Write the generator of ``step`` as ``snapshots/step_<N>.pt`` (a generator file)."""
+    path = folder.snapshot(step)
+    save_atomic(_generator_file(model, generator, metadata), path)
+    return path
 
 
 # --- listing ----------------------------------------------------------------------------------
 
 
-def list_checkpoints(folder: RunFolder) -> list[tuple[int, Path]]:
-    """(step, path) of the checkpoint files, newest first."""
-    if not folder.checkpoints.is_dir():
+def _steps(folder: Path) -> list[tuple[int, Path]]:
+    """(step, path) of the ``step_<N>.pt`` files in ``folder``, oldest first."""
+    if not folder.is_dir():
         return []
     found = []
-    for path in folder.checkpoints.iterdir():
+    for path in folder.iterdir():
         match = CHECKPOINT_PATTERN.match(path.name)
         if match:
             found.append((int(match.group(1)), path))
-    return sorted(found, reverse=True)
+    return sorted(found)
+
+
+def list_checkpoints(folder: RunFolder) -> list[tuple[int, Path]]:
+    """(step, path) of the checkpoint files, newest first."""
+    return _steps(folder.checkpoints)[::-1]
+
+
+def list_snapshots(folder: RunFolder) -> list[tuple[int, Path]]:
+    """(step, path) of the generator snapshots, oldest first (torch-free)."""
+    return _steps(folder.snapshots)
 
 
 def prune(folder: RunFolder) -> None:

@@ -252,10 +252,16 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
 
 DEMO_PROFILE = Path("config/demo.yaml")
 DEMO_MIRROR_PROFILE = Path("config/demo_mirror.yaml")
-DEMO_WARNING = (
-    "DEMO: every number here comes from a tiny CPU run (a few dozen training steps of tiny "
-    "models); none is comparable with the paper."
-)
+DEMO_WARNING = "DEMO: a small CPU run; none of its numbers is comparable with the paper."
+
+
+def demo_layers(mirror: Path | None, imagenet_vgg: bool) -> tuple[list[Path], list[str]]:
+    """The demo's configuration over params.yaml: its profiles and ``--set`` pairs."""
+    profiles = [DEMO_PROFILE] + ([DEMO_MIRROR_PROFILE] if mirror is not None else [])
+    sets = ["vgg.weights=imagenet"] if imagenet_vgg else []
+    if mirror is not None:
+        sets.append(f"data.mirror={mirror}")
+    return profiles, sets
 
 
 def demo_command(
@@ -266,15 +272,27 @@ def demo_command(
     The demo profile trains with random VGG19 weights; ``imagenet_vgg`` (the ImageNet
     weights are already in the torch.hub cache) uses those instead.
     """
+    profiles, sets = demo_layers(mirror, imagenet_vgg)
     command = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
-    command += ["--configfile", str(DEMO_PROFILE)]
-    sets = ["vgg.weights=imagenet"] if imagenet_vgg else []
-    if mirror is not None:
-        command.append(str(DEMO_MIRROR_PROFILE))
-        sets.append(f"data.mirror={mirror}")
+    # The demo trains on the CPU (device: cpu): the workflow profile's one-GPU limit would
+    # run its training and evaluation jobs one at a time on an idle core.
+    command += ["--resources", f"gpu={cores}"]
+    command += ["--configfile", *(str(p) for p in profiles)]
     if sets:
         command += ["--config", f"set=[{', '.join(sets)}]"]
     return command + (["--dry-run"] if dry_run else [])
+
+
+def demo_banner(mirror: Path | None, imagenet_vgg: bool) -> str:
+    """The warning the demo prints first and last, naming each setting of its configuration
+    that departs from the paper (``provenance.deviations``, derived, never hand-written)."""
+    from srgan import provenance
+    from srgan.config import PARAMS_FILE, merged_config_dict
+
+    profiles, sets = demo_layers(mirror, imagenet_vgg)
+    config = merged_config_dict(Path(PARAMS_FILE), profiles, sets)
+    settings = "\n".join(f"  - {d}" for d in provenance.deviations(config))
+    return f"{DEMO_WARNING} Settings that depart from the paper's:\n{settings}"
 
 
 def _imagenet_vgg_cached() -> bool:
@@ -307,7 +325,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
         if imagenet_vgg
         else "VGG19: random weights (the ImageNet ones are not in the torch.hub cache)"
     )
-    print(DEMO_WARNING)
+    banner = demo_banner(args.mirror, imagenet_vgg)
+    print(banner)
     print("running:", " ".join(command), flush=True)
     start = time.monotonic()
     status = subprocess.run(command, check=False).returncode
@@ -318,7 +337,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     print(f"\nDemo finished in {time.monotonic() - start:.0f} s. Scores (x4, luma):")
     _print_demo_scores(paths.EVALS_DIR)
     index = paths.report_page(paths.INDEX)
-    print(f"{DEMO_WARNING}\nReports: {index}; tables: {paths.TABLES_DIR}/")
+    print(f"{banner}\nReports: {index}; tables: {paths.TABLES_DIR}/")
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -534,14 +553,17 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_index(args: argparse.Namespace) -> None:
-    from srgan import provenance, render, reports, variants
-    from srgan.fileio import git_state
+    from srgan import provenance, render, reports
 
     config = _load_config(args)
-    reasons = provenance.demo_reasons(config, provenance.models(args.runs_dir))
-    line = render.provenance_line(git_state()["commit"], config.hash(), provenance.GIT_SHORT)
-    note = variants.profile_note(config)
-    index = reports.build_index(args.reports_dir, args.tables_dir, reasons, line, note)
+    results = args.tables_dir.parent  # <results>/tables: its timings are <results>/timings
+    prov = provenance.gather(
+        config.to_dict(), args.runs_dir, paths.rebased(paths.TIMINGS_DIR, results)
+    )
+    line = render.provenance_line(prov["git"]["commit"], prov["config_hash"], provenance.GIT_SHORT)
+    index = reports.build_index(
+        args.reports_dir, args.tables_dir, prov["demo_reasons"], line, prov, prov["profile_note"]
+    )
     print(f"wrote {index}")
 
 

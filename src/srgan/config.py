@@ -79,6 +79,8 @@ class LossConfig:
 class SRResNetSchedule:
     steps: int
     lr: float
+    lr_decay_step: int
+    lr_decay: float
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,8 @@ class TrainConfig:
     step: str
     adam_kernel: str
     deterministic: bool
+    variant_steps: dict[str, int]
+    snapshot_steps: tuple[int, ...]
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,26 @@
-"""The report figures: visual comparison, training curves, per-image PSNR, depth study.
+"""The report figures made of images: visual comparisons, the SRGAN training's evolution; and
+the per-image PSNR, perception against distortion (PSNR against LPIPS/NIQE), the depth study.
 
 Each ``*_figure`` function returns a matplotlib ``Figure`` (made without pyplot, so nothing
-is shown by itself) or None when its inputs do not exist; ``save`` writes it as a PNG,
-atomically (``srgan.render.html_image`` shows a saved one in a report). Inputs are where
-``srgan.paths`` puts them: SR images ``results/images/<method>/<dataset>/<stem>.png``, HR
-images ``<test sets>/<dataset>/<stem>.*``, DVCLive logs
-``runs/<variant>/dvclive/plots/metrics/**/<name>.tsv`` (columns ``step``, ``<name>``), and the
-tables of ``srgan.tables``.
+is shown by itself) or None when its inputs do not exist; ``srgan.charts.save`` writes it as
+a PNG, atomically (``srgan.render.html_image`` shows a saved one in a report, linked to the
+file). Inputs are where ``srgan.paths`` puts them: SR images
+``results/images/<method>/<dataset>/<stem>.png`` (the ``nearest`` ones are the LR image,
+upscaled by pixel repetition), HR images ``<test sets>/<dataset>/<stem>.*``, generator
+snapshots ``runs/<variant>/snapshots/step_<N>.pt``, and the tables of ``srgan.tables``.
 
-This module uses imageops, paper, paths and the leaves errors and fileio.
+A per-image figure is a grid of panels (:class:`Panel`): the same crop of the image for each
+method (or training step), with two enlarged insets below it; :func:`save_crops` writes each
+panel's crop at full resolution, for the link under the figure. Training curves and the
+verdict's dot plot are ``srgan.charts``'s.
+
+This module uses charts, imageops, paper, paths and the leaves errors; checkpoints,
+evaluation and inference (torch) only to run the snapshots of :func:`evolution_panels`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,59 +30,29 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from srgan import paper, paths
+from srgan import paper, paths, variants
 from srgan.errors import UserError
-from srgan.fileio import atomic_write
-from srgan.imageops import SCALE, list_image_files, modcrop, read_image
+from srgan.imageops import SCALE, list_image_files, modcrop, read_image, write_png
 
-#: Methods of the visual comparison, in the paper's order (HR is added as the last panel).
-COMPARISON_METHODS = ("bicubic", *paper.TABLE1_METHODS)
-#: Test images of the visual comparison by default ("<dataset>/<stem>"); the first available
-#: image is used when none of them was evaluated.
-DEFAULT_PICKS = ("Set14/comic", "Set14/baboon", "Set5/butterfly")
+#: Methods of the visual comparison, in the paper's order, after the LR image (the nearest
+#: baseline's output: the LR pixels repeated) and before HR.
+LR_PANEL, HR_PANEL = variants.NEAREST, "hr"
+COMPARISON_METHODS = (variants.BICUBIC, *paper.TABLE1_METHODS)
+#: Test images of the visual comparison by default ("<dataset>/<stem>"): the Set14 images
+#: the paper shows (Figures 2 and 6, and its supplement), then two BSD100 images of our choice
+#: (fine texture and an animal). The first available image is used when none of them was
+#: evaluated (the offline demo's SkimageTest).
+DEFAULT_PICKS = ("Set14/baboon", "Set14/comic", "Set14/zebra", "BSD100/8023", "BSD100/148026")
 #: The comparison crop's side as a fraction of the shorter image side, and its bounds (pixels).
 CROP_FRACTION, MIN_CROP, MAX_CROP = 0.45, 48, 192
-#: The zoomed region's side as a fraction of the crop, and the inset's size in the panel.
-ZOOM_FRACTION, INSET_FRACTION = 0.2, 0.5
-#: Size of one panel of the comparison figure, inches; figure resolution.
-PANEL_INCHES, DPI = 2.3, 110
-#: A DVCLive metric whose name contains one of these is an evaluation, not a loss.
-EVAL_METRIC_KEYS = ("psnr", "ssim")
-#: DVCLive metrics holding the discriminator's mean probabilities (plotted apart from losses).
-PROBABILITY_METRICS = ("d_real", "d_fake")
-#: The total generator loss: dashed, as it often lies on top of its content term.
-TOTAL_LOSS_METRICS = ("generator",)
-#: DVCLive metrics that are neither losses nor evaluations (not plotted as losses).
-SCHEDULE_METRIC_PREFIXES = ("lr", "learning_rate", "time", "step")
+#: The zoomed regions' side as a fraction of the crop, and how many each panel enlarges.
+ZOOM_FRACTION, ZOOMS = 0.2, 2
+ZOOM_COLOURS = ("yellow", "cyan")
+#: Panels per row of a per-image figure, and one panel's width (inches).
+PANEL_COLUMNS, PANEL_INCHES = 4, 3.2
 
 
-#: The line every figure of a demo run carries.
-DEMO_STAMP = "DEMO: tiny CPU run, numbers NOT comparable to the paper"
-
-
-def save(fig: Figure, path: Path, demo: bool = False) -> Path:
-    """Write ``fig`` as a PNG at ``path``, atomically (``fileio.atomic_write``).
-
-    With ``demo`` the figure is stamped with ``DEMO_STAMP`` in red above everything else.
-    """
-    if demo:
-        fig.text(
-            0.5,
-            1.0,
-            DEMO_STAMP,
-            ha="center",
-            va="bottom",
-            color="#c62828",
-            fontsize=12,
-            fontweight="bold",
-        )
-    path = Path(path)
-    with atomic_write(path) as handle:
-        fig.savefig(handle, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
-    return path
-
-
-# --- visual comparison --------------------------------------------------------------------
+# --- choosing the crop ------------------------------------------------------------------------
 
 
 def find_hr(data_dir: Path, dataset: str, stem: str) -> Path | None:
@@ -125,51 +103,82 @@ def _luma(img: np.ndarray) -> np.ndarray:
     return img if img.ndim == 2 else img @ np.array([0.299, 0.587, 0.114])
 
 
-def busiest_window(img: np.ndarray, side: int) -> tuple[int, int]:
-    """Top-left (row, col) of the ``side`` x ``side`` window with the most gradient energy.
-
-    Textured regions show the differences between methods best; ties go to the first one.
-    """
+def _window_sums(img: np.ndarray, side: int) -> np.ndarray:
+    """The gradient energy of every ``side`` x ``side`` window (by its top-left corner)."""
     y = _luma(img)
     energy = np.zeros_like(y)
     energy[:-1, :] += np.diff(y, axis=0) ** 2
     energy[:, :-1] += np.diff(y, axis=1) ** 2
     integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    sums = (
+    return (
         integral[side:, side:]
         - integral[:-side, side:]
         - integral[side:, :-side]
         + integral[:-side, :-side]
     )
+
+
+def busiest_window(img: np.ndarray, side: int, step: int = 1) -> tuple[int, int]:
+    """Top-left (row, col) of the ``side`` x ``side`` window with the most gradient energy,
+    among corners on multiples of ``step``.
+
+    Textured regions show the differences between methods best; ties go to the first one.
+    """
+    sums = _window_sums(img, side)[::step, ::step]
     row, col = np.unravel_index(int(np.argmax(sums)), sums.shape)
-    return int(row), int(col)
+    return int(row) * step, int(col) * step
+
+
+def zoom_windows(patch: np.ndarray, side: int, count: int = ZOOMS) -> list[tuple[int, int]]:
+    """Top-left corners of the ``count`` busiest ``side``-pixel windows of ``patch`` that do
+    not overlap (fewer when the patch has no room for more)."""
+    sums = _window_sums(patch, side).astype(np.float64)
+    found: list[tuple[int, int]] = []
+    while len(found) < count and np.isfinite(sums).any():
+        row, col = np.unravel_index(int(np.argmax(sums)), sums.shape)
+        found.append((int(row), int(col)))
+        sums[max(0, row - side + 1) : row + side, max(0, col - side + 1) : col + side] = -np.inf
+    return found
 
 
 @dataclass(frozen=True)
 class Crop:
-    """The crop shown in every panel and, inside it, the zoomed region (crop coordinates)."""
+    """The crop shown in every panel (on the LR grid: multiples of the scale) and, inside it,
+    the zoomed regions (crop coordinates, ``zoom_side`` pixels each)."""
 
     top: int
     left: int
     side: int
-    zoom_top: int
-    zoom_left: int
+    zooms: tuple[tuple[int, int], ...]
     zoom_side: int
+
+    def cut(self, img: np.ndarray) -> np.ndarray:
+        return img[self.top : self.top + self.side, self.left : self.left + self.side]
 
 
 def choose_crop(hr: np.ndarray) -> Crop:
-    """A square crop around the image's busiest region, and its busiest sub-square to zoom."""
+    """A square crop around the image's busiest region, on the LR pixel grid, and its
+    ``ZOOMS`` busiest non-overlapping sub-squares to enlarge."""
     short = min(hr.shape[:2])
     side = int(np.clip(round(short * CROP_FRACTION), min(MIN_CROP, short), min(MAX_CROP, short)))
-    top, left = busiest_window(hr, side)
-    patch = hr[top : top + side, left : left + side]
+    side -= side % SCALE
+    top, left = busiest_window(hr, side, SCALE)
     zoom = max(4, round(side * ZOOM_FRACTION))
-    ztop, zleft = busiest_window(patch, zoom)
-    return Crop(top, left, side, ztop, zleft, zoom)
+    patch = hr[top : top + side, left : left + side]
+    return Crop(top, left, side, tuple(zoom_windows(patch, zoom)), zoom)
 
 
-def _cut(img: np.ndarray, crop: Crop) -> np.ndarray:
-    return img[crop.top : crop.top + crop.side, crop.left : crop.left + crop.side]
+# --- per-image figures: panels ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One panel of a per-image figure: ``name`` (its crop file's name), a title, and the
+    crop (None: nothing to show, e.g. a model not run yet)."""
+
+    name: str
+    title: str
+    image: np.ndarray | None
 
 
 def _show(ax, img: np.ndarray) -> None:
@@ -181,213 +190,172 @@ def _show(ax, img: np.ndarray) -> None:
     ax.set_yticks([])
 
 
-def _add_zoom(ax, patch: np.ndarray, crop: Crop) -> None:
-    """An enlarged view of the zoom region, in the panel corner farthest from it."""
-    centre_row = crop.zoom_top + crop.zoom_side / 2
-    centre_col = crop.zoom_left + crop.zoom_side / 2
-    x0 = 0.02 if centre_col > crop.side / 2 else 1 - INSET_FRACTION - 0.02
-    y0 = 1 - INSET_FRACTION - 0.02 if centre_row > crop.side / 2 else 0.02
-    inset = ax.inset_axes((x0, y0, INSET_FRACTION, INSET_FRACTION))
-    zoomed = patch[
-        crop.zoom_top : crop.zoom_top + crop.zoom_side,
-        crop.zoom_left : crop.zoom_left + crop.zoom_side,
-    ]
-    _show(inset, zoomed)
-    for spine in inset.spines.values():
-        spine.set_edgecolor("yellow")
-        spine.set_linewidth(1.5)
+def _box(ax, top: int, left: int, side: int, colour: str) -> None:
     ax.add_patch(
-        Rectangle(
-            (crop.zoom_left - 0.5, crop.zoom_top - 0.5),
-            crop.zoom_side,
-            crop.zoom_side,
-            fill=False,
-            edgecolor="yellow",
-            linewidth=1.2,
-        )
+        Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor=colour, linewidth=1.4)
     )
 
 
-def comparison_figure(
+def panels_figure(panels: list[Panel], crop: Crop, heading: str) -> Figure:
+    """The panels in rows of ``PANEL_COLUMNS``: each crop with its zoomed regions boxed, and
+    below it each region enlarged (framed in the box's colour)."""
+    columns = min(PANEL_COLUMNS, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    unit = PANEL_INCHES / ZOOMS
+    fig = Figure(figsize=(PANEL_INCHES * columns, rows * (PANEL_INCHES + unit + 0.5) + 0.4))
+    grid = fig.add_gridspec(2 * rows, ZOOMS * columns, height_ratios=[ZOOMS, 1] * rows)
+    for i, panel in enumerate(panels):
+        row, col = divmod(i, columns)
+        ax = fig.add_subplot(grid[2 * row, ZOOMS * col : ZOOMS * (col + 1)])
+        ax.set_title(panel.title, fontsize=9)
+        if panel.image is None:
+            ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        _show(ax, panel.image)
+        for k, ((top, left), colour) in enumerate(zip(crop.zooms, ZOOM_COLOURS, strict=False)):
+            _box(ax, top, left, crop.zoom_side, colour)
+            zoom_ax = fig.add_subplot(grid[2 * row + 1, ZOOMS * col + k])
+            _show(zoom_ax, panel.image[top : top + crop.zoom_side, left : left + crop.zoom_side])
+            for spine in zoom_ax.spines.values():
+                spine.set_edgecolor(colour)
+                spine.set_linewidth(2)
+    fig.suptitle(heading, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_crops(panels: list[Panel], figure: str, root: Path = paths.CROPS_DIR) -> dict[str, Path]:
+    """Each panel's crop at full resolution (``paths.crop_file``), ``{title's first line:
+    file}``: what the link under a per-image figure opens."""
+    written = {}
+    for panel in panels:
+        if panel.image is not None:
+            path = paths.crop_file(figure, panel.name, root)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_png(path, panel.image)
+            written[panel.title.split("\n")[0]] = path
+    return written
+
+
+def _read_hr(data_dir: Path, dataset: str, stem: str) -> np.ndarray:
+    hr_path = find_hr(Path(data_dir), dataset, stem)
+    if hr_path is None:
+        raise UserError(f"no HR image {dataset}/{stem} in {data_dir}")
+    return modcrop(read_image(hr_path), SCALE)
+
+
+def _score(per_image: pd.DataFrame, method: str, dataset: str, stem: str) -> str:
+    row = per_image[
+        (per_image["method"] == method)
+        & (per_image["dataset"] == dataset)
+        & (per_image["image"] == stem)
+    ]
+    return f"{row['psnr'].iloc[0]:.2f} dB / {row['ssim'].iloc[0]:.4f}" if len(row) else ""
+
+
+#: Panel titles of the LR image and the original.
+LR_TITLE, HR_TITLE = "LR (pixels repeated ×4)", "HR (original)"
+
+
+def comparison_panels(
     dataset: str,
     stem: str,
     images_dir: Path,
     data_dir: Path,
     per_image: pd.DataFrame,
     methods: tuple[str, ...] = COMPARISON_METHODS,
-) -> Figure:
-    """One test image: the same crop for each method and HR, each with a zoomed inset.
-
-    Panel titles give the method and its PSNR/SSIM on this whole image (from the eval JSON);
-    a method without an SR image shows "not run".
-    """
-    hr_path = find_hr(Path(data_dir), dataset, stem)
-    if hr_path is None:
-        raise UserError(f"no HR image {dataset}/{stem} in {data_dir}")
-    hr = modcrop(read_image(hr_path), SCALE)
+) -> tuple[Crop, list[Panel]]:
+    """One test image as in the paper's Figures 2 and 6: the same crop of the LR image (the
+    nearest baseline's output), each method and HR, for :func:`panels_figure`. Titles give
+    the PSNR/SSIM (daala) of the whole image (from the eval JSON); a method without an SR
+    image is "not run"."""
+    hr = _read_hr(data_dir, dataset, stem)
     crop = choose_crop(hr)
-    panels = [*methods, "hr"]
-    fig = Figure(figsize=(PANEL_INCHES * len(panels), PANEL_INCHES + 0.6))
-    axes = fig.subplots(1, len(panels))
-    for ax, method in zip(axes, panels, strict=True):
+    panels = []
+    for method in (LR_PANEL, *methods):
         sr_path = paths.sr_image(method, dataset, stem, images_dir)
-        if method == "hr":
-            img, title = hr, f"HR\n{dataset}/{stem}"
-        elif sr_path.is_file():
-            img = read_image(sr_path)
-            if img.shape[:2] != hr.shape[:2]:
-                raise UserError(f"{sr_path} is {img.shape[:2]}, HR (cropped) is {hr.shape[:2]}")
-            row = per_image[
-                (per_image["method"] == method)
-                & (per_image["dataset"] == dataset)
-                & (per_image["image"] == stem)
-            ]
-            score = f"{row['psnr'].iloc[0]:.2f} dB / {row['ssim'].iloc[0]:.4f}" if len(row) else ""
-            title = f"{paper.LABELS[method]}\n{score}"
-        else:
-            ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(paper.LABELS[method], fontsize=9)
+        title = LR_TITLE if method == LR_PANEL else paper.LABELS[method]
+        if not sr_path.is_file():
+            panels.append(Panel(method, title, None))
             continue
-        patch = _cut(img, crop)
-        _show(ax, patch)
-        _add_zoom(ax, patch, crop)
-        ax.set_title(title, fontsize=9)
-    fig.suptitle(
-        f"{dataset}/{stem}: crop at (row {crop.top}, col {crop.left}), {crop.side} px; "
-        f"inset {crop.zoom_side} px enlarged. PSNR [dB] / SSIM (daala) of the whole image",
-        fontsize=9,
-    )
-    fig.tight_layout()
-    return fig
+        img = read_image(sr_path)
+        if img.shape[:2] != hr.shape[:2]:
+            raise UserError(f"{sr_path} is {img.shape[:2]}, HR (cropped) is {hr.shape[:2]}")
+        score = _score(per_image, method, dataset, stem)
+        panels.append(Panel(method, f"{title}\n{score}", crop.cut(img)))
+    panels.append(Panel(HR_PANEL, HR_TITLE, crop.cut(hr)))
+    return crop, panels
 
 
-# --- training curves ------------------------------------------------------------------------
-
-
-def read_dvclive(run_dir: Path) -> dict[str, pd.DataFrame]:
-    """``{metric name: DataFrame(step, value)}`` from a run folder's DVCLive metrics
-    (``paths.RunFolder.metrics``: ``<run_dir>/dvclive/plots/metrics``).
-
-    The name is the TSV's path below that folder without ``.tsv`` (``loss/g`` for
-    ``loss/g.tsv``); the value column is the one named after the file.
-    """
-    root = paths.RunFolder(Path(run_dir)).metrics
-    curves = {}
-    for path in sorted(root.rglob("*.tsv")) if root.is_dir() else []:
-        frame = pd.read_csv(path, sep="\t")
-        if "step" not in frame.columns or path.stem not in frame.columns:
-            raise UserError(f"DVCLive file {path} lacks the columns step and {path.stem}")
-        name = path.relative_to(root).with_suffix("").as_posix()
-        curves[name] = frame[["step", path.stem]].rename(columns={path.stem: "value"})
-    return curves
-
-
-def is_eval_metric(name: str) -> bool:
-    return any(key in name.lower() for key in EVAL_METRIC_KEYS)
-
-
-def is_probability_metric(name: str) -> bool:
-    """The discriminator's mean outputs for real and generated crops (not losses)."""
-    return name.rsplit("/", 1)[-1].lower() in PROBABILITY_METRICS
-
-
-def is_loss_metric(name: str) -> bool:
-    base = name.rsplit("/", 1)[-1].lower()
-    return not (
-        is_eval_metric(name)
-        or is_probability_metric(name)
-        or base.startswith(SCHEDULE_METRIC_PREFIXES)
+def comparison_heading(dataset: str, stem: str, crop: Crop) -> str:
+    return (
+        f"{dataset}/{stem}: {crop.side} px crop at (row {crop.top}, col {crop.left}); "
+        f"below, two {crop.zoom_side} px regions enlarged. PSNR [dB] / SSIM (daala) of the "
+        "whole image"
     )
 
 
-def training_logs(
-    runs_dir: Path = paths.RUNS_DIR, variants: tuple[str, ...] = paper.TABLE1_METHODS
-) -> dict[str, dict[str, pd.DataFrame]]:
-    """The DVCLive curves of each variant that has any (``paths.run_dir`` under ``runs_dir``)."""
-    logs = {v: read_dvclive(paths.rebased(paths.run_dir(v), runs_dir)) for v in variants}
-    return {v: curves for v, curves in logs.items() if curves}
+# --- the SRGAN training's evolution (the paper's appendix) ----------------------------------------
+
+#: The variant whose training the evolution figure shows: the paper's "SRGAN".
+EVOLUTION_VARIANT = paper.TABLE2_REPRODUCED["srgan"]
 
 
-def _plot_curves(
-    ax, curves: dict[str, pd.DataFrame], colors: dict[str, tuple], log_scale: bool
-) -> None:
-    for name, curve in curves.items():
-        base = name.rsplit("/", 1)[-1]
-        style = "--" if base in TOTAL_LOSS_METRICS else "-"
-        ax.plot(curve["step"], curve["value"], style, label=base, color=colors[base], lw=1.2)
-    if log_scale and curves and all((c["value"] > 0).all() for c in curves.values()):
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    if curves:
-        ax.legend(fontsize=7)
+def evolution_panels(
+    run: paths.RunFolder, init: Path | None, dataset: str, stem: str, data_dir: Path
+) -> tuple[Crop, list[Panel]] | None:
+    """The same crop super-resolved by ``run``'s generator at each kept snapshot
+    (``train.snapshot_steps``), after the generator it started from (``init``: SRResNet-MSE's
+    ``final.pt``) and before its final one; LR and HR around them. None without snapshots."""
+    from srgan import checkpoints
+    from srgan.evaluation import make_lr, super_resolve
+    from srgan.inference import default_overlap, generator_upscaler
 
-
-def loss_figure(logs: dict[str, dict[str, pd.DataFrame]]) -> Figure | None:
-    """One column per variant: the logged losses against the iteration (log scale), and
-    below, for the GAN variants, the discriminator's mean output for HR and SR crops.
-
-    A loss term has the same colour in every panel."""
-    if not logs:
+    snapshots = checkpoints.list_snapshots(run)
+    if not snapshots:
         return None
-    names = sorted({n.rsplit("/", 1)[-1] for curves in logs.values() for n in curves})
-    colors = dict(zip(names, sns.color_palette("tab10", len(names)), strict=True))
-    with_d = any(any(is_probability_metric(n) for n in c) for c in logs.values())
-    n_rows = 2 if with_d else 1
-    fig = Figure(figsize=(3.6 * len(logs), 3.2 * n_rows))
-    axes = fig.subplots(n_rows, len(logs), squeeze=False)
-    d_label_done = False
-    for col, (variant, curves) in enumerate(logs.items()):
-        ax = axes[0, col]
-        losses = {n: c for n, c in curves.items() if is_loss_metric(n)}
-        _plot_curves(ax, losses, colors, log_scale=True)
-        ax.set_title(paper.LABELS.get(variant, variant), fontsize=10)
-        ax.set_xlabel("iteration")
-        if not losses:
-            ax.text(0.5, 0.5, "no losses logged", ha="center", transform=ax.transAxes)
-        if not with_d:
-            continue
-        probs = {n: c for n, c in curves.items() if is_probability_metric(n)}
-        if not probs:
-            axes[1, col].set_axis_off()
-            continue
-        _plot_curves(axes[1, col], probs, colors, log_scale=False)
-        axes[1, col].set_ylim(0, 1)
-        axes[1, col].set_xlabel("iteration")
-        if not d_label_done:
-            axes[1, col].set_ylabel("mean D output\n(d_real: HR, d_fake: SR)")
-            d_label_done = True
-    axes[0, 0].set_ylabel("training loss\n(mean per log interval)")
-    fig.tight_layout()
-    return fig
+    hr = _read_hr(data_dir, dataset, stem)
+    crop = choose_crop(hr)
+    _, lr = make_lr(hr)
+    stages = [("start", f"{paper.LABELS[variants.INIT]} (the start)", init)] if init else []
+    stages += [(f"step{step}", f"step {step:,}", path) for step, path in snapshots]
+    if run.final.is_file():
+        step = (checkpoints.read_final_metadata(run) or {}).get("step", "?")
+        stages.append(("final", f"final (step {step:,})", run.final))
+    panels = [Panel(LR_PANEL, LR_TITLE, crop.cut(lr_repeated(lr)))]
+    s = SCALE
+    for name, title, path in stages:
+        generator, _ = checkpoints.load_generator(path)
+        margin = default_overlap(generator)
+        top, left = max(0, crop.top // s - margin), max(0, crop.left // s - margin)
+        bottom = min(lr.shape[2], (crop.top + crop.side) // s + margin)
+        right = min(lr.shape[3], (crop.left + crop.side) // s + margin)
+        window = super_resolve(
+            generator_upscaler(generator), lr[:, :, top:bottom, left:right], "cpu"
+        )
+        row, col = crop.top - top * s, crop.left - left * s
+        image = window[row : row + crop.side, col : col + crop.side]
+        panels.append(Panel(name, title, image))
+    panels.append(Panel(HR_PANEL, HR_TITLE, crop.cut(hr)))
+    return crop, panels
 
 
-def psnr_curve_figure(logs: dict[str, dict[str, pd.DataFrame]]) -> Figure | None:
-    """Set5 PSNR against the iteration for each variant, the paper's final value dashed."""
-    series = {}
-    for variant, curves in logs.items():
-        names = [n for n in curves if "psnr" in n.lower()]
-        names.sort(key=lambda n: "set5" not in n.lower())
-        if names and not curves[names[0]].empty:
-            series[variant] = curves[names[0]]
-    if not series:
-        return None
-    fig = Figure(figsize=(7.5, 4.2))
-    ax = fig.subplots()
-    palette = sns.color_palette("tab10", len(series))
-    for color, (variant, curve) in zip(palette, series.items(), strict=True):
-        label = paper.LABELS.get(variant, variant)
-        ax.plot(curve["step"], curve["value"], marker="o", markersize=3, color=color, label=label)
-        if variant in paper.TABLE1:
-            ax.axhline(paper.TABLE1[variant]["Set5"].psnr, color=color, linestyle="--", lw=0.8)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("Set5 PSNR [dB]")
-    ax.set_title("Set5 PSNR during training (dashed: the paper's final Table 1 value)", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+def lr_repeated(lr) -> np.ndarray:
+    """The LR tensor (1, C, h, w) in [0, 1] as a uint8 image with each pixel repeated
+    ``SCALE`` times in both directions (the nearest baseline)."""
+    from srgan.evaluation import upscale_nearest
+    from srgan.imageops import to_uint8
+
+    return to_uint8(upscale_nearest(lr))
+
+
+def evolution_heading(variant: str, dataset: str, stem: str, crop: Crop) -> str:
+    return (
+        f"{paper.LABELS[variant]} during training on {dataset}/{stem} (the paper's appendix): "
+        f"the same {crop.side} px crop from generator snapshots; below, two regions enlarged"
+    )
 
 
 # --- per-image distributions, depth study ------------------------------------------------------

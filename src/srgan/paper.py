@@ -199,6 +199,7 @@ PAPER_SETTINGS = (
     PaperSetting("loss.tv_weight", 2e-8, "TV weight 2e-8 (SRResNet-VGG22)"),
     PaperSetting("train.srresnet.steps", 1_000_000, "SRResNet: 1e6 iterations"),
     PaperSetting("train.srresnet.lr", 1e-4, "SRResNet: learning rate 1e-4"),
+    PaperSetting("train.srresnet.lr_decay_step", 0, "SRResNet: a constant learning rate"),
     PaperSetting("train.srgan.steps", 200_000, "SRGAN: 2e5 iterations"),
     PaperSetting("train.srgan.lr", 1e-4, "SRGAN: learning rate 1e-4"),
     PaperSetting("train.srgan.lr_decay_step", 100_000, "SRGAN: learning rate drop after 1e5"),

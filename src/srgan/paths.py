@@ -10,7 +10,7 @@ Three groups:
   returns the path; the Snakemake rules pass wildcards (``eval_file("{method}")``) to get
   their patterns from the same functions.
 * **A training run's folder** (:class:`RunFolder`): ``final.pt`` and ``final.json``,
-  ``checkpoints/``, ``dvclive/``, ``superseded/``, ``unreadable/``, ``.lock``.
+  ``checkpoints/``, ``snapshots/``, ``dvclive/``, ``superseded/``, ``unreadable/``, ``.lock``.
 * **A MOS study** (:class:`StudyFolder`, under ``results/mos/``): manifest, database,
   stimuli, rater codes; the ratings and analysis tables beside it.
 
@@ -128,6 +128,10 @@ TIMINGS_DIR = RESULTS_DIR / "timings"
 DEPTH_RESULTS_DIR = RESULTS_DIR / "depth"
 DEPTH_RUNS_DIR = RUNS_DIR / "depth"
 FIGURES_DIR = REPORTS_DIR / "figures"
+#: Full-resolution crops of the per-image figures: figures/crops/<figure>/<panel>.png.
+CROPS_DIR = FIGURES_DIR / "crops"
+#: The index's dot plot of ours against the paper's (written with the index).
+VERDICT_PLOT = REPORTS_DIR / "verdict.png"
 #: An empty file the workflow touches once every set the configuration needs is in place:
 #: training waits for it, and its path depends on nothing in the configuration.
 DATA_READY = RESULTS_DIR / "data.ready"
@@ -188,6 +192,11 @@ def depth_eval_file(name: str, root: Path = DEPTH_RESULTS_DIR) -> Path:
 def report_page(name: str, suffix: str = ".html", root: Path = REPORTS_DIR) -> Path:
     """A report: ``reports/<name>.html`` (or ``.ipynb``, the executed notebook)."""
     return Path(root) / f"{name}{suffix}"
+
+
+def crop_file(figure: str, panel: str, root: Path = CROPS_DIR) -> Path:
+    """One panel of a per-image figure at full resolution: ``crops/<figure>/<panel>.png``."""
+    return Path(root) / figure / f"{panel}.png"
 
 
 def log_file(stage: str, name: str) -> Path:
@@ -287,10 +296,12 @@ class RunFolder:
     """The files of one training run (``srgan train --workdir DIR``).
 
     ``final.pt`` is the trained generator and ``final.json`` its metadata (readable without
-    torch); ``checkpoints/step_<N>.pt`` hold resumable state; ``dvclive/`` the logged
-    metrics; ``superseded/<UTC time>/`` earlier state that could not continue into a new run;
-    ``unreadable/`` files of the run that could not be read (a damaged final.pt or
-    checkpoint), set aside rather than deleted; ``.lock`` is held while a run trains here.
+    torch); ``checkpoints/step_<N>.pt`` hold resumable state; ``snapshots/step_<N>.pt`` the
+    generator alone at the steps of ``train.snapshot_steps`` (kept, for the figures of the
+    training's evolution); ``dvclive/`` the logged metrics; ``superseded/<UTC time>/``
+    earlier state that could not continue into a new run; ``unreadable/`` files of the run
+    that could not be read (a damaged final.pt or checkpoint), set aside rather than deleted;
+    ``.lock`` is held while a run trains here.
     """
 
     root: Path
@@ -312,6 +323,13 @@ class RunFolder:
 
     def checkpoint(self, step: int) -> Path:
         return self.checkpoints / f"step_{step:09d}.pt"
+
+    @property
+    def snapshots(self) -> Path:
+        return self.root / "snapshots"
+
+    def snapshot(self, step: int) -> Path:
+        return self.snapshots / f"step_{step:09d}.pt"
 
     @property
     def dvclive(self) -> Path:

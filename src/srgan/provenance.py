@@ -311,6 +311,8 @@ def deviations(config: dict[str, Any]) -> list[str]:
         samples = config["data"]["imagenet_samples"]
         if samples != paper.IMAGENET_SAMPLES:
             found.append(f"data.imagenet_samples = {samples} (paper: 350 thousand)")
+    for variant, steps in config["train"]["variant_steps"].items():
+        found.append(f"train.variant_steps.{variant} = {steps} (paper: the schedule's steps)")
     if config["train"]["precision"] != "fp32":
         found.append(f"train.precision = {config['train']['precision']!r} (paper: fp32 assumed)")
     return found

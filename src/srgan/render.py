@@ -1,18 +1,24 @@
 """Data into Markdown and HTML: what a reader of the reports sees.
 
-``tables``, ``provenance`` and ``figures`` build data (DataFrames, dicts, matplotlib figures);
-this module turns it into text, and nothing else does:
+``tables``, ``provenance``, ``figures`` and ``charts`` build data (DataFrames, dicts,
+matplotlib figures); this module turns it into text, and nothing else does:
 
 * a table's display (:func:`display_frame`, :func:`format_frame`, :func:`style_frame`): one
-  test set laid out as in the paper, numbers formatted, deltas coloured; and where its
-  numbers come from (:func:`sources_frame`);
+  test set laid out as in the paper, numbers formatted, deltas coloured by the tolerance of
+  the verdict; how to read it (:func:`table_guide`); where its numbers come from
+  (:func:`sources_frame`);
 * the provenance section (:func:`provenance_markdown`);
-* the demo banner (:func:`demo_banner_html`), the one warning every page of a demo run shows;
-* the index page (:func:`index_html`) with Table 2's headline rows (:func:`headline_html`);
-* a saved figure inline (:func:`html_image`).
+* the demo banner (:func:`demo_banner_html`), the one warning every page of a demo run shows,
+  naming each setting that departs from the paper;
+* every page's frame (:func:`page_html`): title, navigation bar, style, nothing fetched from
+  the network;
+* the index page (:func:`index_html`) with the verdict, "was it reproduced?"
+  (:func:`verdict_html`);
+* a saved figure inline, linked to its file (:func:`html_image`), and its caption
+  (:func:`figure_caption`).
 
 Numbers are formatted by :func:`number` only. This module uses paper, paths and tables (the
-row statuses); it is torch-free.
+row statuses, the tolerances); it is torch-free.
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ from typing import Any
 
 import pandas as pd
 
-from srgan import paper, paths
-from srgan.tables import NOT_RUN, OURS, PERCEPTUAL_KEYS, QUOTED, REFERENCE
+from srgan import paper, paths, tables
+from srgan.tables import NOT_RUN, PERCEPTUAL_KEYS, QUOTED, REFERENCE
 
 #: What a cell shows where there is no number to have, and for an infinite one.
 DASH = "–"
@@ -67,26 +73,46 @@ PERCEPTUAL_COLUMNS = tuple(DISPLAY_COLUMNS[f"{key}_ours"] for key in PERCEPTUAL_
 #: Decimals of each score, and of the differences (signed).
 PSNR_SPEC, SSIM_SPEC = ".2f", ".4f"
 PSNR_DELTA_SPEC, SSIM_DELTA_SPEC = "+.2f", "+.4f"
-#: Text colours of the styled tables.
+#: Text colours of the styled tables: within the verdict's tolerance, outside it.
 MUTED_STYLE = "color: #777; font-style: italic"
-BETTER_STYLE = "color: #1a7f37"
-WORSE_STYLE = "color: #c62828"
+WITHIN_STYLE = "color: #1a7f37"
+OUTSIDE_STYLE = "color: #c62828"
+#: The tolerance of each delta column (``tables.PSNR_TOLERANCE_DB``, ``SSIM_TOLERANCE``), by
+#: the table's column name and by the displayed one.
+TOLERANCES = {"psnr_delta": tables.PSNR_TOLERANCE_DB, "ssim_delta": tables.SSIM_TOLERANCE}
+DELTA_TOLERANCES = {DISPLAY_COLUMNS[column]: tol for column, tol in TOLERANCES.items()}
+#: The tolerance as the pages state it.
+TOLERANCE_TEXT = f"|Δ PSNR| ≤ {tables.PSNR_TOLERANCE_DB} dB and |Δ SSIM| ≤ {tables.SSIM_TOLERANCE}"
+#: The test sets of each of the paper's tables.
+TABLE_DATASETS = {tables.TABLE1: paper.TABLE1_DATASETS, tables.TABLE2: paper.TABLE2_DATASETS}
 
 
-#: What the columns of Tables 1 and 2 mean, shown above them.
-TABLE_GUIDE = f"""\
+def table_guide(name: str) -> str:
+    """How to read Table 1 or 2 (``tables.TABLE1``/``TABLE2``), shown above it (Markdown)."""
+    outside = [d for d in paper.TABLE2_DATASETS if d not in TABLE_DATASETS[name]]
+    outside.append("the offline demo's bundled photographs")
+    return f"""\
 How to read the tables: **paper** is the published number, **ours** our mean over the test
-set, **Δ = ours − paper** (green: at least the paper's; red: below it). PSNR [dB] and SSIM are
-computed on the luma (Y) channel after removing a 4-pixel border, as in the paper. **SSIM** is
-the paper's variant (the daala package's, whose Gaussian window grows with the image); our
-**SSIM (Wang)** is the common Wang et al. SSIM, which the paper did not report. **MOS** is the
-paper's mean opinion score: we ran no opinion test, so there is no number of ours. A number we
-do not have yet shows as *not run*. A test set outside the paper's table (BSD100 in Table 1,
-the offline demo's bundled photographs) shows our numbers with no paper value (–). Columns
-marked `*` are ours only, the paper has no such metric: **LPIPS** (AlexNet, and VGG16) of
-the RGB image against HR, and **NIQE** of the SR image's luma, both after the same border crop
-and lower-better (the paper's perceptual evidence is its MOS). The same numbers are in
-`{paths.TABLES_DIR.as_posix()}/*.csv` (and `*.json`, the DVC metrics)."""
+set, **Δ = ours − paper**: green within the tolerance of the verdict ({TOLERANCE_TEXT}),
+red outside it. PSNR [dB] and SSIM are computed on the luma (Y) channel after removing a
+4-pixel border, as in the paper. **SSIM** is the paper's variant (the daala package's, whose
+Gaussian window grows with the image); our **SSIM (Wang)** is the common Wang et al. SSIM,
+which the paper did not report. **MOS** is the paper's mean opinion score: we ran no opinion
+test, so there is no number of ours. A number we do not have yet shows as *not run*. A test
+set outside the paper's table ({", ".join(outside)}) shows our numbers with no paper value
+(–). Columns marked `*` are ours only, the paper has no such metric: **LPIPS** (AlexNet, and
+VGG16) of the RGB image against HR, and **NIQE** of the SR image's luma, both after the same
+border crop and lower-better (the paper's perceptual evidence is its MOS). The same numbers
+are in `{paths.TABLES_DIR.as_posix()}/{name}.csv` (and `.json`, the DVC metrics)."""
+
+
+def method_label(row: dict[str, Any]) -> str:
+    """A table row's method as the pages name it: Table 2's reproduced models with the variant
+    standing for them (``"SRGAN (SRGAN-VGG54)"``)."""
+    model = row["model"]
+    if model and model != row["method"]:
+        return f"{row['label']} ({paper.LABELS[model]})"
+    return row["label"]
 
 
 def display_frame(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
@@ -96,14 +122,10 @@ def display_frame(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
     variant standing for them (``"SRGAN (SRGAN-VGG54)"``).
     """
     rows = table[table["dataset"] == dataset]
-    labels = []
-    for row in rows.itertuples(index=False):
-        label = row.label
-        if row.status == QUOTED:
-            label += " (quoted)"
-        elif row.model and row.model != row.method:
-            label += f" ({paper.LABELS[row.model]})"
-        labels.append(label)
+    labels = [
+        f"{row['label']} (quoted)" if row["status"] == QUOTED else method_label(row)
+        for row in rows.to_dict("records")
+    ]
     frame = rows[list(DISPLAY_COLUMNS)].rename(columns=DISPLAY_COLUMNS)
     frame.index = pd.Index(labels)
     empty = [c for c in PERCEPTUAL_COLUMNS if frame[c].isna().all()]
@@ -132,25 +154,33 @@ def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def style_frame(frame: pd.DataFrame):
     """A pandas Styler of ``format_frame(frame)``: quoted/reference rows in grey italics,
-    deltas green where ours is at least the paper's and red where it is below."""
+    deltas green within the verdict's tolerance and red outside it (not by their sign: 0.01 dB
+    below the paper is a match)."""
 
     def css(_: pd.DataFrame) -> pd.DataFrame:
         styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
         for label, row in frame.iterrows():
             if row["status"] in (QUOTED, REFERENCE):
                 styles.loc[label, :] = MUTED_STYLE
-            for column in (DISPLAY_COLUMNS["psnr_delta"], DISPLAY_COLUMNS["ssim_delta"]):
-                if not pd.isna(row[column]):
-                    styles.loc[label, column] = BETTER_STYLE if row[column] >= 0 else WORSE_STYLE
+            for column, tolerance in DELTA_TOLERANCES.items():
+                styles.loc[label, column] = delta_style(row[column], tolerance)
         return styles
 
     return format_frame(frame).style.apply(css, axis=None)
 
 
+def delta_style(delta: float, tolerance: float) -> str:
+    """The colour of a difference ours − paper: within the tolerance, outside it, or none."""
+    if pd.isna(delta):
+        return ""
+    return WITHIN_STYLE if tables.within_tolerance(delta, tolerance) else OUTSIDE_STYLE
+
+
 def sources_frame(table: pd.DataFrame, evals_dir: Path) -> pd.DataFrame:
     """One row per model of ``table``: its evaluation file and how many images each test set
     contributed ("–" where the file has no entry for that set, "missing" where there is no
-    file). Where the "ours" numbers of a table come from, at a glance."""
+    file). Where the "ours" numbers of a table come from, at a glance (one header row:
+    :func:`markdown_table` shows it)."""
     rows = table[table["model"] != ""]
     datasets = list(dict.fromkeys(rows["dataset"]))
     records = []
@@ -160,12 +190,12 @@ def sources_frame(table: pd.DataFrame, evals_dir: Path) -> pd.DataFrame:
         statuses = dict(zip(group["dataset"], group["status"], strict=True))
         record = {"method": label, "model": model, "evaluation file": str(path)}
         for dataset in datasets:
-            ran = statuses.get(dataset) == OURS
+            ran = statuses.get(dataset) == tables.OURS
             record[f"{dataset} images"] = str(counts[dataset]) if ran else DASH
         if not path.exists():
             record["evaluation file"] += " (missing)"
         records.append(record)
-    return pd.DataFrame.from_records(records).set_index(["method", "model"])
+    return pd.DataFrame.from_records(records)
 
 
 #: What the rank correlation with the paper's MOS means, shown beside it.
@@ -265,16 +295,27 @@ DEMO_BANNER_STYLE = (
 )
 
 
-def demo_banner_html(reasons: list[str] | tuple[str, ...]) -> str:
-    """A visible warning that the numbers come from a tiny CPU run ('' when there is none)."""
+def demo_banner_html(
+    reasons: list[str] | tuple[str, ...], settings: list[str] | tuple[str, ...] = ()
+) -> str:
+    """A visible warning that the numbers come from a small CPU run ('' when there is none),
+    with ``settings``, the configuration's departures from the paper
+    (``provenance.deviations``: each demo-only setting, derived from the configuration)."""
     if not reasons:
         return ""
     items = "".join(f"<li>{html.escape(r)}</li>" for r in reasons)
+    changed = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in settings)
+    listed = (
+        "<p style='margin: 8px 0 0 0'>Settings that depart from the paper's:</p>"
+        f"<ul class='srgan-demo-settings'>{changed}</ul>"
+        if settings
+        else ""
+    )
     return (
         f'<div class="srgan-demo-banner" style="{DEMO_BANNER_STYLE}">'
-        "<strong>DEMO OUTPUT: these numbers come from a tiny CPU run and are NOT comparable "
-        "to the paper.</strong> They only show that the pipeline works end to end."
-        f"<ul style='margin: 6px 0 0 0'>{items}</ul></div>"
+        "<strong>DEMO OUTPUT: these numbers come from a small CPU run and are NOT comparable "
+        "to the paper.</strong> They show the pipeline end to end, not a replication."
+        f"<ul style='margin: 6px 0 0 0'>{items}</ul>{listed}</div>"
     )
 
 
@@ -293,60 +334,248 @@ def profile_note_html(note: str | None) -> str:
 
 # --- figures --------------------------------------------------------------------------------------
 
+#: Captions of the figures the reports save (``reports/figures/<name>.png``), by name; the
+#: per-image figures are named ``<kind>_<dataset>_<stem>``.
+FIGURE_CAPTIONS = {
+    "training_losses": "Training losses of each model, weighted as they enter the loss",
+    "training_psnr": "Test-set PSNR during training",
+    "psnr_distribution": "Per-image PSNR of each method",
+    "depth": "Depth study: PSNR against the number of residual blocks",
+}
+PER_IMAGE_CAPTIONS = {
+    "comparison": "Visual comparison",
+    "evolution": "SRGAN during training",
+}
 
-def html_image(path: Path, alt: str) -> str:
-    """A saved PNG as an inline ``<img>`` (base64) with alternative text, for the reports."""
+
+def figure_name(kind: str, dataset: str, stem: str) -> str:
+    """The name of a per-image figure (``kind`` one of ``PER_IMAGE_CAPTIONS``)."""
+    return f"{kind}_{dataset}_{stem}"
+
+
+def figure_caption(name: str) -> str:
+    """What a saved figure shows, from its name (the name itself when it is not known)."""
+    if name in FIGURE_CAPTIONS:
+        return FIGURE_CAPTIONS[name]
+    kind, _, image = name.partition("_")
+    if kind in PER_IMAGE_CAPTIONS and image:
+        dataset, _, stem = image.partition("_")
+        return f"{PER_IMAGE_CAPTIONS[kind]}: {dataset}/{stem}"
+    return name
+
+
+def html_image(path: Path, alt: str, href: str | None = None) -> str:
+    """A saved PNG as an inline ``<img>`` (base64) with alternative text, for the reports;
+    with ``href`` (the file, relative to the page) a click opens it at full size."""
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return (
+    img = (
         f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
         'style="max-width: 100%; height: auto">'
     )
+    if href is None:
+        return img
+    return f'<a href="{html.escape(href)}" title="open at full size">{img}</a>'
 
 
-# --- index.html -----------------------------------------------------------------------------------
+def links_line(title: str, links: dict[str, str]) -> str:
+    """``title: a | b | c`` with each name linked (hrefs relative to the page), as HTML."""
+    items = " | ".join(
+        f'<a href="{html.escape(href)}">{html.escape(name)}</a>' for name, href in links.items()
+    )
+    return f"<p class='srgan-links'>{html.escape(title)}: {items}</p>"
 
-#: Table 2 rows shown on top of the index.
-HEADLINE_METHODS = ("srresnet", "srgan")
-#: Headline columns: (title, table column, format, text when missing); ours in bold.
-HEADLINE_COLUMNS = (
-    ("PSNR ours", "psnr_ours", PSNR_SPEC, NOT_RUN),
+
+# --- every page: title, navigation, style --------------------------------------------------------
+
+#: The navigation bar: each report page (``paths.REPORTS``) and the index, in reading order;
+#: the provenance is the index's last section.
+NAV_LABELS = dict(zip(paths.REPORTS, ("Table 1", "Table 2", "Figures"), strict=True))
+INDEX_LABEL = "Index"
+PROVENANCE_LABEL, PROVENANCE_ANCHOR = "Provenance", "Provenance"
+SITE_TITLE = "SRGAN replication"
+
+PAGE_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 0 auto 3em auto;
+       padding: 0 1em; color: #222; line-height: 1.4; }
+nav.srgan-nav { position: sticky; top: 0; background: #fff; border-bottom: 1px solid #ccc;
+       padding: 8px 0; margin-bottom: 1em; z-index: 10; }
+nav.srgan-nav a { margin-right: 1.2em; text-decoration: none; color: #0645ad; }
+nav.srgan-nav a[aria-current] { font-weight: bold; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: 3px 9px; text-align: right; }
+th { background: #f0f0f0; }
+td.text, th.text, tbody th, td:first-child { text-align: left; }
+code { background: #f4f4f4; padding: 0 3px; }
+img { max-width: 100%; height: auto; }
+a.anchor-link { display: none; }
+.figs { display: flex; flex-wrap: wrap; gap: 14px; }
+.figs figure { margin: 0; width: 360px; } .figs img { width: 360px; border: 1px solid #ddd; }
+.figs figcaption { font-size: 0.9em; }
+.note { color: #555; font-size: 0.92em; }
+.verdict-count { font-size: 1.25em; font-weight: bold; }
+.not-replication { color: #c62828; font-weight: bold; }
+"""
+
+
+def nav_html(current: str) -> str:
+    """The navigation bar; ``current`` (a report name or ``paths.INDEX``) is marked."""
+    entries = [(paths.INDEX, INDEX_LABEL), *NAV_LABELS.items()]
+    links = [
+        f"<a href='{paths.report_page(name).name}'"
+        + (" aria-current='page'" if name == current else "")
+        + f">{html.escape(label)}</a>"
+        for name, label in entries
+    ]
+    provenance = f"{paths.report_page(paths.INDEX).name}#{PROVENANCE_ANCHOR}"
+    links.append(f"<a href='{provenance}'>{PROVENANCE_LABEL}</a>")
+    return f"<nav class='srgan-nav'>{''.join(links)}</nav>"
+
+
+def page_html(title: str, body: str, current: str) -> str:
+    """A whole page: ``<title>``, the style, the navigation bar, then ``body``. Nothing is
+    fetched from the network (no external script or stylesheet)."""
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)} – {SITE_TITLE}</title>"
+        f"<style>{PAGE_STYLE}</style></head>\n<body>{nav_html(current)}\n{body}\n</body></html>\n"
+    )
+
+
+def markdown_html(text: str) -> str:
+    """Markdown as HTML, with the converter of the notebook pages (nbconvert's)."""
+    from nbconvert.filters.markdown import markdown2html_mistune
+
+    return markdown2html_mistune(text)
+
+
+# --- the verdict: was it reproduced? -----------------------------------------------------------
+
+#: Verdict columns: (title, column, format, text when missing); None: text shown as it is.
+VERDICT_HTML_COLUMNS = (
+    ("table", "table", None, ""),
+    ("test set", "dataset", None, ""),
+    ("method", "label", None, ""),
     ("PSNR paper", "psnr_paper", PSNR_SPEC, DASH),
+    ("PSNR ours", "psnr_ours", PSNR_SPEC, DASH),
     ("Δ PSNR", "psnr_delta", PSNR_DELTA_SPEC, DASH),
-    ("SSIM ours", "ssim_ours", SSIM_SPEC, NOT_RUN),
     ("SSIM paper", "ssim_paper", SSIM_SPEC, DASH),
+    ("SSIM ours", "ssim_ours", SSIM_SPEC, DASH),
     ("Δ SSIM", "ssim_delta", SSIM_DELTA_SPEC, DASH),
-    ("MOS (paper's)", "mos_paper", PSNR_SPEC, DASH),
+    ("PSNR − our bicubic", "psnr_vs_bicubic", PSNR_DELTA_SPEC, DASH),
+    ("verdict", "verdict", None, "no paper value"),
+)
+#: Where the tables are called what on the pages.
+TABLE_TITLES = {tables.TABLE1: "Table 1", tables.TABLE2: "Table 2"}
+SANITY_NOTE = (
+    "SSIM is daala's variant, as in the paper. The last column is the sanity check: a trained "
+    "model should beat our own bicubic on the same set."
 )
 
 
-def headline_html(table2: pd.DataFrame | None) -> str:
-    """Table 2's SRResNet and SRGAN rows: ours, the paper's and the difference, per dataset."""
-    if table2 is None:
-        return "<p><em>Table 2 has not been built yet (run <code>srgan tables</code>).</em></p>"
-    head = "".join(f"<th>{html.escape(title)}</th>" for title, *_ in HEADLINE_COLUMNS)
+def _verdict_cell(row: dict[str, Any], column: str, spec: str | None, missing: str) -> str:
+    value = row[column]
+    if column == "table":
+        return TABLE_TITLES.get(value, value)
+    if column == "label":
+        return method_label(row)
+    if spec is None:
+        return str(value) if value else missing
+    return number(value, spec, missing)
+
+
+def _verdict_style(row: dict[str, Any], column: str) -> str:
+    if column in TOLERANCES:
+        return delta_style(row[column], TOLERANCES[column])
+    if column == "psnr_vs_bicubic" and not pd.isna(row[column]):
+        return WITHIN_STYLE if row[column] > 0 else OUTSIDE_STYLE
+    if column == "verdict" and row[column]:
+        return WITHIN_STYLE if row[column] == tables.REPRODUCED else OUTSIDE_STYLE
+    return ""
+
+
+#: The columns of the sanity check on sets outside the paper (no paper value to show).
+SANITY_COLUMNS = ("dataset", "label", "psnr_ours", "ssim_ours", "psnr_vs_bicubic")
+
+
+def verdict_table_html(frame: pd.DataFrame, only: tuple[str, ...] = ()) -> str:
+    """The verdict rows as an HTML table (``only`` these columns, if given), deltas coloured
+    by the tolerance."""
+    columns = [c for c in VERDICT_HTML_COLUMNS if not only or c[1] in only]
+    head = "".join(
+        f"<th{' class=text' if spec is None else ''}>{html.escape(title)}</th>"
+        for title, _, spec, _ in columns
+    )
     rows = []
-    for method in HEADLINE_METHODS:
-        for row in table2[table2["method"] == method].to_dict("records"):
-            model = paper.LABELS.get(row["model"], row["model"])
-            cells = [f"{html.escape(row['label'])} ({html.escape(model)})", row["dataset"]]
-            for _, column, spec, missing in HEADLINE_COLUMNS:
-                text = html.escape(number(row[column], spec, missing))
-                cells.append(f"<b>{text}</b>" if column.endswith("_ours") else text)
-            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return f"<table><tr><th>method</th><th>dataset</th>{head}</tr>{''.join(rows)}</table>"
+    for row in frame.to_dict("records"):
+        cells = []
+        for _, column, spec, missing in columns:
+            style = _verdict_style(row, column)
+            attrs = (" class=text" if spec is None else "") + (f' style="{style}"' if style else "")
+            text = html.escape(_verdict_cell(row, column, spec, missing))
+            cells.append(f"<td{attrs}>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table class='verdict'><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-INDEX_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1em 0; }
-th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
-th { background: #f0f0f0; } td:first-child, td:nth-child(2) { text-align: left; }
-td:first-child { white-space: nowrap; }
-.figs { display: flex; flex-wrap: wrap; gap: 12px; }
-.figs figure { margin: 0; width: 320px; } .figs img { width: 320px; border: 1px solid #ddd; }
-.figs figcaption { font-size: 0.85em; word-break: break-all; }
-.note { color: #555; font-size: 0.9em; }
-"""
+def _first_seen(column: pd.Series) -> dict[Any, int]:
+    return {value: i for i, value in enumerate(dict.fromkeys(column))}
+
+
+#: The mark over the verdict of a run that is not the replication, by why.
+NOT_REPLICATION = {
+    "demo": "DEMO: the verdict is computed as for a real run, but this is not a replication "
+    "(see the banner above).",
+    "quick": "QUICK PROFILE: the verdict is computed as for a real run, but on a shortened "
+    "schedule: a check, not the replication's numbers (see the note above).",
+}
+
+
+def verdict_html(
+    frame: pd.DataFrame | None, demo: bool, plot: str = "", quick: bool = False
+) -> str:
+    """The index's answer to "was it reproduced?": "k of n rows reproduced", the tolerance
+    and why, every row we ran beside the paper's (``tables.verdict``), and ``plot`` (the dot
+    plot's HTML). A demo or ``quick`` profile run gets the same, marked as not a
+    replication."""
+    if frame is None:
+        return "<p><em>No tables yet (run <code>srgan tables</code>).</em></p>"
+    k, n = tables.verdict_count(frame)
+    why = "demo" if demo else "quick" if quick else None
+    mark = f"<p class='not-replication'>{NOT_REPLICATION[why]}</p>" if why else ""
+    judged = frame[frame["verdict"] != ""]
+    # Outside the paper each model once (SRResNet-MSE is Table 1's and Table 2's SRResNet).
+    outside = frame[frame["verdict"] == ""].drop_duplicates(["dataset", "model"])
+    order = {m: i for i, m in enumerate(paper.OUR_METHODS)}
+    outside = outside.sort_values("model", key=lambda c: c.map(order), kind="stable")
+    outside = outside.sort_values("dataset", key=lambda c: c.map(_first_seen(c)), kind="stable")
+    count = (
+        f"{k} of {n} rows reproduced"
+        if n
+        else "No row to judge: none of our test sets is in the paper's tables"
+    )
+    parts = [
+        mark,
+        f"<p class='verdict-count'>{count}</p>",
+        f"<p>A row is <b>reproduced</b> when {TOLERANCE_TEXT} (Δ = ours − paper).</p>",
+        f"<p class='note'>{html.escape(tables.TOLERANCE_REASON)} {SANITY_NOTE}</p>",
+    ]
+    if n:
+        parts.append(verdict_table_html(judged))
+    if len(outside):
+        pairs = zip(outside["table"], outside["dataset"], strict=True)
+        where = dict.fromkeys(f"{TABLE_TITLES.get(t, t)} on {d}" for t, d in pairs)
+        parts += [
+            f"<h3>Rows the paper has no value for ({html.escape(', '.join(where))}): the sanity"
+            " check only</h3>",
+            "<p class='note'>What remains is whether each trained model beats our bicubic on "
+            "the same set.</p>",
+            verdict_table_html(outside, SANITY_COLUMNS),
+        ]
+    return "\n".join([*parts, plot])
+
+
+# --- index.html -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -365,13 +594,16 @@ class IndexPage:
     built: dt.datetime
     provenance_line: str
     demo_reasons: tuple[str, ...]
+    demo_settings: tuple[str, ...]
     profile_note: str | None
-    table2: pd.DataFrame | None
-    table2_path: str
+    verdict: pd.DataFrame | None
+    verdict_plot: str  # the dot plot's HTML, "" when there is none
+    tables_path: str
     reports: tuple[ReportLink, ...]
     tables_dir: str
     tables: tuple[str, ...]
     figures: tuple[str, ...]
+    provenance: str  # the provenance section, Markdown ("" when not gathered)
 
 
 def _report_item(report: ReportLink) -> str:
@@ -384,32 +616,30 @@ def _report_item(report: ReportLink) -> str:
 
 
 def _figure_item(href: str) -> str:
-    name = Path(href)
+    caption = figure_caption(Path(href).stem)
     return (
-        f"<figure><a href='{href}'><img src='{href}' alt='{html.escape(name.stem)}'></a>"
-        f"<figcaption>{html.escape(name.name)}</figcaption></figure>"
+        f"<figure><a href='{href}'><img src='{href}' alt='{html.escape(caption)}'></a>"
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
     )
 
 
 def index_html(page: IndexPage) -> str:
-    """The index: the demo banner, Table 2's headline rows, links to reports, tables, figures."""
+    """The index: the demo banner, the verdict, links to reports, tables, figures, and the
+    provenance."""
+    demo = bool(page.demo_reasons)
     parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        "<title>SRGAN replication: results</title>",
-        f"<style>{INDEX_STYLE}</style></head><body>",
-        "<h1>SRGAN replication: results</h1>",
+        f"<h1>{SITE_TITLE}: results</h1>",
         f"<p class='note'>Replication of {html.escape(paper.CITATION)}. "
         f"Built {page.built:%Y-%m-%d %H:%M %Z}. "
         f"{html.escape(page.provenance_line)}</p>",
-        demo_banner_html(page.demo_reasons),
+        demo_banner_html(page.demo_reasons, page.demo_settings),
         profile_note_html(page.profile_note),
-        "<h2>Headline: Table 2, SRResNet and SRGAN (x4), ours against the paper</h2>",
-        headline_html(page.table2),
-        "<p class='note'>Ours: mean over the test set, from "
-        f"<code>{html.escape(page.table2_path)}</code> (built from the evaluation JSON files"
-        " named in its <code>source</code> column)."
-        " SSIM is daala's variant, as in the paper. Δ = ours − paper. MOS values are the paper's:"
-        " we ran no opinion test.</p>",
+        "<h2>Was it reproduced? Tables 1 and 2, ours against the paper</h2>",
+        verdict_html(page.verdict, demo, page.verdict_plot, quick=bool(page.profile_note)),
+        f"<p class='note'>Ours: mean over the test set, from <code>"
+        f"{html.escape(page.tables_path)}</code> (built from the evaluation JSON files named in"
+        " their <code>source</code> column). MOS: see the table pages (the paper's; we ran no"
+        " opinion test).</p>",
         "<h2>Reports</h2><ul>",
         *[_report_item(report) for report in page.reports],
         "</ul><h2>Tables (CSV, and JSON metrics for <code>dvc metrics show</code>)</h2><ul>",
@@ -421,8 +651,10 @@ def index_html(page: IndexPage) -> str:
     parts += [_figure_item(href) for href in page.figures]
     if not page.figures:
         parts.append("<p><em>no figures yet (run the figures report)</em></p>")
-    parts.append("</div></body></html>\n")
-    return "\n".join(parts)
+    parts.append("</div>")
+    if page.provenance:
+        parts.append(markdown_html(page.provenance))
+    return page_html("results", "\n".join(parts), paths.INDEX)
 
 
 def provenance_line(commit: str, config_hash: str, short: int) -> str:

@@ -5,15 +5,20 @@ The notebooks' source is plain Python in jupytext's percent format, ``notebooks/
 runs from them. ``run_notebook("table1", Path("reports"), params)`` executes
 ``notebooks/table1.ipynb`` with the ``python3`` kernel (always named: a kernel named only in
 the notebook metadata may not exist), writes the executed notebook to ``reports/table1.ipynb``
-and the HTML without code cells (nbconvert's ``--no-input``) to ``reports/table1.html``. A
-notebook that fails in a cell is still written, with its error, before the failure is raised;
-one that cannot run at all (no kernel, a broken notebook file) leaves the previous outputs as
-they were. ``build_index`` writes ``reports/index.html``: Table 2's SRResNet and SRGAN rows
-(ours beside the paper's) on top, then links to every report, figure and table.
+and the HTML without code cells (nbconvert's ``--no-input``) to ``reports/table1.html``. The
+HTML is nbconvert's ``basic`` template (the cells' HTML only) inside the project's own page
+(``render.page_html``: title, navigation bar, style), so a page fetches nothing from the
+network (nbconvert's full templates load require.js and MathJax from a CDN). A notebook that
+fails in a cell is still written, with its error, before the failure is raised; one that
+cannot run at all (no kernel, a broken notebook file) leaves the previous outputs as they
+were. ``build_index`` writes ``reports/index.html``: the verdict (every row of Tables 1 and
+2 we ran beside the paper's, reproduced or not, and the dot plot ``reports/verdict.png``),
+then links to every report, figure and table, then the provenance.
 
 Every file and folder comes from ``srgan.paths``; what a page says and looks like comes from
-``srgan.render``. This module uses config, paths, provenance, render, tables and the leaves
-errors and fileio; papermill, nbconvert and jupytext are imported only where they are used.
+``srgan.render``. This module uses charts, config, paths, provenance, render, tables and the
+leaves errors and fileio; papermill, nbconvert and jupytext are imported only where they are
+used.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from srgan import paths, provenance, render, tables
+from srgan import charts, paths, provenance, render, tables
 from srgan.config import from_dict, merged_config_dict
 from srgan.errors import UserError
 from srgan.fileio import atomic_write
@@ -37,7 +42,7 @@ NOTEBOOKS = dict(
         (
             "Table 1: the content-loss study (Set5, Set14)",
             "Table 2: comparison with the state of the art (Set5, Set14, BSD100)",
-            "Figures: visual comparison, training curves, PSNR distributions, depth study",
+            "Figures: visual comparisons, training, per-image PSNR",
         ),
         strict=True,
     )
@@ -52,6 +57,9 @@ KERNELSPEC = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
 SOURCE_SUFFIX, NOTEBOOK_SUFFIX = ".py", ".ipynb"
 #: The figures' file type.
 FIGURE_SUFFIX = ".png"
+#: nbconvert's template that renders the cells only (no page around them, no script from a
+#: CDN); ``render.page_html`` makes the page.
+HTML_TEMPLATE = "basic"
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,11 @@ class ReportContext:
     def figures_dir(self) -> Path:
         return paths.rebased(paths.FIGURES_DIR, self.reports_dir)
 
+    @property
+    def crops_dir(self) -> Path:
+        """Full-resolution crops of the per-image figures (``paths.crop_file``)."""
+        return paths.rebased(paths.CROPS_DIR, self.reports_dir)
+
     def run_folder(self, variant: str) -> paths.RunFolder:
         """A variant's training folder (``paths.run_dir``) under ``runs_dir``."""
         return paths.RunFolder(paths.rebased(paths.run_dir(variant), self.runs_dir))
@@ -90,15 +103,27 @@ class ReportContext:
         """Where a report saves figure ``name``: ``<figures_dir>/<name>.png``."""
         return self.figures_dir / f"{name}{FIGURE_SUFFIX}"
 
+    def href(self, path: Path) -> str:
+        """A link from a report page (in ``reports_dir``) to ``path``."""
+        return _rel(Path(path), self.reports_dir)
+
+    def show_figure(self, fig: Any, name: str, alt: str) -> str:
+        """Save ``fig`` as figure ``name`` (stamped when a demo) and return its HTML: inline,
+        linked to the PNG file at full size."""
+        path = charts.save(fig, self.figure(name), self.demo)
+        return render.html_image(path, alt, self.href(path))
+
     @property
     def demo(self) -> bool:
         return bool(self.provenance["demo_reasons"])
 
     def banner(self) -> str:
-        """The demo banner, or the quick profile's note, as HTML ('' for the paper's run)."""
-        return render.demo_banner_html(self.provenance["demo_reasons"]) + render.profile_note_html(
-            self.provenance["profile_note"]
-        )
+        """The demo banner (naming the settings that depart from the paper), or the quick
+        profile's note, as HTML ('' for the paper's run)."""
+        prov = self.provenance
+        return render.demo_banner_html(
+            prov["demo_reasons"], prov["deviations"]
+        ) + render.profile_note_html(prov["profile_note"])
 
 
 def context(
@@ -138,17 +163,23 @@ def _write_utf8(path: Path, text: str) -> None:
 
 
 def notebook_html(notebook: Path) -> str:
-    """An executed notebook as HTML without code cells or prompts (``nbconvert --no-input``)."""
+    """An executed notebook as a page: its outputs without code cells or prompts
+    (``nbconvert --no-input``, the ``basic`` template) in ``render.page_html``, titled with
+    its report's title (``NOTEBOOKS``), which the navigation bar marks."""
     import nbformat
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+        template_name=HTML_TEMPLATE,
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
     )
     body, _ = exporter.from_notebook_node(
         nbformat.read(notebook, as_version=4), resources={"metadata": {"name": notebook.stem}}
     )
-    return body
+    name = Path(notebook).stem
+    return render.page_html(NOTEBOOKS.get(name, name), body, name)
 
 
 def _notebook_file(notebooks_dir: Path, name: str, suffix: str = NOTEBOOK_SUFFIX) -> Path:
@@ -243,35 +274,55 @@ def build_index(
     tables_dir: Path = paths.TABLES_DIR,
     demo_reasons: list[str] | tuple[str, ...] = (),
     provenance_line: str = "",
+    prov: dict[str, Any] | None = None,
     profile_note: str | None = None,
 ) -> Path:
-    """Write ``<reports_dir>/index.html`` linking every report, figure and table.
+    """Write ``<reports_dir>/index.html``: the verdict (and its dot plot,
+    ``paths.VERDICT_PLOT``), links to every report, figure and table, the provenance
+    (``provenance.gather``'s ``prov``, when given).
 
-    The demo banner shows when ``demo_reasons`` is not empty or Table 2 says it is a demo run.
+    The demo banner shows when ``demo_reasons`` is not empty or a table says it is a demo
+    run, the quick profile's note when ``profile_note`` is given; the verdict is then marked
+    as not a replication.
     """
     reports_dir, tables_dir = Path(reports_dir), Path(tables_dir)
-    table2_path = paths.table_file(tables.TABLE2, tables.CSV, tables_dir)
-    table2 = tables.read_table(table2_path) if table2_path.is_file() else None
+    found = {
+        name: paths.table_file(name, tables.CSV, tables_dir)
+        for name in (tables.TABLE1, tables.TABLE2)
+    }
+    read = {name: tables.read_table(path) for name, path in found.items() if path.is_file()}
     reasons = list(demo_reasons)
-    if table2 is not None and table2["demo"].astype(str).eq("True").any():
-        reasons.append(f"{table2_path} was built from a demo run")
+    for name, table in read.items():
+        if table["demo"].astype(str).eq("True").any():
+            reasons.append(f"{found[name]} was built from a demo run")
+    verdict = tables.verdict(read) if read else None
+    plot = ""
+    if verdict is not None:
+        fig = charts.verdict_figure(verdict) or charts.sanity_figure(verdict)
+        if fig is not None:
+            path = charts.save(fig, paths.rebased(paths.VERDICT_PLOT, reports_dir), bool(reasons))
+            plot = render.html_image(path, "Ours against the paper's", _rel(path, reports_dir))
     table_files = [
         path
         for suffix in (tables.CSV, tables.METRICS)
         for path in sorted(tables_dir.glob(f"*{suffix}"))
     ]
     figures_dir = paths.rebased(paths.FIGURES_DIR, reports_dir)
+    prov = prov or {}
     page = render.IndexPage(
         built=dt.datetime.now().astimezone(),
         provenance_line=provenance_line,
         demo_reasons=tuple(reasons),
+        demo_settings=tuple(prov.get("deviations", ())),
         profile_note=profile_note,
-        table2=table2,
-        table2_path=str(table2_path),
+        verdict=verdict,
+        verdict_plot=plot,
+        tables_path=", ".join(str(path) for path in found.values()),
         reports=tuple(_report_link(n, title, reports_dir) for n, title in NOTEBOOKS.items()),
         tables_dir=str(tables_dir),
         tables=tuple(_rel(p, reports_dir) for p in table_files),
         figures=tuple(_rel(p, reports_dir) for p in sorted(figures_dir.glob(f"*{FIGURE_SUFFIX}"))),
+        provenance=render.provenance_markdown(prov) if prov else "",
     )
     index = paths.report_page(paths.INDEX, root=reports_dir)
     _write_utf8(index, render.index_html(page))

@@ -9,6 +9,7 @@ A run lives in a work folder (:class:`srgan.paths.RunFolder`):
 
     DIR/final.pt, final.json      the generator and its metadata, written once training completes
     DIR/checkpoints/step_N.pt     resumable state after N steps (the newest two are kept)
+    DIR/snapshots/step_N.pt       the generator at the steps of train.snapshot_steps (all kept)
     DIR/dvclive/                  per-step metrics (DVCLive): losses, learning rate, and the
                                   test-set PSNR/SSIM of the ``evaluate`` callback if given
     DIR/.lock                     held while a run trains here (one run per folder)
@@ -269,12 +270,13 @@ def _assess(
 
 
 def _move_aside(folder: paths.RunFolder) -> Path:
-    """Move final.pt, final.json, checkpoints/ and dvclive/ to DIR/superseded/<UTC time>/
-    (nothing lost)."""
+    """Move final.pt, final.json, checkpoints/, snapshots/ and dvclive/ to
+    DIR/superseded/<UTC time>/ (nothing lost)."""
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     dest = folder.superseded / stamp
     dest.mkdir(parents=True)
-    for path in (folder.final, folder.final_metadata, folder.checkpoints, folder.dvclive):
+    kept = (folder.final, folder.final_metadata, folder.checkpoints, folder.snapshots)
+    for path in (*kept, folder.dvclive):
         if path.exists():
             os.replace(path, dest / path.name)
     return dest
@@ -567,8 +569,10 @@ def _loop(
                 bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()}, refresh=False)
                 metrics = {f"train/{k}": v for k, v in means.items()}
                 log_metrics(live, done, {**metrics, "train/lr": run.schedule.lr_at(step)})
-            if evaluate is not None and eval_every and done % eval_every == 0:
+            if evaluate is not None and eval_every and (done % eval_every == 0 or done == total):
                 log_metrics(live, done, _evaluate(trainer.generator, evaluate))
+            if done in config.train.snapshot_steps:
+                _write_snapshot(run, done)
             if done % every == 0 or done == total or stop.signum is not None:
                 last_good = _write_checkpoint(run, done, last_good)
             if stop.signum is not None:
@@ -579,6 +583,15 @@ def _loop(
                     stop.signum,
                 )
     live.end()
+
+
+def _write_snapshot(run: _Run, step: int) -> Path:
+    """Keep the generator of ``step`` (``train.snapshot_steps``) for the evolution figure."""
+    generator = run.trainer.generator
+    metadata = {"variant": run.variant.name, "step": step, "train_hash": run.identity}
+    return checkpoints.write_snapshot(
+        run.folder, step, generator.config, generator.state_dict(), metadata
+    )
 
 
 def _write_checkpoint(run: _Run, step: int, last_good: Path | None) -> Path:

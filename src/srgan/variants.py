@@ -124,14 +124,18 @@ class Schedule:
 
 
 def schedule(config: Config, variant: Variant, steps: int | None = None) -> Schedule:
-    """The paper's schedule for ``variant`` from the config; ``steps`` overrides the total
-    (the decay step stays where the config puts it)."""
+    """The paper's schedule for ``variant`` from the config; ``train.variant_steps`` replaces
+    the total for single variants, and ``steps`` (``srgan train --steps``) replaces both (the
+    decay step stays where the config puts it)."""
     if steps is not None and steps < 1:
         raise UserError(f"--steps must be >= 1, got {steps}")
+    steps = steps or config.train.variant_steps.get(variant.name)
     if variant.adversarial:
         gan = config.train.srgan
         return Schedule(steps or gan.steps, gan.lr, gan.lr_decay_step, gan.lr_decay)
-    return Schedule(steps or config.train.srresnet.steps, config.train.srresnet.lr)
+    plain = config.train.srresnet
+    decay_step = plain.lr_decay_step or None  # 0: a constant rate, as in the paper
+    return Schedule(steps or plain.steps, plain.lr, decay_step, plain.lr_decay)
 
 
 # --- which set training scores ----------------------------------------------------------------
@@ -168,6 +172,8 @@ NOT_IDENTITY = (
     "data.pipeline",
     "train.srresnet.steps",
     "train.srgan.steps",
+    "train.variant_steps",
+    "train.snapshot_steps",
     "train.checkpoint_every",
     "train.log_every",
     "train.eval_every",
