@@ -227,7 +227,7 @@ def test_demo_reasons_name_config_and_models() -> None:
     ]
     reasons = provenance.demo_reasons(demo_cfg, models)
     assert reasons == [
-        "demo run (demo: true): tiny model and schedule",
+        "demo run (profile: demo): small model and schedule",
         "VGG19 with random weights (vgg.weights: random), not the paper's",
         "LPIPS and NIQE with stand-in weights (evaluate.perceptual.weights: standin): "
         "random LPIPS backbones, no pristine NIQE model; not comparable to published values",

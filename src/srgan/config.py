@@ -26,6 +26,11 @@ import yaml
 
 from srgan.errors import UserError
 
+#: The ``profile`` of params.yaml (the paper's settings, also config/paper.yaml), of
+#: config/quick.yaml (the paper's models on a shortened schedule) and of config/demo.yaml (the
+#: offline CPU demo): what the reports name, and the one place that says a run is a demo.
+PAPER_PROFILE, QUICK_PROFILE, DEMO_PROFILE = "paper", "quick", "demo"
+
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
 PARAMS_FILE = "params.yaml"
 
@@ -166,8 +171,12 @@ class Config:
     evaluate: EvaluateConfig
     workflow: WorkflowConfig
     mos: MOSConfig
-    demo: bool
     profile: str
+
+    @property
+    def demo(self) -> bool:
+        """Whether this is the offline demo (``profile: demo``): every output says so."""
+        return self.profile == DEMO_PROFILE
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)

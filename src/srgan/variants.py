@@ -33,7 +33,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from srgan.config import Config, config_hash
+from srgan.config import QUICK_PROFILE, Config, config_hash
 from srgan.errors import UserError
 
 # --- the five variants --------------------------------------------------------------------
@@ -159,10 +159,9 @@ def training_eval_set(config: Config) -> str | None:
 #: Config keys that never change what a run computes: where and how fast it runs, how often
 #: it logs, scores or saves, which data it could read (the files it does read are checked
 #: apart, by their digest), what the workflow does after training (the MOS study included),
-#: and the demo label (the model's metadata records it).
+#: and the profile's name (a demo's model records it in its metadata).
 NOT_IDENTITY = (
     "device",
-    "demo",
     "profile",
     "data.root",
     "data.mirror",
@@ -237,10 +236,6 @@ def rerun_trigger(config: Config, variant: Variant) -> str:
 PERCEPTUAL_STANDIN = "standin"
 
 
-#: The ``profile`` of config/quick.yaml (the others: paper, demo).
-QUICK_PROFILE = "quick"
-
-
 def profile_note(config: Config) -> str | None:
     """What the reports say about a shortened but real run (the quick profile); None for the
     paper's profile, and for the demo, whose banner says more (:func:`demo_reasons`)."""
@@ -262,7 +257,7 @@ def demo_reasons(config: Config, variant: Variant | None = None) -> list[str]:
     scores with stand-in weights. Empty for a real run."""
     reasons = []
     if config.demo:
-        reasons.append("demo run (demo: true): tiny model and schedule")
+        reasons.append("demo run (profile: demo): small model and schedule")
     uses_vgg = variant.uses_vgg if variant is not None else True
     if uses_vgg and config.vgg.weights == "random":
         reasons.append("VGG19 with random weights (vgg.weights: random), not the paper's")
