@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from matplotlib.colors import to_hex
 from PIL import Image
 
 from srgan import (
@@ -591,6 +592,14 @@ def test_verdict_dot_plot(tmp_path: Path) -> None:
     gains = ax.collections[0].get_offsets()[:, 0]
     bicubic = labels.index("Bicubic")
     assert gains[bicubic] == 0.0 and gains[labels.index("NN")] == -1.0  # PSNR_BASE: 20 vs 21
+    colours = [to_hex(c) for c in ax.collections[0].get_facecolors()]
+    assert colours[bicubic] == charts.SIGN_COLOURS[0]  # the reference itself: neither colour
+    assert colours[labels.index("NN")] == charts.SIGN_COLOURS[-1]
+    # The index names every figure the reports save, the perceptual and MOS ones too.
+    assert render.figure_caption("perception_distortion_niqe") == (
+        "Perception against distortion: PSNR and NIQE"
+    )
+    assert render.figure_caption("mos") == "MOS per method with 95% intervals (our study)"
 
 
 def test_depth_and_distribution_figures(tmp_path: Path) -> None:

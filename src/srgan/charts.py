@@ -37,6 +37,8 @@ from srgan.fileio import atomic_write
 DPI = 110
 #: The line every figure of a demo run carries.
 DEMO_STAMP = "DEMO: small CPU run, numbers NOT comparable to the paper"
+#: A model's dot against our bicubic by the sign of the difference: above, below, bicubic.
+SIGN_COLOURS = {1: "#1a7f37", -1: "#c62828", 0: "#9e9e9e"}
 
 
 def save(fig: Figure, path: Path, demo: bool = False) -> Path:
@@ -456,7 +458,7 @@ def sanity_figure(verdict: pd.DataFrame) -> Figure | None:
     for ax, dataset in zip(axes, sets, strict=True):
         shown = rows[rows["dataset"] == dataset]
         gains = shown.set_index("label")["psnr_vs_bicubic"].reindex(labels)
-        colours = ["#1a7f37" if g > 0 else "#c62828" for g in gains.fillna(0)]
+        colours = [SIGN_COLOURS[(g > 0) - (g < 0)] for g in gains.fillna(0)]
         ax.axvline(0, color="black", lw=1, label="our bicubic")
         ax.scatter(gains, range(len(labels)), c=colours, s=45, zorder=3, edgecolors="black")
         ax.set_yticks(range(len(labels)), labels)

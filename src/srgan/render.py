@@ -97,8 +97,9 @@ set, **Δ = ours − paper**: green within the tolerance of the verdict ({TOLERA
 red outside it. PSNR [dB] and SSIM are computed on the luma (Y) channel after removing a
 4-pixel border, as in the paper. **SSIM** is the paper's variant (the daala package's, whose
 Gaussian window grows with the image); our **SSIM (Wang)** is the common Wang et al. SSIM,
-which the paper did not report. **MOS** is the paper's mean opinion score: we ran no opinion
-test, so there is no number of ours. A number we do not have yet shows as *not run*. A test
+which the paper did not report. **MOS** is the paper's mean opinion score (ours needs human
+raters: a study built with `srgan mos`, reported in `reports/mos.html`). A number we do
+not have yet shows as *not run*. A test
 set outside the paper's table ({", ".join(outside)}) shows our numbers with no paper value
 (–). Columns marked `*` are ours only, the paper has no such metric: **LPIPS** (AlexNet, and
 VGG16) of the RGB image against HR, and **NIQE** of the SR image's luma, both after the same
@@ -341,6 +342,11 @@ FIGURE_CAPTIONS = {
     "training_psnr": "Test-set PSNR during training",
     "psnr_distribution": "Per-image PSNR of each method",
     "depth": "Depth study: PSNR against the number of residual blocks",
+    "perception_distortion_lpips": "Perception against distortion: PSNR and LPIPS (AlexNet)",
+    "perception_distortion_lpips_vgg": "Perception against distortion: PSNR and LPIPS (VGG16)",
+    "perception_distortion_niqe": "Perception against distortion: PSNR and NIQE",
+    "mos": "MOS per method with 95% intervals (our study)",
+    "mos_histograms": "Histograms of the ratings (our study)",
 }
 PER_IMAGE_CAPTIONS = {
     "comparison": "Visual comparison",
@@ -488,11 +494,14 @@ def _verdict_style(row: dict[str, Any], column: str) -> str:
     if column in TOLERANCES:
         return delta_style(row[column], TOLERANCES[column])
     if column == "psnr_vs_bicubic" and not pd.isna(row[column]):
-        return WITHIN_STYLE if row[column] > 0 else OUTSIDE_STYLE
+        return SIGN_STYLES[(row[column] > 0) - (row[column] < 0)]
     if column == "verdict" and row[column]:
         return WITHIN_STYLE if row[column] == tables.REPRODUCED else OUTSIDE_STYLE
     return ""
 
+
+#: The style of a model's PSNR minus our bicubic's by its sign: above, below, bicubic itself.
+SIGN_STYLES = {1: WITHIN_STYLE, -1: OUTSIDE_STYLE, 0: ""}
 
 #: The columns of the sanity check on sets outside the paper (no paper value to show).
 SANITY_COLUMNS = ("dataset", "label", "psnr_ours", "ssim_ours", "psnr_vs_bicubic")
@@ -638,8 +647,8 @@ def index_html(page: IndexPage) -> str:
         verdict_html(page.verdict, demo, page.verdict_plot, quick=bool(page.profile_note)),
         f"<p class='note'>Ours: mean over the test set, from <code>"
         f"{html.escape(page.tables_path)}</code> (built from the evaluation JSON files named in"
-        " their <code>source</code> column). MOS: see the table pages (the paper's; we ran no"
-        " opinion test).</p>",
+        " their <code>source</code> column). MOS: the paper's on the table pages; ours only after a"
+        " MOS study with human raters (the MOS report).</p>",
         "<h2>Reports</h2><ul>",
         *[_report_item(report) for report in page.reports],
         "</ul><h2>Tables (CSV, and JSON metrics for <code>dvc metrics show</code>)</h2><ul>",

@@ -9,8 +9,9 @@ status ``"not run"`` and NaN scores; it never stops the tables from being built.
 Both tables are long ("tidy") DataFrames, one row per (dataset, method), with the columns of
 ``COLUMNS``: the paper's value, ours and ``delta = ours - paper`` for PSNR and SSIM (daala's
 variant, the paper's), our Wang SSIM, our LPIPS and NIQE where the evaluation has them (the
-paper has no such metric), the paper's MOS (we ran no opinion test) and where our number came
-from. ``perception_points`` and ``mos_correlation`` set our perceptual scores beside the MOS.
+paper has no such metric), the paper's MOS (ours comes from a MOS study: ``srgan mos``) and
+where our number came from. ``perception_points`` and ``mos_correlation`` set our perceptual
+scores beside the MOS.
 ``write_tables`` saves the tables as CSV and as a JSON metrics file for ``dvc metrics show``:
 ``{"table2": {"Set5": {"srresnet": {"psnr": .., "ssim": .., "lpips": .., "niqe": ..}}}}``.
 
@@ -57,7 +58,7 @@ COLUMNS = (
     "lpips_ours",  # LPIPS (AlexNet), NaN when not computed: the paper reports no such metric
     "lpips_vgg_ours",  # LPIPS (VGG16)
     "niqe_ours",  # NIQE (no reference)
-    "mos_paper",  # the paper's mean opinion score: we ran no opinion test
+    "mos_paper",  # the paper's mean opinion score (ours: srgan mos)
     "n_images",
     "source",  # where "ours" came from
     "demo",  # True when the numbers come from the tiny demo profile
