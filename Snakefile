@@ -48,4 +48,5 @@ rule all:
     default_target: True
     input:
         rules.tables.input,
+        rules.train.input,
         rules.reports.input,

@@ -135,6 +135,9 @@ VERDICT_PLOT = REPORTS_DIR / "verdict.png"
 #: An empty file the workflow touches once every set the configuration needs is in place:
 #: training waits for it, and its path depends on nothing in the configuration.
 DATA_READY = RESULTS_DIR / "data.ready"
+#: Each training job's rerun trigger as a file (``results/identity/<name>.json``, made by a job
+#: with no inputs; the training job reads it as an input): see workflow/rules/train.smk.
+IDENTITY_DIR = RESULTS_DIR / "identity"
 #: The tables of the paper we rebuild (results/tables/<name>.csv and .json).
 TABLES = ("table1", "table2")
 #: The report notebooks (notebooks/<name>.ipynb -> reports/<name>.html), in reading order.
@@ -178,6 +181,11 @@ def sr_image(method: str, dataset: str, stem: str, root: Path = SR_IMAGES_DIR) -
 def table_file(name: str, suffix: str, root: Path = TABLES_DIR) -> Path:
     """``results/tables/<name><suffix>`` (table1/table2 with .csv/.json, depth.csv)."""
     return Path(root) / f"{name}{suffix}"
+
+
+def identity_file(name: str, root: Path = IDENTITY_DIR) -> Path:
+    """A training job's rerun trigger as the workflow last wrote it: ``<name>.json``."""
+    return Path(root) / f"{name}.json"
 
 
 def train_timing(name: str, root: Path = TIMINGS_DIR) -> Path:

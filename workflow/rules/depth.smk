@@ -6,11 +6,29 @@
 rule depth:
     input:
         str(paths.table_file("depth", ".csv")),
+        [str(paths.identity_file(f"depth_{run}")) for run in DEPTH_RUNS],
+
+
+rule depth_identity:
+    output:
+        str(paths.identity_file(f"depth_{paths.depth_run_name('{blocks}', '{skip}')}")),
+    wildcard_constraints:
+        blocks=r"\d+",
+        skip="0|1",
+    params:
+        trigger=depth_trigger,
+    log:
+        str(paths.log_file("depth", "identity_b{blocks}_skip{skip}")),
+    conda:
+        ENV
+    shell:
+        "echo {params.trigger:q} > {output} 2> {log}"
 
 
 rule train_depth:
     input:
         data=TRAIN_DATA,
+        identity=str(paths.identity_file(f"depth_{paths.depth_run_name('{blocks}', '{skip}')}")),
     output:
         model=depth_run_file(paths.depth_run_name("{blocks}", "{skip}")),
         metadata=depth_run_file(paths.depth_run_name("{blocks}", "{skip}"), "metadata"),
