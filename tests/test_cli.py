@@ -90,6 +90,18 @@ def test_bad_config_value_is_one_line_exit_2(tmp_path):
     assert "model.blocks" in result.stderr
 
 
+def test_evaluate_checks_the_sets_before_it_needs_weight_files(tmp_path):
+    # Perceptual metrics on (params.yaml's default), their weights not cached here: the
+    # user's own mistake is named first, before any weight file is looked for.
+    result = srgan(
+        "evaluate", "--method", "bicubic", "--data-dir", str(tmp_path / "nowhere"),
+        "--datasets", "Set5", "--out", str(tmp_path / "o.json"), "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert str(tmp_path / "nowhere" / "Set5") in result.stderr
+    assert "weight file" not in result.stderr
+
+
 def test_evaluate_refuses_tiny_images_by_name_before_scoring(tmp_path):
     _write_set(tmp_path / "Big", [(32, 40)])
     _write_set(tmp_path / "Mixed", [(24, 24), (19, 40), (20, 20), (40, 12)])

@@ -319,6 +319,13 @@ def test_training_eval_set_prefers_set5_then_the_first_evaluate_dataset(tmp_path
     assert variants.training_eval_set(load_config(PARAMS, sets=["train.eval_every=0"])) is None
     # The folder is missing: training scores nothing (and says so) instead of failing.
     assert evaluation.training_evaluator(demo) is None
+    # An image too small to score stops training before its first step, naming the file (not
+    # at the first score, eval_every steps in, which every rerun would reach again).
+    test_set = paths.test_sets_dir(demo) / "SkimageTest"
+    test_set.mkdir(parents=True)
+    Image.fromarray(np.zeros((16, 24, 3), np.uint8)).save(test_set / "tiny.png")
+    with pytest.raises(UserError, match=r"tiny\.png \(24x16\)"):
+        evaluation.training_evaluator(demo)
 
 
 @pytest.mark.parametrize("variant", ["srresnet_vgg22", "srgan_mse", "srgan_vgg22", "srgan_vgg54"])

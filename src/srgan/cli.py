@@ -110,7 +110,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     require_writable(args.out.parent, f"--out {args.out}")
     if args.save_images is not None:
         require_writable(args.save_images, f"--save-images {args.save_images}")
-    perceptual = _perceptual_scorer(args)
+    evaluation.check_datasets(args.data_dir, args.datasets)  # the user's inputs first
     if args.checkpoint is not None:
         from srgan import inference
 
@@ -120,6 +120,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     else:
         upscaler = evaluation.baseline_upscaler(args.method)
         method = args.method
+    perceptual = _perceptual_scorer(args)  # may need weight files: after the cheap checks
     results = evaluation.evaluate(
         upscaler,
         args.data_dir,

@@ -179,6 +179,12 @@ def list_images(hr_dir: Path) -> list[Path]:
     return files
 
 
+def check_datasets(data_dir: Path, datasets: Iterable[str]) -> None:
+    """A UserError before any work: a missing or empty set, two images with one name, an image
+    too small to score (every set listed and its sizes read from the file headers)."""
+    check_sizes([path for name in datasets for path in list_images(Path(data_dir) / name)])
+
+
 def check_sizes(files: list[Path]) -> None:
     """A UserError naming every image smaller than MIN_SIDE pixels a side (read from the file
     headers, so a whole set is checked before any image of it is scored)."""
@@ -264,7 +270,7 @@ def evaluate(
     """
     data_dir = Path(data_dir)
     datasets = list(datasets)
-    check_sizes([path for name in datasets for path in list_images(data_dir / name)])
+    check_datasets(data_dir, datasets)
     return {
         name: evaluate_dataset(
             upscaler,
@@ -286,7 +292,8 @@ def evaluate(
 def training_evaluator(config: Config) -> Callable[[torch.nn.Module], dict[str, float]] | None:
     """PSNR and SSIM (daala) of a generator on :func:`srgan.variants.training_eval_set`, as
     ``{"<set>_psnr", "<set>_ssim"}``: what ``srgan train`` logs every ``train.eval_every``
-    steps. None (with a note) when training scores nothing or the set's folder is missing."""
+    steps. None (with a note) when training scores nothing or the set's folder is missing; a
+    UserError before any step when the set is empty or has an image too small to score."""
     from srgan.inference import generator_upscaler
 
     dataset = variants.training_eval_set(config)
@@ -296,6 +303,7 @@ def training_evaluator(config: Config) -> Callable[[torch.nn.Module], dict[str, 
     if not (data_dir / dataset).is_dir():
         print(f"note: no test set {data_dir / dataset} to score during training")
         return None
+    check_datasets(data_dir, [dataset])  # a bad set stops training now, not at its first score
 
     def evaluate_generator(generator: torch.nn.Module) -> dict[str, float]:
         upscaler = generator_upscaler(generator, tile=config.evaluate.tile)

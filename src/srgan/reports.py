@@ -42,7 +42,7 @@ NOTEBOOKS = dict(
         (
             "Table 1: the content-loss study (Set5, Set14)",
             "Table 2: comparison with the state of the art (Set5, Set14, BSD100)",
-            "Figures: visual comparisons, training, per-image PSNR",
+            "Figures: visual comparisons, training, per-image PSNR, perception against distortion",
         ),
         strict=True,
     )

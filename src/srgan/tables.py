@@ -236,7 +236,8 @@ def build_tables(evals_dir: Path, demo: bool = False) -> tuple[pd.DataFrame, pd.
 
 
 def metrics(table: pd.DataFrame, name: str) -> dict[str, Any]:
-    """Our PSNR and SSIM (daala's) as ``{name: {dataset: {method: {"psnr", "ssim"}}}}``.
+    """Our PSNR and SSIM (daala's), and LPIPS/NIQE where evaluated, as ``{name: {dataset:
+    {method: {"psnr", "ssim", "lpips", ...}}}}``.
 
     Kept small for ``dvc metrics show`` / ``dvc metrics diff`` (``table2.Set5.srresnet.psnr``):
     the paper's numbers are constants, so the deltas and Wang's SSIM are in the CSV only.

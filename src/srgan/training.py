@@ -283,10 +283,11 @@ def _move_aside(folder: paths.RunFolder) -> Path:
 
 
 def _remove_stale_temp_files(folder: paths.RunFolder) -> None:
-    """Temp files of atomic writes a killed run left: in DIR, checkpoints/ and dvclive/."""
+    """Temp files of atomic writes a killed run left: in DIR, checkpoints/, snapshots/ and
+    dvclive/."""
     live = folder.dvclive
     live_folders = [p for p in live.rglob("*") if p.is_dir()] if live.is_dir() else []
-    for path in (folder.root, folder.checkpoints, live, *live_folders):
+    for path in (folder.root, folder.checkpoints, folder.snapshots, live, *live_folders):
         remove_stale_temp_files(path)
 
 
@@ -348,7 +349,7 @@ class _Run:
             },
             "init": self.init,
             "vgg_weights": self.config.vgg.weights if self.variant.uses_vgg else None,
-            "demo": bool(notes),
+            "demo": self.config.demo,  # the profile; why else it is not comparable: notes
             "notes": notes,
             "git_commit": git_commit(),
             "torch_version": str(torch.__version__),

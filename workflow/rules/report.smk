@@ -80,6 +80,7 @@ rule report_index:
         tables=table_files(paths.TABLES[1]),
     output:
         index=str(paths.report_page(paths.INDEX)),
+        verdict=str(paths.VERDICT_PLOT),
     params:
         fingerprint=REPORT_FINGERPRINT,
         layers=LAYERS,
