@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from srgan import paper, paths, render, tables
+from srgan import index_page, paper, paths, render, tables
 from srgan.cli import main
 from srgan.errors import UserError
 
@@ -352,13 +352,13 @@ def test_the_verdict_counts_every_row_we_ran(tmp_path: Path) -> None:
     assert "srgan" not in table2.index.get_level_values("method")  # not run: not judged
     assert len(frame) == len(t1[t1.status == "ours"]) + len(t2[t2.status == "ours"])
     # A demo or quick-profile run: the same verdict, marked as not a replication.
-    plain = render.verdict_html(frame, demo=False)
+    plain = index_page.verdict_html(frame, demo=False)
     assert "3 of 17 rows reproduced" in plain and "not-replication" not in plain
     for why, page in (
-        ("demo", render.verdict_html(frame, demo=True)),
-        ("quick", render.verdict_html(frame, demo=False, quick=True)),
+        ("demo", index_page.verdict_html(frame, demo=True)),
+        ("quick", index_page.verdict_html(frame, demo=False, quick=True)),
     ):
-        mark = f"<p class='not-replication'>{render.NOT_REPLICATION[why]}</p>"
+        mark = f"<p class='not-replication'>{index_page.NOT_REPLICATION[why]}</p>"
         assert mark in page and page.replace(mark, "") == plain
 
 

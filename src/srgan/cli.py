@@ -554,14 +554,16 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_index(args: argparse.Namespace) -> None:
-    from srgan import provenance, render, reports
+    from srgan import index_page, provenance, reports
 
     config = _load_config(args)
     results = args.tables_dir.parent  # <results>/tables: its timings are <results>/timings
     prov = provenance.gather(
         config.to_dict(), args.runs_dir, paths.rebased(paths.TIMINGS_DIR, results)
     )
-    line = render.provenance_line(prov["git"]["commit"], prov["config_hash"], provenance.GIT_SHORT)
+    line = index_page.provenance_line(
+        prov["git"]["commit"], prov["config_hash"], provenance.GIT_SHORT
+    )
     index = reports.build_index(
         args.reports_dir, args.tables_dir, prov["demo_reasons"], line, prov, prov["profile_note"]
     )

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from srgan import charts, paths, provenance, render, tables
+from srgan import charts, index_page, paths, provenance, render, tables
 from srgan.config import from_dict, merged_config_dict
 from srgan.errors import UserError
 from srgan.fileio import atomic_write
@@ -261,12 +261,12 @@ def _rel(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path, start)).as_posix()
 
 
-def _report_link(name: str, title: str, reports_dir: Path) -> render.ReportLink:
+def _report_link(name: str, title: str, reports_dir: Path) -> index_page.ReportLink:
     page = paths.report_page(name, root=reports_dir)
     if not page.is_file():
-        return render.ReportLink(title, None, None)
+        return index_page.ReportLink(title, None, None)
     notebook = paths.report_page(name, NOTEBOOK_SUFFIX, reports_dir)
-    return render.ReportLink(title, _rel(page, reports_dir), _rel(notebook, reports_dir))
+    return index_page.ReportLink(title, _rel(page, reports_dir), _rel(notebook, reports_dir))
 
 
 def build_index(
@@ -309,7 +309,7 @@ def build_index(
     ]
     figures_dir = paths.rebased(paths.FIGURES_DIR, reports_dir)
     prov = prov or {}
-    page = render.IndexPage(
+    page = index_page.IndexPage(
         built=dt.datetime.now().astimezone(),
         provenance_line=provenance_line,
         demo_reasons=tuple(reasons),
@@ -325,7 +325,7 @@ def build_index(
         provenance=render.provenance_markdown(prov) if prov else "",
     )
     index = paths.report_page(paths.INDEX, root=reports_dir)
-    _write_utf8(index, render.index_html(page))
+    _write_utf8(index, index_page.index_html(page))
     return index
 
 
