@@ -37,7 +37,7 @@ lint: setup
 # editing one, regenerate the .ipynb files papermill runs (stable cell ids: same source, same
 # file; tests/test_notebooks.py checks they are up to date).
 notebooks: setup
-	$(VENV)/bin/python -c "from srgan.reports import write_notebooks; write_notebooks()"
+	$(VENV)/bin/python -c "from srgan.report.notebooks import write_notebooks; write_notebooks()"
 
 # After editing dependencies in pyproject.toml: re-lock and regenerate the pip/conda export.
 lock: $(UV)

@@ -18,7 +18,7 @@
 #
 # How a job gets the configuration: every rule passes `{params.layers}`, the same layers
 # Snakemake merged (--params params.yaml --config <each --configfile> --set <each pair>), and
-# `srgan` merges them with the same function (srgan.config.merged_config_dict). So each job
+# `srgan` merges them with the same function (srgan.core.config.merged_config_dict). So each job
 # computes exactly the configuration the DAG was built from, and its command line says where
 # it came from. What reruns a job is its `params.fingerprint`: the JSON of only the config keys
 # that job depends on (a training job: its variant's keys, see common.smk; an evaluation: scale,

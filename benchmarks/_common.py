@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srgan.imageops import SCALE, downscale_8bit
-from srgan.patches import to_model_range
+from srgan.core.paper import SCALE
+from srgan.data.patches import to_model_range
+from srgan.image.resize import downscale_8bit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +37,8 @@ def naive_batches(
     files: list[Path], crop: int, batch: int, seed: int = 0
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The naive baseline pipeline: every sample opened with PIL, cropped and downscaled on
-    its own, in this process; (LR in [0, 1], HR in [-1, 1]) like ``srgan.patches.make_batches``."""
+    its own, in this process; (LR in [0, 1], HR in [-1, 1]) like
+    ``srgan.data.patches.make_batches``."""
     rng = np.random.default_rng(seed)
     while True:
         lrs, hrs = [], []

@@ -4,8 +4,8 @@ Usage: .venv/bin/python benchmarks/bench_data.py [--data DIR] [--seconds S] [--w
 
 Times, in one run and on CPU tensors: the folder scan (cold: empty manifest; warm: rerun);
 a naive baseline (per sample: PIL open, random crop, the project's downscale_8bit on that one
-crop); and ``srgan.patches.make_batches`` for each worker count, with the decoded-image store and
-without it (workers decode, keeping ``--cache-images`` images each). "cold" starts from an
+crop); and ``srgan.data.patches.make_batches`` for each worker count, with the decoded-image
+store and without it (workers decode, keeping ``--cache-images`` images each). "cold" starts from an
 empty cache folder (its startup includes building the store; without a store the first
 seconds decode every image once per worker); "warm" reuses the store, or, without a store,
 continues the same workers after the cold window. Startup is the time to the first batch;
@@ -27,9 +27,10 @@ from pathlib import Path
 import torch
 from _common import default_data_dir, naive_batches
 
-from srgan.imageops import downscale_8bit
-from srgan.patches import CropDataset, make_batches
-from srgan.trainset import open_store, scan_images
+from srgan.core.paper import SCALE
+from srgan.data.patches import CropDataset, make_batches
+from srgan.data.trainset import open_store, scan_images
+from srgan.image.resize import downscale_8bit
 
 PAPER_CROP = 96  # paper: 96 x 96 HR crops
 PAPER_BATCH = 16  # paper: 16 crops per mini-batch
@@ -98,14 +99,14 @@ def cpu_cost(files: list[Path], crop: int, batch: int, store_dir: Path) -> tuple
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     store = open_store(files, store_dir, progress=False)
-    dataset = CropDataset(files, crop, batch, seed=0, store=store)
+    dataset = CropDataset(files, crop, batch, seed=0, scale=SCALE, store=store)
     steps = range(200)
     start = time.process_time()
     crops = [dataset.hr_crops(t) for t in steps]
     crop_ms = (time.process_time() - start) * 1000 / len(steps)
     start = time.process_time()
     for hr in crops:
-        downscale_8bit(hr)
+        downscale_8bit(hr, scale=SCALE)
     resize_ms = (time.process_time() - start) * 1000 / len(steps)
     torch.set_num_threads(threads)
     return crop_ms, resize_ms
@@ -143,12 +144,19 @@ def main() -> None:
 
             def stored(store_dir=store_dir, workers=workers):
                 return make_batches(
-                    files, crop, batch, 0, workers=workers, store_dir=store_dir, progress=False
+                    files,
+                    crop,
+                    batch,
+                    0,
+                    SCALE,
+                    workers=workers,
+                    store_dir=store_dir,
+                    progress=False,
                 )
 
             def decoding(workers=workers):
                 return make_batches(
-                    files, crop, batch, 0, workers=workers, cache_images=args.cache_images
+                    files, crop, batch, 0, SCALE, workers=workers, cache_images=args.cache_images
                 )
 
             for label in ("cold", "warm"):

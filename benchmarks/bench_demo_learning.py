@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/bench_demo_learning.py [--set key=value ...]
                                                           [--eval-every N] [--threads T]
 
-Trains ``srresnet_mse`` with ``srgan.training.train`` (the code ``srgan train`` runs) under
+Trains ``srresnet_mse`` with ``srgan.training.run.train`` (the code ``srgan train`` runs) under
 ``config/demo.yaml`` and the given ``--set`` pairs, in a temporary folder, on the bundled
 photographs (SkimageTrain; scored on SkimageTest, whose bicubic PSNR is 28.35 dB). Prints the
 PSNR logged every ``--eval-every`` steps and at the end, the bicubic PSNR to beat, and the
@@ -26,8 +26,12 @@ import pandas as pd
 import torch
 from _common import REPO_ROOT
 
-from srgan import acquire, evaluation, paths, sample_data, training, variants
-from srgan.config import load_config
+from srgan.core import datasets, paths, variants
+from srgan.core.config import load_config
+from srgan.core.paper import SCALE
+from srgan.data import acquire
+from srgan.evaluation import protocol as evaluation
+from srgan.training import run as training
 
 DEMO_PROFILE = REPO_ROOT / "config" / "demo.yaml"
 
@@ -43,11 +47,11 @@ def main() -> None:
         root = Path(tmp)
         sets = [f"data.root={root / 'data'}", f"train.eval_every={args.eval_every}", *args.sets]
         config = load_config(REPO_ROOT / "params.yaml", [DEMO_PROFILE], sets)
-        test_set = sample_data.TEST_SET_NAME
+        test_set = datasets.BUNDLED_TEST_SET
         acquire.export_bundled(test_set, paths.test_sets_dir(config) / test_set)
         acquire.ensure_bundled_train_set(config)
         bicubic = evaluation.evaluate(
-            evaluation.baseline_upscaler(variants.BICUBIC),
+            evaluation.baseline_upscaler(variants.BICUBIC, scale=SCALE),
             paths.test_sets_dir(config),
             [test_set],
             progress=False,

@@ -19,18 +19,19 @@ from pathlib import Path
 import torch
 from _common import default_data_dir
 
-from srgan.config import PerceptualConfig
-from srgan.evaluation import (
-    BORDER,
+from srgan.core.config import PerceptualConfig
+from srgan.core.paper import BORDER, SCALE
+from srgan.evaluation.protocol import (
     baseline_upscaler,
     evaluate,
     list_images,
     make_lr,
     super_resolve,
 )
-from srgan.imageops import read_image, rgb_to_y
-from srgan.metrics import psnr, ssim_daala, ssim_wang
-from srgan.perceptual import PerceptualScorer
+from srgan.image.colour import rgb_to_y
+from srgan.image.io import read_image
+from srgan.metrics.distortion import psnr, ssim_daala, ssim_wang
+from srgan.metrics.perceptual import PerceptualScorer
 
 DATASETS = ["Set5", "Set14", "BSD100"]
 #: One scorer per perceptual metric, to time each alone: (stage, lpips backbones, niqe).
@@ -52,7 +53,7 @@ def time_stages(
     method: str, data_dir: Path, datasets: list[str], scorers: dict[str, PerceptualScorer]
 ) -> tuple[dict[str, float], int]:
     """Run the protocol stage by stage, summing the wall time of each stage."""
-    upscaler = baseline_upscaler(method)
+    upscaler = baseline_upscaler(method, scale=SCALE)
     seconds: dict[str, float] = defaultdict(float)
     n_images = 0
 
@@ -114,7 +115,7 @@ def main() -> None:
         print(f"{line}{1000 * cpu[stage] / n:>14.1f}")
     print(f"({n} images)")
 
-    upscaler = baseline_upscaler(args.method)
+    upscaler = baseline_upscaler(args.method, scale=SCALE)
     full = {"weights": args.perceptual, "enabled": True, "lpips": ("alex", "vgg"), "niqe": True}
     runs = {"PSNR/SSIM only": None}
     if scorers:

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from srgan import paths, variants
-from srgan.config import load_config
-from srgan.imageops import write_png
+from srgan.core import paths, variants
+from srgan.core.config import load_config
+from srgan.image.io import write_png
 from srgan.mos import analysis, store, study
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ Usage: .venv/bin/python benchmarks/bench_train.py [--device cpu|cuda] [--steps N
 
 For each variant (the full paper models: 16 blocks, 64 channels, the 8-conv discriminator;
 VGG19 with random weights, which costs the same as ImageNet's) and each row below, one run
-builds the trainer of ``srgan.trainer`` and the batches of ``srgan.patches`` from the
+builds the trainer of ``srgan.training.step`` and the batches of ``srgan.data.patches`` from the
 configuration (params.yaml with the row's keys laid over it) and times the loop body of
 ``srgan train``: set the learning rate, fetch the batch, the step, add the losses to the
 meter (no per-step synchronisation), under ``runtime.torch_settings`` (cudnn autotuning, as
@@ -55,14 +55,14 @@ import torch
 from _common import REPO_ROOT, default_data_dir
 from PIL import Image
 
-from srgan import runtime, variants
-from srgan.config import Config, load_config
-from srgan.losses import content_loss, discriminator_loss, generator_adversarial_loss
-from srgan.models import Discriminator, SRResNet
-from srgan.patches import make_batches
-from srgan.trainer import GRAPH_WARMUP_STEPS, LossMeter, build_trainer, generator_settings
-from srgan.trainer import loss_names as trainer_loss_names
-from srgan.trainset import scan_images
+from srgan.core import runtime, variants
+from srgan.core.config import Config, load_config
+from srgan.data.patches import make_batches
+from srgan.data.trainset import scan_images
+from srgan.models.losses import content_loss, discriminator_loss, generator_adversarial_loss
+from srgan.models.networks import Discriminator, SRResNet
+from srgan.training.step import GRAPH_WARMUP_STEPS, LossMeter, build_trainer, generator_settings
+from srgan.training.step import loss_names as trainer_loss_names
 
 PAPER_CROP = 96  # paper: 96 x 96 HR crops
 PAPER_BATCH = 16  # paper: 16 crops per mini-batch

@@ -4,8 +4,8 @@ Usage: .venv/bin/python benchmarks/bench_upscale_memory.py [--size 3000 3000]
        [--tiles 64 256] [--blocks 16] [--channels 64] [--overlap N] [--device cpu]
        [--src DIR]
 
-Writes an untrained generator (``srgan.checkpoints.write_final``: the same memory as a trained
-one of that shape; default the paper's SRResNet, 16 blocks of 64 channels) and a photo-like
+Writes an untrained generator (``srgan.models.checkpoints.write_final``: the same memory as a
+trained one of that shape; default the paper's SRResNet, 16 blocks of 64 channels) and a photo-like
 RGB test image of ``--size`` (width, height) into a temp folder, then runs `srgan upscale` in
 a fresh Python process per tile size and prints its peak resident memory and wall time. The
 peak is the process's own high-water mark (``VmHWM``, reset when it starts: Linux), not
@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srgan import checkpoints
-from srgan.models import SRResNet
-from srgan.paths import RunFolder
+from srgan.core.paths import RunFolder
+from srgan.models import checkpoints
+from srgan.models.networks import SRResNet
 
 #: Bytes in a kibibyte (/proc reports kB) and in a gibibyte.
 KIB = 1024
@@ -41,7 +41,7 @@ MEASURED = """
 import re, sys
 from pathlib import Path
 Path("/proc/self/clear_refs").write_text("5")  # the high-water mark starts here (Linux)
-from srgan import cli
+from srgan.cli import main as cli
 status = cli.main(sys.argv[1:])
 status_text = Path("/proc/self/status").read_text()
 print("peak_kib", re.search(r"VmHWM:\\s+(\\d+) kB", status_text).group(1))

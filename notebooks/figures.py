@@ -22,7 +22,9 @@ comparison_images = []  # <dataset>/<stem>, in order; empty: figures.DEFAULT_PIC
 # %matplotlib inline
 from IPython.display import HTML, Markdown, display
 
-from srgan import charts, figures, paths, render, reports, tables, variants
+from srgan.core import paths, variants
+from srgan.report import charts, figures, render, tables
+from srgan.report import notebooks as reports
 
 ctx = reports.context(
     results_dir, runs_dir, reports_dir, data_dir, profile, config_files, config_sets, params_file
@@ -69,7 +71,9 @@ elif [f"{d}/{s}" for d, s in picks] != list(wanted):
     )
 for dataset, stem in picks:
     name = render.figure_name("comparison", dataset, stem)
-    crop, panels = figures.comparison_panels(dataset, stem, ctx.images_dir, ctx.data_dir, per_image)
+    crop, panels = figures.comparison_panels(
+        dataset, stem, ctx.images_dir, ctx.data_dir, per_image, ctx.scale
+    )
     heading = figures.comparison_heading(dataset, stem, crop)
     show_panels(name, crop, panels, heading, f"Visual comparison on {dataset}/{stem}")
 
@@ -88,7 +92,7 @@ evolution = None
 if picks:
     dataset, stem = picks[0]
     init = start if start.is_file() else None
-    evolution = figures.evolution_panels(run, init, dataset, stem, ctx.data_dir)
+    evolution = figures.evolution_panels(run, init, dataset, stem, ctx.data_dir, ctx.scale)
 if evolution is None:
     display(
         Markdown(

@@ -27,8 +27,10 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from srgan import paths, render, reports
+from srgan.core import paths
 from srgan.mos import analysis, screening, store
+from srgan.report import notebooks as reports
+from srgan.report import render
 
 
 def show(frame: pd.DataFrame) -> None:

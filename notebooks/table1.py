@@ -19,7 +19,8 @@ params_file = "params.yaml"  # the base configuration
 # %matplotlib inline
 from IPython.display import HTML, Markdown, display
 
-from srgan import render, reports, tables
+from srgan.report import notebooks as reports
+from srgan.report import render, tables
 
 ctx = reports.context(
     results_dir, runs_dir, reports_dir, data_dir, profile, config_files, config_sets, params_file

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from srgan import paths, variants
-from srgan.config import load_config
-from srgan.imageops import write_png
+from srgan.core import paths, variants
+from srgan.core.config import load_config
+from srgan.image.io import write_png
 
 REPO = Path(__file__).resolve().parents[1]
 #: Test images with names that cannot occur by chance in a page.

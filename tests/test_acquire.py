@@ -20,10 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from srgan import acquire, cli, download, paths, sample_data
-from srgan.config import load_config
-from srgan.errors import UserError
-from srgan.fileio import format_sums, read_sums
+from srgan.cli import main as cli
+from srgan.core import datasets, paths
+from srgan.core.config import load_config
+from srgan.core.errors import UserError
+from srgan.core.fileio import format_sums, read_sums
+from srgan.data import acquire, download
 
 REPO = Path(__file__).resolve().parents[1]
 PAYLOAD = bytes(range(256)) * 40  # 10240 bytes, every byte value
@@ -84,8 +86,8 @@ def server():
     httpd.server_close()
 
 
-def _source(server: Server, body: bytes = PAYLOAD) -> download.Download:
-    return download.Download(
+def _source(server: Server, body: bytes = PAYLOAD) -> datasets.Download:
+    return datasets.Download(
         filename="file.bin",
         urls=(server.url,),
         size=len(body),
@@ -180,11 +182,11 @@ def test_download_404_is_final(server, tmp_path):
 
 
 def test_published_sources_are_pinned():
-    for source in acquire.DOWNLOADS.values():
+    for source in datasets.DOWNLOADS.values():
         assert source.sha256 or source.md5, source.filename
         assert all(url.endswith(source.filename) for url in source.urls)
-    assert acquire.DIV2K_TRAIN_HR.size == 3530603713
-    assert acquire.TEST_SETS["BSD100"].n_images == 100
+    assert datasets.DIV2K_TRAIN_HR.size == 3530603713
+    assert datasets.TEST_SETS["BSD100"].n_images == 100
 
 
 # --- extraction ---------------------------------------------------------------------------
@@ -285,7 +287,7 @@ def _mirror(root: Path) -> Path:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)
     sums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-    (root / paths.MIRROR_SUMS).write_text(format_sums(sums))
+    (root / datasets.MIRROR_SUMS).write_text(format_sums(sums))
     return root
 
 
@@ -315,7 +317,7 @@ def test_mirror_set_rejects_changes(change, why, tmp_path):
 
 def test_mirror_without_sums_is_only_hashed(tmp_path):
     mirror = _mirror(tmp_path / "mirror")
-    (mirror / paths.MIRROR_SUMS).unlink()
+    (mirror / datasets.MIRROR_SUMS).unlink()
     (mirror / "benchmarks/SetX/a.png").write_bytes(b"changed")
     assert (
         acquire.verify_mirror_set(mirror, "benchmarks/SetX")["a.png"]
@@ -327,7 +329,7 @@ def test_mirror_without_sums_is_only_hashed(tmp_path):
 
 def test_the_shared_mirror_matches_its_sums(shared_data):
     sums = acquire.verify_mirror_set(shared_data, "benchmarks/Set5")
-    listed = read_sums(shared_data / paths.MIRROR_SUMS)
+    listed = read_sums(shared_data / datasets.MIRROR_SUMS)
     assert sorted(sums) == ["baby.png", "bird.png", "butterfly.png", "head.png", "woman.png"]
     assert all(listed[f"benchmarks/Set5/{name}"] == digest for name, digest in sums.items())
 
@@ -377,7 +379,7 @@ def test_bundled_test_set_through_the_cli(tmp_path):
     argv = ["data", "bundled", "SkimageTest", "--out", str(out), "--manifest", str(manifest)]
     assert cli.main(argv) == 0
     names = sorted(p.stem for p in out.iterdir())
-    assert names == sorted(sample_data.TEST_IMAGES)
+    assert names == sorted(datasets.TEST_IMAGES)
     sums = read_sums(manifest)
     assert (
         sums[f"{names[0]}.png"]
@@ -439,13 +441,13 @@ def test_mirror_must_hold_the_configured_sets(tmp_path):
 
 def test_skimage_training_set_name_and_folder():
     config = _config("data.train_set=skimage")
-    assert paths.train_set_name(config) == sample_data.TRAIN_SET_NAME
+    assert paths.train_set_name(config) == datasets.BUNDLED_TRAIN_SET
     assert os.fspath(paths.train_images_dir(config)) == "data/train/SkimageTrain"
 
 
 def test_the_workflows_modules_do_not_import_torch():
     """The Snakefile imports these at every start: they must stay free of torch."""
-    modules = "srgan.acquire, srgan.paths, srgan.variants, srgan.config"
+    modules = "srgan.data.acquire, srgan.core.paths, srgan.core.variants, srgan.core.config"
     code = f"import sys, {modules}; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

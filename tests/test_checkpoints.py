@@ -1,4 +1,4 @@
-"""srgan.checkpoints: final.pt with final.json beside it, resumable states, safe reading."""
+"""srgan.models.checkpoints: final.pt with final.json beside it, resumable states, safe reading."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from srgan import checkpoints
-from srgan.errors import UserError
-from srgan.models import SRResNet
-from srgan.paths import RunFolder
+from srgan.core.errors import UserError
+from srgan.core.paths import RunFolder
+from srgan.models import checkpoints
+from srgan.models.networks import SRResNet
 
 METADATA = {"variant": "x", "step": 7, "train_hash": "abc", "demo": True, "notes": ["n"]}
 
@@ -45,7 +45,7 @@ def test_final_json_holds_the_metadata_of_final_pt(tmp_path: Path) -> None:
 def test_metadata_is_read_without_torch(tmp_path: Path) -> None:
     folder, _ = _final(tmp_path)
     code = (
-        "import sys; from srgan import checkpoints, paths; "
+        "import sys; from srgan.core import paths; from srgan.models import checkpoints; "
         f"m = checkpoints.read_final_metadata(paths.RunFolder({str(folder.root)!r})); "
         "print(m['step'], 'torch' in sys.modules)"
     )

@@ -203,7 +203,8 @@ def test_upscale_checks_its_output_before_the_work(tmp_path, read_only):
 def test_a_full_disk_is_one_line_other_os_errors_keep_their_traceback(
     tmp_path, monkeypatch, capsys, code
 ):
-    from srgan import cli, fileio
+    from srgan.cli import main as cli
+    from srgan.core import fileio
 
     _write_set(tmp_path / "Tiny", [(24, 24)])
     out = tmp_path / "o.json"

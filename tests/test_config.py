@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from srgan import paths
-from srgan.config import config_hash, deep_merge, load_config, merged_config_dict, parse_set
-from srgan.errors import UserError
+from srgan.core import paths
+from srgan.core.config import config_hash, deep_merge, load_config, merged_config_dict, parse_set
+from srgan.core.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "params.yaml"
@@ -111,7 +111,7 @@ def test_data_folders_follow_the_mirror():
 
 def test_schema_link_for_snakemake_points_at_the_package_schema():
     link = REPO / "workflow" / "schemas" / "config.schema.yaml"
-    assert link.resolve() == (REPO / "src" / "srgan" / "config_schema.yaml").resolve()
+    assert link.resolve() == (REPO / "src" / "srgan" / "core" / "config_schema.yaml").resolve()
 
 
 def test_pip_export_matches_the_lock():

@@ -1,4 +1,4 @@
-"""Tests for srgan.evaluation: the protocol reproduces the NN and bicubic rows of Table 2."""
+"""srgan.evaluation.protocol: the protocol reproduces the NN and bicubic rows of Table 2."""
 
 from pathlib import Path
 
@@ -7,10 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from srgan.errors import UserError
-from srgan.evaluation import (
-    BORDER,
-    SCALE,
+from srgan.core.errors import UserError
+from srgan.core.paper import BORDER, SCALE
+from srgan.evaluation.protocol import (
     baseline_upscaler,
     evaluate,
     evaluate_dataset,
@@ -21,8 +20,10 @@ from srgan.evaluation import (
     upscale_bicubic,
     upscale_nearest,
 )
-from srgan.imageops import downscale_8bit, read_image, rgb_to_y
-from srgan.metrics import psnr, ssim_daala, ssim_wang
+from srgan.image.colour import rgb_to_y
+from srgan.image.io import read_image
+from srgan.image.resize import downscale_8bit
+from srgan.metrics.distortion import psnr, ssim_daala, ssim_wang
 
 DATASETS = ["Set5", "Set14", "BSD100"]
 
@@ -46,7 +47,11 @@ OUR_WANG_SSIM = {
 def baseline_results(request, shared_data):
     method = request.param
     results = evaluate(
-        baseline_upscaler(method), shared_data / "benchmarks", DATASETS, progress=False
+        baseline_upscaler(method, scale=SCALE),
+        shared_data / "benchmarks",
+        DATASETS,
+        SCALE,
+        progress=False,
     )
     return method, results
 
@@ -82,7 +87,7 @@ def test_result_structure_and_means(baseline_results):
 def test_make_lr_matches_rounded_matlab(shared_data):
     with np.load(shared_data / "reference" / "matlab_imresize_x4" / "butterfly.npz") as data:
         hr_ref, lr_matlab = data["hr"], data["lr_matlab"]
-    hr, lr = make_lr(hr_ref)
+    hr, lr = make_lr(hr_ref, scale=SCALE)
     np.testing.assert_array_equal(hr, hr_ref)
     assert lr.shape == (1, 3, 64, 64)
     assert lr.dtype == torch.float32
@@ -93,7 +98,7 @@ def test_make_lr_matches_rounded_matlab(shared_data):
 
 def test_make_lr_crops_top_left(shared_data):
     comic = read_image(shared_data / "benchmarks" / "Set14" / "comic.png")
-    hr, lr = make_lr(comic)
+    hr, lr = make_lr(comic, scale=SCALE)
     assert hr.shape == (360, 248, 3)
     np.testing.assert_array_equal(hr, comic[:360, :248])
     assert lr.shape == (1, 3, 90, 62)
@@ -101,7 +106,7 @@ def test_make_lr_crops_top_left(shared_data):
 
 def test_nearest_is_pixel_replication():
     lr = torch.arange(6, dtype=torch.float32).reshape(1, 1, 2, 3) / 10
-    sr = upscale_nearest(lr)
+    sr = upscale_nearest(lr, scale=SCALE)
     assert sr.shape == (1, 1, 8, 12)
     assert torch.equal(sr[0, 0, :4, :4], torch.full((4, 4), 0.0))
     assert torch.equal(sr[0, 0, 4:, 8:], torch.full((4, 4), 0.5))
@@ -110,7 +115,7 @@ def test_nearest_is_pixel_replication():
 def test_bicubic_is_clipped_to_unit_range():
     lr = torch.zeros(1, 3, 8, 8)
     lr[..., ::2, ::2] = 1.0  # a checkerboard-like pattern makes bicubic overshoot
-    sr = upscale_bicubic(lr)
+    sr = upscale_bicubic(lr, scale=SCALE)
     assert sr.shape == (1, 3, 32, 32)
     assert sr.min() == 0.0
     assert sr.max() == 1.0
@@ -129,9 +134,9 @@ def test_score_converts_rgb_to_rounded_y():
 
 def test_gray_bridge_is_scored_as_is(shared_data):
     hr_full = read_image(shared_data / "benchmarks" / "Set14" / "bridge.png")
-    hr, lr = make_lr(hr_full)
+    hr, lr = make_lr(hr_full, scale=SCALE)
     assert lr.shape == (1, 1, 128, 128)
-    sr = (upscale_bicubic(lr)[0, 0].double().numpy() * 255 + 0.5).astype(np.uint8)
+    sr = (upscale_bicubic(lr, scale=SCALE)[0, 0].double().numpy() * 255 + 0.5).astype(np.uint8)
     got = score(sr, hr)
     # scored on the raw 0..255 gray values, not on Y = 16 + 219/255 v
     assert got["psnr"] == psnr(sr, hr, border=BORDER)
@@ -145,7 +150,7 @@ def test_gray_bridge_is_scored_as_is(shared_data):
 def test_three_channel_wrapper_for_rgb_only_upscalers():
     def rgb_only(lr: torch.Tensor) -> torch.Tensor:
         assert lr.shape[1] == 3
-        out = upscale_nearest(lr)
+        out = upscale_nearest(lr, scale=SCALE)
         out[:, 0] += 0.03  # channels differ slightly, as a generator's would
         out[:, 2] -= 0.03
         return out
@@ -153,14 +158,14 @@ def test_three_channel_wrapper_for_rgb_only_upscalers():
     gray = torch.rand(1, 1, 5, 6)
     sr = three_channel(rgb_only)(gray)
     assert sr.shape == (1, 1, 20, 24)
-    assert torch.allclose(sr, upscale_nearest(gray), rtol=0, atol=1e-6)
+    assert torch.allclose(sr, upscale_nearest(gray, scale=SCALE), rtol=0, atol=1e-6)
     rgb = torch.rand(1, 3, 5, 6)
     assert torch.equal(three_channel(rgb_only)(rgb), rgb_only(rgb))
 
 
 def test_unknown_baseline():
     with pytest.raises(UserError, match="lanczos"):
-        baseline_upscaler("lanczos")
+        baseline_upscaler("lanczos", scale=SCALE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,30 +183,37 @@ def _write_images(folder: Path, names: list[str], size: tuple[int, int] = (32, 4
 
 def test_missing_dataset_folder(tmp_path):
     with pytest.raises(UserError, match="Set99"):
-        evaluate(upscale_nearest, tmp_path, ["Set99"], progress=False)
+        evaluate(
+            baseline_upscaler("nearest", SCALE), tmp_path, ["Set99"], progress=False, scale=SCALE
+        )
 
 
 def test_empty_dataset_folder(tmp_path):
     (tmp_path / "Empty").mkdir()
     (tmp_path / "Empty" / "notes.txt").write_text("no images here")
     with pytest.raises(UserError, match="no images"):
-        evaluate(upscale_nearest, tmp_path, ["Empty"], progress=False)
+        evaluate(
+            baseline_upscaler("nearest", SCALE), tmp_path, ["Empty"], progress=False, scale=SCALE
+        )
 
 
 def test_corrupt_image_is_named(tmp_path):
     _write_images(tmp_path / "Mini", ["a.png"])
     (tmp_path / "Mini" / "b.png").write_bytes(b"not an image at all")
     with pytest.raises(UserError, match="b.png"):
-        evaluate_dataset(upscale_nearest, tmp_path / "Mini", progress=False)
+        evaluate_dataset(
+            baseline_upscaler("nearest", SCALE), tmp_path / "Mini", progress=False, scale=SCALE
+        )
 
 
 def test_extensions_sorting_and_saving(tmp_path):
     _write_images(tmp_path / "data" / "Mini", ["c.PNG", "a.bmp", "b.tif"])
     (tmp_path / "data" / "Mini" / "readme.md").write_text("ignored")
     results = evaluate(
-        baseline_upscaler("bicubic"),
+        baseline_upscaler("bicubic", scale=SCALE),
         tmp_path / "data",
         ["Mini"],
+        SCALE,
         save_dir=tmp_path / "sr",
         progress=False,
     )
@@ -211,7 +223,9 @@ def test_extensions_sorting_and_saving(tmp_path):
     for name in ("a", "b", "c"):
         saved = read_image(tmp_path / "sr" / "Mini" / f"{name}.png")
         assert saved.shape == (32, 40, 3)
-        hr, _ = make_lr(read_image(next((tmp_path / "data" / "Mini").glob(f"{name}.*"))))
+        hr, _ = make_lr(
+            read_image(next((tmp_path / "data" / "Mini").glob(f"{name}.*"))), scale=SCALE
+        )
         assert score(saved, hr) == mini["images"][name]
 
 
@@ -225,17 +239,19 @@ def test_duplicate_names_and_webp(tmp_path):
 
 def test_gray_lr_is_single_channel_and_8_bit():
     hr = (np.arange(16 * 12).reshape(16, 12) * 7 % 251).astype(np.uint8)
-    cropped, lr = make_lr(np.pad(hr, ((0, 3), (0, 2))))  # 19 x 14 is cropped to 16 x 12
+    cropped, lr = make_lr(
+        np.pad(hr, ((0, 3), (0, 2))), scale=SCALE
+    )  # 19 x 14 is cropped to 16 x 12
     np.testing.assert_array_equal(cropped, hr)
     assert lr.shape == (1, 1, 4, 3) and lr.dtype == torch.float32
     assert torch.equal(lr, (lr.double() * 255).round().float() / 255)  # 8-bit levels
-    assert torch.equal(lr[0], downscale_8bit(torch.from_numpy(hr)[None]).float() / 255)
+    assert torch.equal(lr[0], downscale_8bit(torch.from_numpy(hr)[None], scale=SCALE).float() / 255)
 
 
 def test_upscaler_with_wrong_output_shape(tmp_path):
     _write_images(tmp_path / "Mini", ["a.png"])
     with pytest.raises(ValueError, match="shape"):
-        evaluate_dataset(lambda lr: lr, tmp_path / "Mini", progress=False)
+        evaluate_dataset(lambda lr: lr, tmp_path / "Mini", progress=False, scale=SCALE)
 
 
 def test_scale_and_border_are_the_papers():

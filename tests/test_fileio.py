@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from srgan.errors import UserError
-from srgan.fileio import (
+from srgan.core.errors import UserError
+from srgan.core.fileio import (
     atomic_write,
     git_state,
     remove_stale_temp_files,

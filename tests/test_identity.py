@@ -5,7 +5,7 @@ variant's training job in Snakemake if and only if `srgan train` would not find 
 final.pt complete (start over, or continue to more steps). The Snakemake side is Snakemake's
 own DAG, built through its API with the changed configuration: a job reruns when its recorded
 params (the `trigger`) or its set of input files change. The `srgan train` side is
-`srgan.training.is_complete` on the metadata final.json records for the base configuration.
+`srgan.training.run.is_complete` on the metadata final.json records for the base configuration.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from typing import Any
 import pytest
 import yaml
 
-from srgan import acquire, training, variants
-from srgan.config import from_dict, load_schema, merged_config_dict, validate
-from srgan.errors import UserError
+from srgan.core import variants
+from srgan.core.config import from_dict, load_schema, merged_config_dict, validate
+from srgan.core.errors import UserError
+from srgan.data import acquire
+from srgan.training import run as training
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "params.yaml", "config", "notebooks")

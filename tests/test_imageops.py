@@ -7,24 +7,18 @@ import pytest
 import torch
 from PIL import Image
 
-from srgan.errors import UserError
-from srgan.imageops import (
+from srgan.core.errors import UserError
+from srgan.core.paper import SCALE
+from srgan.image.colour import quantise_8bit, rgb_to_y, to_tensor, to_uint8
+from srgan.image.io import (
     IMAGE_EXTENSIONS,
-    SCALE,
-    downscale_8bit,
-    imresize,
     list_image_files,
-    modcrop,
-    quantise_8bit,
     read_image,
     read_photo,
-    resize_matrix,
-    rgb_to_y,
-    to_tensor,
-    to_uint8,
     write_png,
     write_png_bands,
 )
+from srgan.image.resize import downscale_8bit, imresize, modcrop, resize_matrix
 
 REFERENCE_NAMES = ["butterfly", "face"]
 
@@ -295,18 +289,20 @@ def test_downscale_8bit_is_rounded_matlab_imresize(shared_data):
     with np.load(shared_data / "reference" / "matlab_imresize_x4" / "butterfly.npz") as ref:
         hr, lr_matlab = ref["hr"], ref["lr_matlab"]
     hr_t = torch.from_numpy(np.ascontiguousarray(hr.transpose(2, 0, 1)))
-    lr = downscale_8bit(hr_t)  # (C, H, W) works as (N, C, H, W) does
+    lr = downscale_8bit(hr_t, scale=SCALE)  # (C, H, W) works as (N, C, H, W) does
     assert lr.dtype == torch.uint8 and lr.shape == (3, 64, 64)
     expected = np.floor(np.clip(lr_matlab, 0, 255) + 0.5).astype(np.uint8)
     np.testing.assert_array_equal(lr.permute(1, 2, 0).numpy(), expected)
-    assert torch.equal(downscale_8bit(hr_t[None].repeat(2, 1, 1, 1)), lr[None].repeat(2, 1, 1, 1))
+    assert torch.equal(
+        downscale_8bit(hr_t[None].repeat(2, 1, 1, 1), scale=SCALE), lr[None].repeat(2, 1, 1, 1)
+    )
 
 
 def test_downscale_8bit_rejects_floats_and_uncropped_sizes():
     with pytest.raises(TypeError):
-        downscale_8bit(torch.zeros(1, 3, 8, 8))
+        downscale_8bit(torch.zeros(1, 3, 8, 8), scale=SCALE)
     with pytest.raises(ValueError, match="not a multiple of 4"):
-        downscale_8bit(torch.zeros(1, 3, 8, 10, dtype=torch.uint8))
+        downscale_8bit(torch.zeros(1, 3, 8, 10, dtype=torch.uint8), scale=SCALE)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from srgan import cli, inference
-from srgan.errors import UserError
-from srgan.models import SRResNet
+from srgan.cli import main as cli
+from srgan.core.errors import UserError
+from srgan.evaluation import inference
+from srgan.models.networks import SRResNet
 
 
 @pytest.fixture(scope="module", autouse=True)

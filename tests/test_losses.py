@@ -8,16 +8,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srgan import losses
-from srgan.config import load_config
-from srgan.losses import (
+from srgan.core.config import load_config
+from srgan.models import losses
+from srgan.models.losses import (
     VGGLoss,
     discriminator_loss,
     generator_adversarial_loss,
     mse_loss,
     tv_loss,
 )
-from srgan.vgg import VGGFeatures
+from srgan.models.vgg import VGGFeatures
 
 LOG2 = math.log(2)
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"

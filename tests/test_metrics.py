@@ -1,4 +1,4 @@
-"""Tests for srgan.metrics: PSNR, Wang SSIM, daala SSIM."""
+"""Tests for srgan.metrics.distortion: PSNR, Wang SSIM, daala SSIM."""
 
 import math
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from srgan.metrics import daala_kernel, psnr, ssim_daala, ssim_wang
+from srgan.core.paper import BORDER
+from srgan.metrics.distortion import daala_kernel, psnr, ssim_daala, ssim_wang
 
 
 def _noisy_pair(shape: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -26,8 +27,8 @@ def _noisy_pair(shape: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarr
 def test_psnr_constant_offset_is_exact():
     a = np.full((20, 30), 100, np.uint8)
     b = np.full((20, 30), 110, np.uint8)
-    assert psnr(a, b) == pytest.approx(10 * math.log10(255**2 / 100), abs=1e-12)
-    assert psnr(a, b, peak=1.0) == pytest.approx(10 * math.log10(1 / 100), abs=1e-12)
+    assert psnr(a, b, border=BORDER) == pytest.approx(10 * math.log10(255**2 / 100), abs=1e-12)
+    assert psnr(a, b, peak=1.0, border=BORDER) == pytest.approx(10 * math.log10(1 / 100), abs=1e-12)
 
 
 def test_psnr_ignores_the_border():
@@ -49,7 +50,7 @@ def test_psnr_identical_is_inf():
 
 def test_psnr_shape_mismatch():
     with pytest.raises(ValueError):
-        psnr(np.zeros((10, 10)), np.zeros((10, 11)))
+        psnr(np.zeros((10, 10)), np.zeros((10, 11)), border=BORDER)
 
 
 # --------------------------------------------------------------------------------------------
@@ -59,8 +60,8 @@ def test_psnr_shape_mismatch():
 
 def test_ssim_identical_is_exactly_one():
     a, _ = _noisy_pair((64, 48), 0)
-    assert ssim_wang(a, a) == 1.0
-    assert ssim_daala(a, a) == 1.0
+    assert ssim_wang(a, a, border=BORDER) == 1.0
+    assert ssim_daala(a, a, border=BORDER) == 1.0
 
 
 def test_ssim_wang_matches_scikit_image():
@@ -153,12 +154,12 @@ def test_ssim_daala_border_is_a_crop_and_sigma_follows_it():
 
 def test_ssim_daala_differs_from_wang():
     a, b = _noisy_pair((300, 200), 5)
-    assert abs(ssim_daala(a, b) - ssim_wang(a, b)) > 0.01
+    assert abs(ssim_daala(a, b, border=BORDER) - ssim_wang(a, b, border=BORDER)) > 0.01
 
 
 def test_ssim_daala_needs_integer_planes():
     a, b = _noisy_pair((40, 40), 6)
     with pytest.raises(ValueError, match="8-bit"):
-        ssim_daala(a + 0.5, b)
+        ssim_daala(a + 0.5, b, border=BORDER)
     with pytest.raises(ValueError, match="single plane"):
-        ssim_daala(np.dstack([a, a, a]), np.dstack([b, b, b]))
+        ssim_daala(np.dstack([a, a, a]), np.dstack([b, b, b]), border=BORDER)

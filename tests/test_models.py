@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from srgan.errors import UserError
-from srgan.models import Discriminator, SRResNet, conv_output_size, count_parameters
-from srgan.runtime import resolve_device
+from srgan.core.errors import UserError
+from srgan.core.runtime import resolve_device
+from srgan.models.networks import Discriminator, SRResNet, conv_output_size, count_parameters
 
 # Hand count, B = 16, 64 channels, convs followed by BN without bias:
 # head 3*64*81 + 64 = 15,616; block 2*(64*64*9) + 2*128 BN = 73,984 (+ PReLU slopes);

@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from srgan import cli, paths, render
-from srgan.errors import UserError
+from srgan.cli import main as cli
+from srgan.core import paths
+from srgan.core.errors import UserError
 from srgan.mos import analysis, screening, store
+from srgan.report import render
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mos_helpers import TRUE_QUALITY, make_study, simulated_panel
@@ -212,7 +214,7 @@ def test_bad_ratings_files_are_named(tmp_path: Path) -> None:
 
 def test_the_analysis_is_torch_free() -> None:
     script = (
-        "import sys, srgan.mos.analysis, srgan.mos.screening, srgan.mos.commands;"
+        "import sys, srgan.mos.analysis, srgan.mos.screening, srgan.cli.mos;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from srgan import paper, variants
+from srgan.core import paper, variants
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mos_browser import BROWSER, Rater, launch

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from srgan import paths
+from srgan.core import paths
 from srgan.mos import server
 
 sys.path.insert(0, str(Path(__file__).parent))

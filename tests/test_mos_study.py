@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srgan import evaluation, paths, variants
-from srgan.errors import UserError
-from srgan.imageops import read_image
+from srgan.core import paths, variants
+from srgan.core.errors import UserError
+from srgan.core.paper import SCALE
+from srgan.evaluation import protocol as evaluation
+from srgan.image.io import read_image
 from srgan.mos import store, study
 from srgan.mos.store import Outcome
 
@@ -50,7 +52,7 @@ def test_a_study_holds_every_version_anchors_and_attention_items(built) -> None:
 
 
 def test_stimuli_are_opaque_files_with_their_hashes(built) -> None:
-    from srgan.fileio import sha256_file
+    from srgan.core.fileio import sha256_file
 
     folder, manifest = built
     files = sorted(p.name for p in folder.stimuli.iterdir())
@@ -77,8 +79,10 @@ def test_anchor_nn_is_the_protocols_nearest_neighbour(built) -> None:
         for s in manifest["stimuli"]
         if s["kind"] == store.CALIBRATION and s["method"] == "nearest"
     )
-    _, lr = evaluation.make_lr(read_image(anchor["source"]))
-    expected = evaluation.super_resolve(evaluation.upscale_nearest, lr, "cpu")
+    _, lr = evaluation.make_lr(read_image(anchor["source"]), scale=SCALE)
+    expected = evaluation.super_resolve(
+        evaluation.baseline_upscaler("nearest", SCALE), lr, "cpu", scale=SCALE
+    )
     shown = read_image(folder.stimulus(anchor["id"]))
     np.testing.assert_array_equal(shown, expected)
     assert shown.shape == (40, 44, 3)
@@ -161,7 +165,7 @@ def test_missing_sr_images_and_too_few_anchors_are_named(tmp_path: Path) -> None
 
 
 def test_the_calibration_folder_follows_the_configuration(tmp_path: Path) -> None:
-    from srgan.config import load_config
+    from srgan.core.config import load_config
 
     params = Path(__file__).resolve().parents[1] / "params.yaml"
     mirrored = load_config(params, [], [f"data.mirror={tmp_path}"])
@@ -245,7 +249,7 @@ def test_the_layout_of_pauses() -> None:
 
 
 def test_cli_create_prints_the_codes_and_refuses_a_second_time(tmp_path: Path, capsys) -> None:
-    from srgan import cli
+    from srgan.cli import main as cli
 
     make_outputs(tmp_path)
     config = study_config(tmp_path)

@@ -12,7 +12,7 @@ import jupytext
 import nbformat
 import pytest
 
-from srgan import reports
+from srgan.report import notebooks as reports
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 #: The parameters every report notebook takes (papermill's ``-p``), in order.

@@ -1,4 +1,4 @@
-"""srgan.trainset (scanning the training folder, the decoded store) and srgan.patches (the
+"""srgan.data.trainset (scanning the training folder, the decoded store) and srgan.data.patches (the
 data order, (LR, HR) batches)."""
 
 import logging
@@ -11,13 +11,16 @@ import pytest
 import torch
 from PIL import Image
 
-from srgan import patches, paths, trainset
-from srgan.errors import UserError
-from srgan.evaluation import make_lr
-from srgan.imageops import imresize, read_image
+from srgan.core import paths
+from srgan.core.errors import UserError
+from srgan.core.paper import SCALE
+from srgan.data import patches, trainset
+from srgan.evaluation.protocol import make_lr
+from srgan.image.io import read_image
+from srgan.image.resize import imresize
 
 CROP = 32  # HR crop in these tests; LR 8 x 8
-LR_CROP = CROP // patches.SCALE
+LR_CROP = CROP // SCALE
 
 
 def _save(path: Path, array: np.ndarray, **params) -> Path:
@@ -73,7 +76,7 @@ def _take(batches, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 def test_batch_shapes_ranges_and_dtypes(tmp_path):
     files = _noise_images(tmp_path, 10)
-    ((lr, hr),) = _take(patches.make_batches(files, CROP, 4, seed=0), 1)
+    ((lr, hr),) = _take(patches.make_batches(files, CROP, 4, seed=0, scale=SCALE), 1)
     assert lr.shape == (4, 3, LR_CROP, LR_CROP) and hr.shape == (4, 3, CROP, CROP)
     assert lr.dtype == hr.dtype == torch.float32
     assert lr.min() >= 0 and lr.max() <= 1 and hr.min() >= -1 and hr.max() <= 1
@@ -86,7 +89,7 @@ def test_batch_shapes_ranges_and_dtypes(tmp_path):
 def test_each_crop_of_a_batch_comes_from_a_different_image(tmp_path):
     files = _constant_images(tmp_path, 13)  # 13 // 4 = 3 steps per epoch, one image left out
     seen = []
-    for lr, hr in _take(patches.make_batches(files, CROP, 4, seed=5), 6):  # two epochs
+    for lr, hr in _take(patches.make_batches(files, CROP, 4, seed=5, scale=SCALE), 6):  # two epochs
         hr8 = _hr_uint8(hr)
         ids = hr8[:, 0, 0, 0].tolist()
         for k, i in enumerate(ids):  # every crop is its image's constant colour, LR too
@@ -111,7 +114,9 @@ def test_data_order_follows_the_documented_formula(tmp_path, pipeline):
         img[..., 2] = i  # image
         files.append(_save(tmp_path / f"g{i}.png", img))
     seed, batch = 7, 2
-    batches = patches.make_batches(files, CROP, batch, seed=seed, **_pipeline(pipeline, tmp_path))
+    batches = patches.make_batches(
+        files, CROP, batch, seed=seed, **_pipeline(pipeline, tmp_path), scale=SCALE
+    )
     taken = _take(batches, 7)  # 3 steps per epoch
     for step, (_, hr) in enumerate(taken):
         epoch, position = divmod(step, len(files) // batch)
@@ -130,10 +135,12 @@ def test_data_order_follows_the_documented_formula(tmp_path, pipeline):
 def test_batches_are_a_function_of_seed_and_step(tmp_path, pipeline):
     files = _noise_images(tmp_path, 9)
     args = _pipeline(pipeline, tmp_path)
-    first = _take(patches.make_batches(files, CROP, 4, seed=1, **args), 6)
-    again = _take(patches.make_batches(files, CROP, 4, seed=1, **args), 6)
-    resumed = _take(patches.make_batches(files, CROP, 4, seed=1, start_step=4, **args), 2)
-    other_seed = _take(patches.make_batches(files, CROP, 4, seed=2, **args), 1)
+    first = _take(patches.make_batches(files, CROP, 4, seed=1, scale=SCALE, **args), 6)
+    again = _take(patches.make_batches(files, CROP, 4, seed=1, scale=SCALE, **args), 6)
+    resumed = _take(
+        patches.make_batches(files, CROP, 4, seed=1, scale=SCALE, start_step=4, **args), 2
+    )
+    other_seed = _take(patches.make_batches(files, CROP, 4, seed=2, scale=SCALE, **args), 1)
     for (lr_a, hr_a), (lr_b, hr_b) in zip(first, again, strict=True):
         assert torch.equal(lr_a, lr_b) and torch.equal(hr_a, hr_b)
     for (lr_a, hr_a), (lr_b, hr_b) in zip(first[4:], resumed, strict=True):
@@ -145,13 +152,23 @@ def test_batches_are_a_function_of_seed_and_step(tmp_path, pipeline):
 
 def test_workers_and_store_give_identical_batches(tmp_path):
     files = _noise_images(tmp_path / "img", 11, size=(45, 37))
-    inline = _take(patches.make_batches(files, CROP, 4, seed=3, start_step=2), 5)
+    inline = _take(patches.make_batches(files, CROP, 4, seed=3, scale=SCALE, start_step=2), 5)
     workers = _take(
-        patches.make_batches(files, CROP, 4, seed=3, start_step=2, workers=2, cache_images=3), 5
+        patches.make_batches(
+            files, CROP, 4, seed=3, scale=SCALE, start_step=2, workers=2, cache_images=3
+        ),
+        5,
     )
     stored = _take(
         patches.make_batches(
-            files, CROP, 4, seed=3, start_step=2, workers=2, store_dir=tmp_path / "cache"
+            files,
+            CROP,
+            4,
+            seed=3,
+            scale=SCALE,
+            start_step=2,
+            workers=2,
+            store_dir=tmp_path / "cache",
         ),
         5,
     )
@@ -165,7 +182,9 @@ def test_lr_is_matlab_imresize_of_hr_rounded_to_8_bits(tmp_path, pipeline):
     rng = np.random.default_rng(0)
     smooth = [rng.integers(0, 256, (12, 12, 3)).repeat(5, 0).repeat(5, 1).astype(np.uint8)]
     files = _noise_images(tmp_path, 5) + [_save(tmp_path / "smooth.png", smooth[0])]
-    batches = patches.make_batches(files, CROP, 6, seed=0, **_pipeline(pipeline, tmp_path))
+    batches = patches.make_batches(
+        files, CROP, 6, seed=0, scale=SCALE, **_pipeline(pipeline, tmp_path)
+    )
     for lr, hr in _take(batches, 2):
         expected = imresize(_hr_uint8(hr).double() / 255, scale=1 / 4)
         expected = (torch.floor(expected.clamp(0, 1) * 255 + 0.5) / 255).float()
@@ -185,14 +204,15 @@ def test_training_lr_equals_the_evaluation_lr_bit_exactly(tmp_path, pipeline):
     }
     files = [_save(tmp_path / name, img) for name, img in images.items()]
     ((lr, hr),) = _take(
-        patches.make_batches(files, CROP, 2, seed=0, **_pipeline(pipeline, tmp_path)), 1
+        patches.make_batches(files, CROP, 2, seed=0, scale=SCALE, **_pipeline(pipeline, tmp_path)),
+        1,
     )
     matched = set()
     for k in range(2):
         crop = _hr_uint8(hr[k]).permute(1, 2, 0).numpy()
         (name,) = [name for name, img in images.items() if np.array_equal(img, crop)]
         matched.add(name)
-        eval_hr, eval_lr = make_lr(read_image(tmp_path / name))
+        eval_hr, eval_lr = make_lr(read_image(tmp_path / name), scale=SCALE)
         np.testing.assert_array_equal(eval_hr, crop)
         assert eval_lr.dtype == lr.dtype == torch.float32
         assert torch.equal(eval_lr, lr[k : k + 1])
@@ -203,9 +223,13 @@ def test_device_pipeline_makes_the_loader_batches_from_the_gpu_or_the_host(tmp_p
     """The device pipeline (pixels in one tensor, crops by one gather) and its host fallback
     (crops cut from the store, then copied) give the loader's batches, across epochs."""
     files = _noise_images(tmp_path / "img", 11, size=(45, 37)) + _constant_images(tmp_path, 3)
-    loader = _take(patches.make_batches(files, CROP, 4, seed=3, start_step=2, workers=0), 8)
+    loader = _take(
+        patches.make_batches(files, CROP, 4, seed=3, scale=SCALE, start_step=2, workers=0), 8
+    )
     device = _take(
-        patches.make_batches(files, CROP, 4, seed=3, start_step=2, **_pipeline("device", tmp_path)),
+        patches.make_batches(
+            files, CROP, 4, seed=3, scale=SCALE, start_step=2, **_pipeline("device", tmp_path)
+        ),
         8,
     )
     store = trainset.open_store(files, tmp_path / "cache", progress=False)
@@ -222,10 +246,17 @@ def test_device_pipeline_makes_the_loader_batches_from_the_gpu_or_the_host(tmp_p
 def test_batches_made_on_cuda_are_the_cpu_batches(tmp_path):
     """Crops gathered on the GPU, their LR resized there (float64): the CPU loader's batches."""
     files = _noise_images(tmp_path / "img", 11, size=(45, 37)) + _constant_images(tmp_path, 3)
-    cpu = _take(patches.make_batches(files, CROP, 4, seed=3, start_step=2), 8)
+    cpu = _take(patches.make_batches(files, CROP, 4, seed=3, scale=SCALE, start_step=2), 8)
     gpu = _take(
         patches.make_batches(
-            files, CROP, 4, seed=3, start_step=2, device="cuda", **_pipeline("device", tmp_path)
+            files,
+            CROP,
+            4,
+            seed=3,
+            scale=SCALE,
+            start_step=2,
+            device="cuda",
+            **_pipeline("device", tmp_path),
         ),
         8,
     )
@@ -242,10 +273,12 @@ def test_pipeline_auto_is_the_device_one_on_cuda_only(tmp_path, caplog):
         patches.resolve_pipeline("gpu", torch.device("cpu"))
     # Without a decoded store the device pipeline cannot run: the loader's batches, and why.
     files = _noise_images(tmp_path, 5)
-    with caplog.at_level(logging.WARNING, logger="srgan.patches"):
-        [(lr, hr)] = _take(patches.make_batches(files, CROP, 2, seed=0, pipeline="device"), 1)
+    with caplog.at_level(logging.WARNING, logger="srgan.data.patches"):
+        [(lr, hr)] = _take(
+            patches.make_batches(files, CROP, 2, seed=0, scale=SCALE, pipeline="device"), 1
+        )
     assert "needs a decoded image store" in caplog.text
-    [(lr_l, hr_l)] = _take(patches.make_batches(files, CROP, 2, seed=0), 1)
+    [(lr_l, hr_l)] = _take(patches.make_batches(files, CROP, 2, seed=0, scale=SCALE), 1)
     assert torch.equal(lr, lr_l) and torch.equal(hr, hr_l)
 
 
@@ -254,7 +287,7 @@ def test_images_that_do_not_fit_on_the_gpu_stay_on_the_host_and_it_is_said(monke
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (20 * gib, 80 * gib))
     cuda = torch.device("cuda:0")
     needed = 20 * gib - patches.DEVICE_MEMORY_RESERVE_BYTES
-    with caplog.at_level(logging.WARNING, logger="srgan.patches"):
+    with caplog.at_level(logging.WARNING, logger="srgan.data.patches"):
         assert patches.fits_on_gpu(needed, cuda, 800)
         assert caplog.text == ""
         assert not patches.fits_on_gpu(needed + 1, cuda, 800)
@@ -292,9 +325,9 @@ def test_decoded_store_is_reused_and_rebuilt_when_a_file_changes(tmp_path):
 def test_batch_and_crop_size_checks(tmp_path):
     files = _noise_images(tmp_path, 3)
     with pytest.raises(UserError, match="batch_size 4 is larger than the 3"):
-        patches.make_batches(files, CROP, 4, seed=0)
+        patches.make_batches(files, CROP, 4, seed=0, scale=SCALE)
     with pytest.raises(UserError, match="multiple of the scale 4"):
-        patches.make_batches(files, 30, 2, seed=0)
+        patches.make_batches(files, 30, 2, seed=0, scale=SCALE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,7 +423,7 @@ def test_unusual_but_valid_images_come_out_as_rgb(tmp_path):
         "rgba.png",
         "upper.PNG",
     ]
-    ((lr, hr),) = _take(patches.make_batches(files, CROP, len(files), seed=0), 1)
+    ((lr, hr),) = _take(patches.make_batches(files, CROP, len(files), seed=0, scale=SCALE), 1)
     assert hr.shape == (7, 3, CROP, CROP) and lr.shape == (7, 3, LR_CROP, LR_CROP)
     colours = {tuple(c) for c in _hr_uint8(hr)[:, :, 0, 0].tolist()}
     deep = round(40000 / 65535 * 255)
@@ -472,7 +505,7 @@ def test_t91_with_the_papers_crop(shared_data, tmp_path):
     files = trainset.scan_images(t91, 96, "skip", cache_dir=tmp_path)
     assert len(files) == 90 and t91 / "t20.png" not in files
     assert len(trainset.scan_images(t91, 64, "error", cache_dir=tmp_path)) == 91
-    ((lr, hr),) = _take(patches.make_batches(files, 96, 16, seed=0), 1)
+    ((lr, hr),) = _take(patches.make_batches(files, 96, 16, seed=0, scale=SCALE), 1)
     assert lr.shape == (16, 3, 24, 24) and hr.shape == (16, 3, 96, 96)
     assert len({tuple(h.flatten()[:64].tolist()) for h in hr}) == 16
 
@@ -494,7 +527,12 @@ def test_progress_false_hides_every_bar(tmp_path, monkeypatch):
 
     monkeypatch.setattr(trainset, "tqdm", fake_tqdm)
     trainset.scan_images(tmp_path / "img", CROP, "error", cache_dir=tmp_path / "c", progress=False)
-    _take(patches.make_batches(files, CROP, 2, 0, store_dir=tmp_path / "c", progress=False), 1)
+    _take(
+        patches.make_batches(
+            files, CROP, 2, 0, store_dir=tmp_path / "c", progress=False, scale=SCALE
+        ),
+        1,
+    )
     trainset.scan_images(tmp_path / "img", CROP, "error", progress=True)
     assert disabled == [True, True, None]  # scan, store build; None: a bar on a TTY only
 

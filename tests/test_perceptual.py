@@ -1,4 +1,4 @@
-"""srgan.perceptual: LPIPS (torchmetrics) and NIQE (pyiqa) with stand-in or cached weights.
+"""srgan.metrics.perceptual: LPIPS (torchmetrics) and NIQE (pyiqa) with stand-in or cached weights.
 
 No test downloads anything: the stand-in weights are made here (seeded), the "cached" files
 are written into a temporary torch.hub folder, and the downloader is replaced by a failure.
@@ -18,11 +18,14 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from skimage import data as skimage_data
 
-from srgan import perceptual, tables, variants
-from srgan.cli import main
-from srgan.config import PerceptualConfig, load_config
-from srgan.errors import UserError
-from srgan.evaluation import BORDER, baseline_upscaler, evaluate_dataset
+from srgan.cli.main import main
+from srgan.core import variants
+from srgan.core.config import PerceptualConfig, load_config
+from srgan.core.errors import UserError
+from srgan.core.paper import BORDER, SCALE
+from srgan.evaluation.protocol import baseline_upscaler, evaluate_dataset
+from srgan.metrics import perceptual
+from srgan.report import tables
 
 REPO = Path(__file__).resolve().parents[1]
 STANDIN = PerceptualConfig(enabled=True, lpips=("alex", "vgg"), niqe=True, weights="standin")
@@ -208,7 +211,11 @@ def _write_set(folder: Path, photo: np.ndarray) -> None:
 def test_the_evaluation_json_carries_the_new_keys(scorer, photo, tmp_path: Path) -> None:
     _write_set(tmp_path / "Tiny", photo)
     result = evaluate_dataset(
-        baseline_upscaler("bicubic"), tmp_path / "Tiny", progress=False, perceptual=scorer
+        baseline_upscaler("bicubic", scale=SCALE),
+        tmp_path / "Tiny",
+        SCALE,
+        progress=False,
+        perceptual=scorer,
     )
     assert list(result) == [
         "psnr",

@@ -1,6 +1,6 @@
 """The reports: provenance, figures, the papermill notebooks on demo outputs, index.html.
 
-``make_outputs`` lays out a tiny, synthetic set of workflow outputs where ``srgan.paths``
+``make_outputs`` lays out a tiny, synthetic set of workflow outputs where ``srgan.core.paths``
 puts them (eval JSONs for 7 methods x 3 datasets, SR and HR images, DVCLive logs, final.pt
 and final.json, Snakemake timing files, depth-study JSONs). The notebooks run on it
 headless with the python3 kernel, as the workflow runs them.
@@ -26,23 +26,16 @@ import torch
 from matplotlib.colors import to_hex
 from PIL import Image
 
-from srgan import (
-    charts,
-    checkpoints,
-    figures,
-    models,
-    paper,
-    paths,
-    provenance,
-    render,
-    reports,
-    tables,
-    variants,
-)
-from srgan.cli import main
-from srgan.config import load_config
-from srgan.errors import UserError
-from srgan.fileio import format_sums, read_sums, sums_digest
+from srgan.cli.main import main
+from srgan.core import paper, paths, variants
+from srgan.core.config import load_config
+from srgan.core.errors import UserError
+from srgan.core.fileio import format_sums, read_sums, sums_digest
+from srgan.core.paper import SCALE
+from srgan.models import checkpoints
+from srgan.models import networks as models
+from srgan.report import charts, figures, provenance, render, tables
+from srgan.report import notebooks as reports
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / "config" / "demo.yaml"
@@ -103,7 +96,7 @@ def _tsv(path: Path, name: str, steps: list[int], values: list[float]) -> None:
 
 
 def make_outputs(root: Path, depth: bool = True) -> None:
-    """Synthetic demo workflow outputs under ``root``, where ``srgan.paths`` puts them."""
+    """Synthetic demo workflow outputs under ``root``, where ``srgan.core.paths`` puts them."""
     demo_cfg = load_config(PARAMS, [DEMO_CONFIG]).to_dict()
     hr_images = {}
     for ds, specs in IMAGES.items():
@@ -377,7 +370,7 @@ TORCH_FREE_SCRIPT = """
 import sys
 from pathlib import Path
 
-from srgan import provenance, render, reports, tables
+from srgan.report import provenance, render, notebooks as reports, tables
 
 ctx = reports.context(params_file=sys.argv[1], config_files=[sys.argv[2]])
 assert len(ctx.provenance["models"]) == 5, ctx.provenance["models"]
@@ -419,7 +412,7 @@ def test_busiest_window_finds_the_texture() -> None:
     img[30:50, 40:60] = np.random.default_rng(0).integers(0, 255, (20, 20))
     row, col = figures.busiest_window(img, 20)
     assert (row, col) == (30, 40)
-    crop = figures.choose_crop(np.zeros((100, 300), np.uint8))
+    crop = figures.choose_crop(np.zeros((100, 300), np.uint8), scale=SCALE)
     assert crop.side == 48 and crop.zoom_side == 10  # 45 % of 100 -> 45, raised to MIN_CROP
     assert (crop.top % 4, crop.left % 4) == (0, 0)  # on the LR pixel grid
     # Two zoomed regions that do not overlap, the busiest first.
@@ -450,7 +443,9 @@ def test_comparison_figure_has_lr_hr_zooms_and_crops(tmp_path: Path) -> None:
     )
     assert picks == [("Set14", "comic")]
     images, hr_dir = tmp_path / paths.SR_IMAGES_DIR, tmp_path / TEST_SETS
-    crop, panels = figures.comparison_panels("Set14", "comic", images, hr_dir, per_image)
+    crop, panels = figures.comparison_panels(
+        "Set14", "comic", images, hr_dir, per_image, scale=SCALE
+    )
     assert [p.name for p in panels] == ["nearest", "bicubic", *paper.TABLE1_METHODS, "hr"]
     assert panels[0].title.startswith("LR (pixels repeated ×4)")
     assert panels[1].title == "Bicubic\n21.00 dB / 0.5500"
@@ -473,7 +468,7 @@ def test_comparison_figure_has_lr_hr_zooms_and_crops(tmp_path: Path) -> None:
     assert crops["Bicubic"] == tmp_path / "crops" / "comparison_Set14_comic" / "bicubic.png"
     # A model without SR images is a "not run" panel, still not an empty one.
     shutil.rmtree(tmp_path / paths.sr_images_dir("srgan_vgg22"))
-    _, panels = figures.comparison_panels("Set14", "comic", images, hr_dir, per_image)
+    _, panels = figures.comparison_panels("Set14", "comic", images, hr_dir, per_image, scale=SCALE)
     assert panels[5].image is None
     assert _empty_panels(figures.panels_figure(panels, crop, "x")) == []
 

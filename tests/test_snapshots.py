@@ -12,8 +12,11 @@ import torch
 from conftest import TINY_MODEL
 from PIL import Image
 
-from srgan import checkpoints, paths, provenance, training, variants
-from srgan.config import load_config
+from srgan.core import paths, variants
+from srgan.core.config import load_config
+from srgan.models import checkpoints
+from srgan.report import provenance
+from srgan.training import run as training
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "params.yaml"
@@ -91,7 +94,7 @@ def test_the_srresnet_rate_is_constant_unless_a_drop_is_configured() -> None:
 
 def test_the_demo_banner_names_each_demo_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     """Derived from the configuration: every key the demo profile sets that the paper states."""
-    from srgan.cli import demo_banner
+    from srgan.cli.main import demo_banner
 
     monkeypatch.chdir(REPO)  # `srgan demo` runs in the project folder
     banner = demo_banner(None, imagenet_vgg=False)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from srgan import index_page, paper, paths, render, tables
-from srgan.cli import main
-from srgan.errors import UserError
+from srgan.cli.main import main
+from srgan.core import paper, paths
+from srgan.core.errors import UserError
+from srgan.report import index_page, render, tables
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_MD = REPO.parent / "shared" / "PAPER.md"

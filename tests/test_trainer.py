@@ -1,4 +1,4 @@
-"""The training step (srgan.trainer): graph mode against eager mode, the learning rate as a
+"""The training step (srgan.training.step): graph mode against eager mode, the learning rate as a
 device tensor, optimiser state across step modes and devices, the capture protocol.
 
 Without CUDA, graph mode runs its step uncaptured (static input buffers, tensor learning
@@ -17,9 +17,10 @@ import pytest
 import torch
 from conftest import TINY_MODEL
 
-from srgan import runtime, trainer, variants
-from srgan.config import Config, load_config
-from srgan.errors import UserError
+from srgan.core import runtime, variants
+from srgan.core.config import Config, load_config
+from srgan.core.errors import UserError
+from srgan.training import step as trainer
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")

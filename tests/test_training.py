@@ -25,24 +25,19 @@ from conftest import TINY_MODEL
 from PIL import Image
 from torch import nn
 
-from srgan import (
-    checkpoints,
-    evaluation,
-    inference,
-    patches,
-    paths,
-    runtime,
-    trainer,
-    training,
-    trainlog,
-    trainset,
-    variants,
-)
-from srgan.config import Config, load_config
-from srgan.errors import UserError
-from srgan.losses import VGGLoss, content_loss
-from srgan.models import SRResNet
-from srgan.patches import make_batches
+from srgan.core import paths, runtime, variants
+from srgan.core.config import Config, load_config
+from srgan.core.errors import UserError
+from srgan.data import patches, trainset
+from srgan.data.patches import make_batches
+from srgan.evaluation import inference
+from srgan.evaluation import protocol as evaluation
+from srgan.models import checkpoints
+from srgan.models.losses import VGGLoss, content_loss
+from srgan.models.networks import SRResNet
+from srgan.training import log as trainlog
+from srgan.training import run as training
+from srgan.training import step as trainer
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "params.yaml"
@@ -60,7 +55,8 @@ PROCESS_TIMEOUT = 300
 # `srgan train` in a child that signals itself at a fixed step: deterministic on any machine.
 SELF_SIGNALLING_CHILD = """
 import os, signal, sys
-from srgan import cli, trainer
+from srgan.cli import main as cli
+from srgan.training import step as trainer
 original, calls = trainer.Trainer.step, [0]
 def step(self, *args):
     calls[0] += 1
@@ -73,7 +69,8 @@ sys.exit(cli.main(sys.argv[1:]))
 # `srgan train` in a child whose disk fills up part-way through its second checkpoint.
 FULL_DISK_CHILD = """
 import contextlib, errno, sys
-from srgan import checkpoints, cli
+from srgan.models import checkpoints
+from srgan.cli import main as cli
 original, calls = checkpoints.atomic_write, [0]
 class FillingDisk:
     def __init__(self, handle):
@@ -98,7 +95,8 @@ STEP_PAUSE_S = 0.2  # the slow child's pause per step: time to signal it mid-run
 # from outside, once a checkpoint exists, lands in the middle of the run.
 SLOW_CHILD = f"""
 import sys, time
-from srgan import cli, trainer
+from srgan.cli import main as cli
+from srgan.training import step as trainer
 original = trainer.Trainer.step
 def step(self, *args):
     time.sleep({STEP_PAUSE_S})
@@ -257,7 +255,9 @@ def test_short_training_lowers_the_loss(tmp_path: Path, images: Path) -> None:
     Measured with BN on batch statistics (train mode), as the optimiser sees it: after only
     30 steps the running statistics used in eval mode still lag behind the weights."""
     config = make_config(tmp_path, images, "train.srresnet.lr=1.0e-3", "train.log_every=10")
-    batches = make_batches(sorted(images.glob("*.png")), config.data.crop_size, 6, seed=123)
+    batches = make_batches(
+        sorted(images.glob("*.png")), config.data.crop_size, 6, seed=123, scale=config.scale
+    )
     lr, hr = next(batches)
     batches.close()
     initial = trainer.build_trainer(variants.VARIANTS["srresnet_mse"], config, torch.device("cpu"))

@@ -8,11 +8,11 @@ import torch
 import torchvision
 from torch import nn
 
-from srgan import vgg as srgan_vgg
-from srgan.errors import UserError
-from srgan.fileio import sha256_file
-from srgan.models import count_parameters
-from srgan.vgg import VGGFeatures, check_vgg_weights, vgg19_imagenet_cache_path
+from srgan.core.errors import UserError
+from srgan.core.fileio import sha256_file
+from srgan.models import vgg as srgan_vgg
+from srgan.models.networks import count_parameters
+from srgan.models.vgg import VGGFeatures, check_vgg_weights, vgg19_imagenet_cache_path
 
 
 @pytest.fixture(autouse=True)

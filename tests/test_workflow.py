@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from srgan import paths, variants
+from srgan.core import paths, variants
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -290,7 +290,7 @@ def test_dvc_dag_shows_the_stages():
 
 def test_dvc_yaml_follows_the_variants_and_paths():
     """dvc.yaml names each variant's run folder and DVCLive plots: the same list, in the same
-    order, as srgan.variants, at the paths of srgan.paths."""
+    order, as srgan.core.variants, at the paths of srgan.paths."""
     pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
     runs = [str(paths.run_dir(v)) for v in VARIANTS]
     outs = [next(iter(out)) for out in pipeline["stages"]["train"]["outs"]]
@@ -314,8 +314,8 @@ def test_variant_names_are_written_only_in_the_variants_module():
     """The one place: the variant names appear as string literals only in srgan/variants.py,
     params.yaml and the config schema (dvc.yaml lists them, checked by the test above)."""
     allowed = {
-        REPO / "src" / "srgan" / "variants.py",
-        REPO / "src" / "srgan" / "config_schema.yaml",
+        REPO / "src" / "srgan" / "core" / "variants.py",
+        REPO / "src" / "srgan" / "core" / "config_schema.yaml",
         REPO / "params.yaml",
     }
     sources = [
@@ -338,7 +338,7 @@ def test_variant_names_are_written_only_in_the_variants_module():
 
 
 def test_demo_command_lays_the_profiles():
-    from srgan.cli import demo_command
+    from srgan.cli.main import demo_command
 
     offline = demo_command(None, 2, imagenet_vgg=False)
     assert offline[1:] == [

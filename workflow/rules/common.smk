@@ -11,9 +11,10 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from srgan import acquire, paths, sample_data, variants
-from srgan.config import PARAMS_FILE, from_dict, merged_config_dict
-from srgan.errors import UserError
+from srgan.core import datasets, paths, variants
+from srgan.data import acquire
+from srgan.core.config import PARAMS_FILE, from_dict, merged_config_dict
+from srgan.core.errors import UserError
 
 # The `srgan` command of the environment running Snakemake comes first on PATH, so jobs run
 # the same code whether or not the environment is activated.
@@ -57,7 +58,7 @@ def _command_line_sets(raw):
 class ConfigLayers:
     """The `srgan` options naming the layers Snakemake merged: params.yaml, each
     --configfile, then the --config pairs. Each job merges the same layers with the same
-    code (srgan.config.merged_config_dict), so it sees exactly the configuration the DAG was
+    code (srgan.core.config.merged_config_dict), so it sees exactly the configuration the DAG was
     built from. Not a str on purpose: Snakemake leaves non-builtin params out of its rerun
     check, so a new layer alone reruns nothing; a rule's `fingerprint` param does that."""
 
@@ -104,7 +105,7 @@ def names_regex(names):
 
 
 # --- what the rules are wired with ------------------------------------------------------------
-# Names and paths come from srgan.variants and srgan.paths (the one place for each decision);
+# Names and paths come from srgan.core.variants and srgan.core.paths (the one place for each decision);
 # this file only collects what the rules need.
 
 MIRROR = CFG.data.mirror
@@ -161,7 +162,7 @@ TRAIN_DATA = [ancient(DATA_READY)]
 
 
 def train_trigger(variant):
-    """A training job's rerun trigger: srgan.variants.rerun_trigger, the same function that
+    """A training job's rerun trigger: srgan.core.variants.rerun_trigger, the same function that
     decides, inside `srgan train`, whether a run starts over, continues or is complete."""
     return variants.rerun_trigger(CFG, variants.get(variant))
 

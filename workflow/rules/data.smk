@@ -1,7 +1,7 @@
 # Data: every image set ends as a folder of HR images plus data/checksums/<set>.sha256, the
 # manifest the other rules depend on. With data.mirror set, the sets are read from the mirror
 # (checked against its SHA256SUMS) and nothing is downloaded; otherwise they are downloaded
-# from their canonical URLs with published checksums (srgan.acquire, srgan.download), made from
+# from their canonical URLs with published checksums (srgan.data.acquire, srgan.data.download), made from
 # the photographs bundled with scikit-image (the offline demo), or linked from a local ImageNet.
 # Every path comes from srgan.paths.
 
@@ -25,7 +25,7 @@ if MIRROR:
 
     rule mirror_benchmark:
         input:
-            sums=[path for path in [Path(MIRROR, paths.MIRROR_SUMS)] if path.is_file()],
+            sums=[path for path in [Path(MIRROR, datasets.MIRROR_SUMS)] if path.is_file()],
         output:
             manifest=manifest("{name}"),
         wildcard_constraints:
@@ -37,16 +37,16 @@ if MIRROR:
         conda:
             ENV
         shell:
-            f"srgan data mirror {paths.MIRROR_TEST_DIR}/{{wildcards.name}} --mirror {{params.mirror}} "
+            f"srgan data mirror {datasets.MIRROR_TEST_DIR}/{{wildcards.name}} --mirror {{params.mirror}} "
             "--manifest {output.manifest} > {log} 2>&1"
 
     rule mirror_train:
         input:
-            sums=[path for path in [Path(MIRROR, paths.MIRROR_SUMS)] if path.is_file()],
+            sums=[path for path in [Path(MIRROR, datasets.MIRROR_SUMS)] if path.is_file()],
         output:
             manifest=manifest("{name}"),
         wildcard_constraints:
-            name=names_regex([TRAIN_SET] if TRAIN_SET in paths.MIRROR_TRAIN_SETS else []),
+            name=names_regex([TRAIN_SET] if TRAIN_SET in datasets.MIRROR_TRAIN_SETS else []),
         params:
             mirror=lambda wildcards: MIRROR,
         log:
@@ -54,7 +54,7 @@ if MIRROR:
         conda:
             ENV
         shell:
-            f"srgan data mirror {paths.MIRROR_TRAIN_DIR}/{{wildcards.name}} --mirror {{params.mirror}} "
+            f"srgan data mirror {datasets.MIRROR_TRAIN_DIR}/{{wildcards.name}} --mirror {{params.mirror}} "
             "--manifest {output.manifest} > {log} 2>&1"
 
 else:
@@ -63,7 +63,7 @@ else:
         output:
             archive=temp(str(paths.download_file(CFG, "{filename}"))),
         wildcard_constraints:
-            filename=names_regex(acquire.DOWNLOADS),
+            filename=names_regex(datasets.DOWNLOADS),
         log:
             str(paths.log_file("data", "download_{filename}")),
         conda:
@@ -74,12 +74,12 @@ else:
 
     rule fetch_benchmark:
         input:
-            archive=lambda w: paths.download_file(CFG, acquire.TEST_SETS[w.name].download.filename),
+            archive=lambda w: paths.download_file(CFG, datasets.TEST_SETS[w.name].download.filename),
         output:
             images=directory(str(paths.fetched_test_sets_dir(CFG) / "{name}")),
             manifest=manifest("{name}"),
         wildcard_constraints:
-            name=names_regex(acquire.TEST_SETS),
+            name=names_regex(datasets.TEST_SETS),
         log:
             str(paths.log_file("data", "extract_{name}")),
         conda:
@@ -90,12 +90,12 @@ else:
 
     rule fetch_train:
         input:
-            archive=lambda w: paths.download_file(CFG, acquire.TRAIN_SETS[w.name].download.filename),
+            archive=lambda w: paths.download_file(CFG, datasets.TRAIN_SETS[w.name].download.filename),
         output:
             images=directory(str(paths.fetched_train_sets_dir(CFG) / "{name}")),
             manifest=manifest("{name}"),
         wildcard_constraints:
-            name=names_regex(acquire.TRAIN_SETS),
+            name=names_regex(datasets.TRAIN_SETS),
         log:
             str(paths.log_file("data", "extract_{name}")),
         conda:
@@ -109,7 +109,7 @@ else:
             images=directory(str(paths.fetched_test_sets_dir(CFG) / "{name}")),
             manifest=manifest("{name}"),
         wildcard_constraints:
-            name=names_regex([sample_data.TEST_SET_NAME]),
+            name=names_regex([datasets.BUNDLED_TEST_SET]),
         log:
             str(paths.log_file("data", "bundled_{name}")),
         conda:
@@ -124,7 +124,7 @@ rule bundled_train:
         images=directory(str(paths.fetched_train_sets_dir(CFG) / "{name}")),
         manifest=manifest("{name}"),
     wildcard_constraints:
-        name=names_regex([sample_data.TRAIN_SET_NAME]),
+        name=names_regex([datasets.BUNDLED_TRAIN_SET]),
     log:
         str(paths.log_file("data", "bundled_{name}")),
     conda:
@@ -134,12 +134,12 @@ rule bundled_train:
         "--manifest {output.manifest} > {log} 2>&1"
 
 
-if TRAIN_SET == paths.TRAIN_SET_IMAGENET:
+if TRAIN_SET == datasets.TRAIN_SET_IMAGENET:
 
     rule imagenet_subset:
         output:
             images=directory(TRAIN_DIR),
-            manifest=manifest(paths.TRAIN_SET_IMAGENET),
+            manifest=manifest(datasets.TRAIN_SET_IMAGENET),
         params:
             imagenet_dir=lambda wildcards: CFG.data.imagenet_dir,
             samples=CFG.data.imagenet_samples,
@@ -153,11 +153,11 @@ if TRAIN_SET == paths.TRAIN_SET_IMAGENET:
             "--seed {params.seed} --out {output.images} --manifest {output.manifest} > {log} 2>&1"
 
 
-if TRAIN_SET == paths.TRAIN_SET_FOLDER:
+if TRAIN_SET == datasets.TRAIN_SET_FOLDER:
 
     rule train_folder:
         output:
-            manifest=manifest(paths.TRAIN_SET_FOLDER),
+            manifest=manifest(datasets.TRAIN_SET_FOLDER),
         params:
             folder=lambda wildcards: TRAIN_DIR,
         log:

@@ -7,8 +7,8 @@
 * ``analysis`` and ``screening``: ``srgan mos analyse`` and ``notebooks/mos.py``: MOS with
   confidence intervals, Wilcoxon signed-rank tests with Holm's correction, the paper's
   values beside ours, rater screening, histograms, power;
-* ``commands``: the ``srgan mos`` subcommands' arguments (wired from ``srgan.cli``).
+* ``commands``: the ``srgan mos`` subcommands' arguments (wired from ``srgan.cli.main``).
 
 Layering: these modules use the package below them (paths, config, paper, evaluation,
-imageops, render, fileio); only ``srgan.cli`` and the report notebook import them.
+imageops, render, fileio); only ``srgan.cli.main`` and the report notebook import them.
 """

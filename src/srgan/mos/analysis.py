@@ -40,8 +40,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from srgan import paper, variants
-from srgan.errors import UserError
+from srgan.core import paper, variants
+from srgan.core.errors import UserError
 from srgan.mos import screening, store
 from srgan.mos.store import HR
 

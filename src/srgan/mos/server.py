@@ -36,9 +36,9 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from srgan import paths
-from srgan.errors import UserError
-from srgan.fileio import LockBusy, file_lock
+from srgan.core import paths
+from srgan.core.errors import UserError
+from srgan.core.fileio import LockBusy, file_lock
 from srgan.mos import store
 from srgan.mos.store import Outcome
 

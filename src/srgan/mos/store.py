@@ -29,8 +29,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from srgan import paper, variants
-from srgan.errors import UserError
+from srgan.core import paper, variants
+from srgan.core.errors import UserError
 
 #: The absolute category rating scale of the paper (and ITU-T P.910 / ITU-R BT.500).
 SCORE_LABELS = {1: "bad", 2: "poor", 3: "fair", 4: "good", 5: "excellent"}

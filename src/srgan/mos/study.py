@@ -40,17 +40,19 @@ from typing import TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from srgan import evaluation, paths, variants
-from srgan.config import Config
-from srgan.errors import UserError
-from srgan.fileio import (
+from srgan.core import paths, variants
+from srgan.core.config import Config
+from srgan.core.errors import UserError
+from srgan.core.fileio import (
     git_state,
     replaced_folder,
     sha256_file,
     write_json_atomic,
     write_text_atomic,
 )
-from srgan.imageops import SCALE, modcrop, read_image, write_png
+from srgan.evaluation import protocol as evaluation
+from srgan.image.io import read_image, write_png
+from srgan.image.resize import modcrop
 from srgan.mos import store
 from srgan.mos.store import ANCHOR_SCORES, HR, NN
 
@@ -146,16 +148,17 @@ def anchor_sources(
     return anchors, checks
 
 
-def stimulus_pixels(source: Source) -> np.ndarray:
-    """The image a rater sees: an SR image as saved; HR cropped to a multiple of 4 (as the
-    protocol scores it); NN anchors made by the protocol (bicubic LR, nearest x4)."""
+def stimulus_pixels(source: Source, scale: int) -> np.ndarray:
+    """The image a rater sees: an SR image as saved; HR cropped to a multiple of ``scale`` (as
+    the protocol scores it); NN anchors made by the protocol (bicubic LR, nearest upscaling)."""
     image = read_image(source.path)
     if source.method == HR:
-        return modcrop(image, SCALE)
+        return modcrop(image, scale)
     if source.kind == store.TEST:
         return image
-    _, lr = evaluation.make_lr(image)
-    return evaluation.super_resolve(evaluation.upscale_nearest, lr, "cpu")
+    _, lr = evaluation.make_lr(image, scale)
+    nearest = evaluation.baseline_upscaler(NN, scale)
+    return evaluation.super_resolve(nearest, lr, "cpu", scale)
 
 
 # --- the order of presentation -----------------------------------------------------------------
@@ -252,14 +255,14 @@ def _refuse_existing(folder: paths.StudyFolder) -> None:
 
 
 def _write_stimuli(
-    sources: list[Source], ids: list[str], folder: paths.StudyFolder, progress: bool
+    sources: list[Source], ids: list[str], folder: paths.StudyFolder, scale: int, progress: bool
 ) -> list[dict]:
     """Write every stimulus as ``stimuli/<id>.png``; the manifest's record of each."""
     records, shapes = [], {}
     pairs = list(zip(ids, sources, strict=True))
     bar = tqdm(pairs, desc="stimuli", unit="img", disable=None if progress else True)
     for stimulus_id, source in bar:
-        pixels = stimulus_pixels(source)
+        pixels = stimulus_pixels(source, scale)
         if shapes.setdefault(source.group, pixels.shape) != pixels.shape:
             raise UserError(
                 f"{source.path} is {pixels.shape[:2]}, other versions of {source.image} are "
@@ -327,7 +330,7 @@ def create_study(
     with replaced_folder(folder.root) as tmp:
         staging = paths.StudyFolder(tmp)
         staging.stimuli.mkdir()
-        records = _write_stimuli(sources, ids, staging, progress)
+        records = _write_stimuli(sources, ids, staging, config.scale, progress)
         store.initialise(staging.database, meta, records, plans)
         write_text_atomic(staging.codes, "".join(f"{code}\n" for code in codes))
         manifest = {

@@ -1,0 +1,1 @@
+"""The ``srgan`` command line (``srgan.cli.main``); nothing imports it."""

@@ -1,0 +1,1 @@
+"""Image operations: MATLAB-compatible bicubic resize, pixel values and colour, image files."""

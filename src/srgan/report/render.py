@@ -1,0 +1,509 @@
+"""Data into Markdown and HTML: what a reader of the reports sees.
+
+``tables``, ``provenance``, ``figures`` and ``charts`` build data (DataFrames, dicts,
+matplotlib figures); this module turns it into text, and nothing else does:
+
+* a table's display (:func:`display_frame`, :func:`format_frame`, :func:`style_frame`): one
+  test set laid out as in the paper, numbers formatted, deltas coloured by the tolerance of
+  the verdict; how to read it (:func:`table_guide`); where its numbers come from
+  (:func:`sources_frame`);
+* the provenance section (:func:`provenance_markdown`);
+* the demo banner (:func:`demo_banner_html`), the one warning every page of a demo run shows,
+  naming each setting that departs from the paper;
+* every page's frame (:func:`page_html`): title, navigation bar, style, nothing fetched from
+  the network;
+* the pieces the results page (:mod:`srgan.report.index_page`) is made of;
+* a saved figure inline, linked to its file (:func:`html_image`), and its caption
+  (:func:`figure_caption`).
+
+Numbers are formatted by :func:`number` only. This module uses paper, paths and tables (the
+row statuses, the tolerances); it is torch-free.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from srgan.core import paper, paths
+from srgan.report import tables
+from srgan.report.tables import NOT_RUN, PERCEPTUAL_KEYS, QUOTED, REFERENCE
+
+#: What a cell shows where there is no number to have, and for an infinite one.
+DASH = "–"
+INFINITY = "∞"
+
+
+def number(value: float, spec: str, missing: str = DASH) -> str:
+    """``value`` formatted with ``spec``; ``missing`` for NaN, "∞" for an infinite value."""
+    if pd.isna(value):
+        return missing
+    if math.isinf(value):
+        return INFINITY
+    return format(value, spec)
+
+
+# --- one test set of a table, as the paper lays it out ----------------------------------------
+
+#: Display columns of one dataset's table, from the long table's columns.
+DISPLAY_COLUMNS = {
+    "psnr_paper": "PSNR paper",
+    "psnr_ours": "PSNR ours",
+    "psnr_delta": "Δ PSNR",
+    "ssim_paper": "SSIM paper",
+    "ssim_ours": "SSIM ours",
+    "ssim_delta": "Δ SSIM",
+    "ssim_wang_ours": "SSIM (Wang) ours",
+    "lpips_ours": "LPIPS ours*",
+    "lpips_vgg_ours": "LPIPS (VGG) ours*",
+    "niqe_ours": "NIQE ours*",
+    "mos_paper": "MOS (paper's)",
+    "status": "status",
+}
+#: Display columns of the perceptual scores (ours only: the paper has none), left out of a
+#: table whose rows have none of them.
+PERCEPTUAL_COLUMNS = tuple(DISPLAY_COLUMNS[f"{key}_ours"] for key in PERCEPTUAL_KEYS)
+#: Decimals of each score, and of the differences (signed).
+PSNR_SPEC, SSIM_SPEC = ".2f", ".4f"
+PSNR_DELTA_SPEC, SSIM_DELTA_SPEC = "+.2f", "+.4f"
+#: Text colours of the styled tables: within the verdict's tolerance, outside it.
+MUTED_STYLE = "color: #777; font-style: italic"
+WITHIN_STYLE = "color: #1a7f37"
+OUTSIDE_STYLE = "color: #c62828"
+#: The tolerance of each delta column (``tables.PSNR_TOLERANCE_DB``, ``SSIM_TOLERANCE``), by
+#: the table's column name and by the displayed one.
+TOLERANCES = {"psnr_delta": tables.PSNR_TOLERANCE_DB, "ssim_delta": tables.SSIM_TOLERANCE}
+DELTA_TOLERANCES = {DISPLAY_COLUMNS[column]: tol for column, tol in TOLERANCES.items()}
+#: The tolerance as the pages state it.
+TOLERANCE_TEXT = f"|Δ PSNR| ≤ {tables.PSNR_TOLERANCE_DB} dB and |Δ SSIM| ≤ {tables.SSIM_TOLERANCE}"
+#: The test sets of each of the paper's tables.
+TABLE_DATASETS = {tables.TABLE1: paper.TABLE1_DATASETS, tables.TABLE2: paper.TABLE2_DATASETS}
+
+
+def table_guide(name: str) -> str:
+    """How to read Table 1 or 2 (``tables.TABLE1``/``TABLE2``), shown above it (Markdown)."""
+    outside = [d for d in paper.TABLE2_DATASETS if d not in TABLE_DATASETS[name]]
+    outside.append("the offline demo's bundled photographs")
+    return f"""\
+How to read the tables: **paper** is the published number, **ours** our mean over the test
+set, **Δ = ours − paper**: green within the tolerance of the verdict ({TOLERANCE_TEXT}),
+red outside it. PSNR [dB] and SSIM are computed on the luma (Y) channel after removing a
+4-pixel border, as in the paper. **SSIM** is the paper's variant (the daala package's, whose
+Gaussian window grows with the image); our **SSIM (Wang)** is the common Wang et al. SSIM,
+which the paper did not report. **MOS** is the paper's mean opinion score (ours needs human
+raters: a study built with `srgan mos`, reported in `reports/mos.html`). A number we do
+not have yet shows as *not run*. A test
+set outside the paper's table ({", ".join(outside)}) shows our numbers with no paper value
+(–). Columns marked `*` are ours only, the paper has no such metric: **LPIPS** (AlexNet, and
+VGG16) of the RGB image against HR, and **NIQE** of the SR image's luma, both after the same
+border crop and lower-better (the paper's perceptual evidence is its MOS). The same numbers
+are in `{paths.TABLES_DIR.as_posix()}/{name}.csv` (and `.json`, the DVC metrics)."""
+
+
+def method_label(row: dict[str, Any]) -> str:
+    """A table row's method as the pages name it: Table 2's reproduced models with the variant
+    standing for them (``"SRGAN (SRGAN-VGG54)"``)."""
+    model = row["model"]
+    if model and model != row["method"]:
+        return f"{row['label']} ({paper.LABELS[model]})"
+    return row["label"]
+
+
+def display_frame(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """One dataset's rows as the paper lays them out: a method per row, named by the paper.
+
+    Quoted rows are labelled ``"SRCNN (quoted)"``; Table 2's reproduced models name the
+    variant standing for them (``"SRGAN (SRGAN-VGG54)"``).
+    """
+    rows = table[table["dataset"] == dataset]
+    labels = [
+        f"{row['label']} (quoted)" if row["status"] == QUOTED else method_label(row)
+        for row in rows.to_dict("records")
+    ]
+    frame = rows[list(DISPLAY_COLUMNS)].rename(columns=DISPLAY_COLUMNS)
+    frame.index = pd.Index(labels)
+    empty = [c for c in PERCEPTUAL_COLUMNS if frame[c].isna().all()]
+    return frame.drop(columns=empty)
+
+
+def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``display_frame`` as text: fixed decimals, "not run" where we have no number yet,
+    "–" where there is none to have (quoted methods and HR have no number of ours)."""
+    out = pd.DataFrame(index=frame.index, columns=frame.columns, dtype=object)
+    for label, row in frame.iterrows():
+        ours_missing = DASH if row["status"] in (QUOTED, REFERENCE) else NOT_RUN
+        for column in frame.columns:
+            value = row[column]
+            if column == "status":
+                out.loc[label, column] = value
+            elif column.startswith("Δ"):
+                spec = PSNR_DELTA_SPEC if "PSNR" in column else SSIM_DELTA_SPEC
+                out.loc[label, column] = number(value, spec)
+            else:
+                spec = SSIM_SPEC if "SSIM" in column or "LPIPS" in column else PSNR_SPEC
+                missing = ours_missing if column.rstrip("*").endswith("ours") else DASH
+                out.loc[label, column] = number(value, spec, missing)
+    return out
+
+
+def style_frame(frame: pd.DataFrame):
+    """A pandas Styler of ``format_frame(frame)``: quoted/reference rows in grey italics,
+    deltas green within the verdict's tolerance and red outside it (not by their sign: 0.01 dB
+    below the paper is a match)."""
+
+    def css(_: pd.DataFrame) -> pd.DataFrame:
+        styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
+        for label, row in frame.iterrows():
+            if row["status"] in (QUOTED, REFERENCE):
+                styles.loc[label, :] = MUTED_STYLE
+            for column, tolerance in DELTA_TOLERANCES.items():
+                styles.loc[label, column] = delta_style(row[column], tolerance)
+        return styles
+
+    return format_frame(frame).style.apply(css, axis=None)
+
+
+def delta_style(delta: float, tolerance: float) -> str:
+    """The colour of a difference ours − paper: within the tolerance, outside it, or none."""
+    if pd.isna(delta):
+        return ""
+    return WITHIN_STYLE if tables.within_tolerance(delta, tolerance) else OUTSIDE_STYLE
+
+
+def sources_frame(table: pd.DataFrame, evals_dir: Path) -> pd.DataFrame:
+    """One row per model of ``table``: its evaluation file and how many images each test set
+    contributed ("–" where the file has no entry for that set, "missing" where there is no
+    file). Where the "ours" numbers of a table come from, at a glance (one header row:
+    :func:`markdown_table` shows it)."""
+    rows = table[table["model"] != ""]
+    datasets = list(dict.fromkeys(rows["dataset"]))
+    records = []
+    for (label, model), group in rows.groupby(["label", "model"], sort=False):
+        path = paths.eval_file(model, evals_dir)
+        counts = dict(zip(group["dataset"], group["n_images"], strict=True))
+        statuses = dict(zip(group["dataset"], group["status"], strict=True))
+        record = {"method": label, "model": model, "evaluation file": str(path)}
+        for dataset in datasets:
+            ran = statuses.get(dataset) == tables.OURS
+            record[f"{dataset} images"] = str(counts[dataset]) if ran else DASH
+        if not path.exists():
+            record["evaluation file"] += " (missing)"
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+#: What the rank correlation with the paper's MOS means, shown beside it.
+CORRELATION_NOTE = """\
+**Rank correlation with the paper's MOS (a proxy, not an opinion test).** Spearman's ρ between
+each of our scores and the paper's mean opinion score, over the methods of one test set that
+have both. The MOS was rated on the paper's own outputs and ours come from our models, so this
+asks only whether our scores *rank* the methods as the paper's raters did. LPIPS and NIQE are
+lower-better, so agreement is a negative ρ (PSNR: positive). With 3 to 7 methods per set the
+p-values are large; read ρ as a direction, not a test."""
+
+
+def correlation_frame(correlation: pd.DataFrame) -> pd.DataFrame:
+    """``tables.mos_correlation`` as text: ρ with two decimals, p with two significant digits."""
+    return pd.DataFrame(
+        {
+            "test set": correlation["dataset"],
+            "our score": correlation["score"],
+            "methods": correlation["n_methods"],
+            "Spearman ρ vs MOS": [number(v, "+.2f") for v in correlation["spearman_rho"]],
+            "p": [number(v, ".2g") for v in correlation["p_value"]],
+        }
+    )
+
+
+# --- provenance ---------------------------------------------------------------------------------
+
+#: Decimals of the numbers in the provenance tables (seconds, megabytes).
+PROVENANCE_SPEC = ".1f"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return number(value, PROVENANCE_SPEC)
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """``frame`` as a Markdown table (cells HTML-escaped); "_none found_" when it is empty."""
+    if frame.empty:
+        return "_none found_\n"
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = [
+        "| " + " | ".join(html.escape(_cell(v)) for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def provenance_markdown(prov: dict[str, Any]) -> str:
+    """The provenance section of a report (``provenance.gather``'s dict), as Markdown."""
+    git = prov["git"]
+    dirty = {True: " (with uncommitted changes)", False: "", None: ""}[git["dirty"]]
+    hw = prov["hardware"]
+    gpus = ", ".join(hw["gpus"]) or "none"
+    profile = prov.get("profile_note")
+    lines = [
+        "## Provenance",
+        "",
+        *([f"- **Profile**: {profile}"] if profile else []),
+        f"- **Git commit**: `{git['commit']}`{dirty}",
+        f"- **Effective configuration hash**: `{prov['config_hash']}`",
+        f"- **Report machine**: {hw['cpu']} ({hw['cpu_cores']} cores), "
+        f"{hw['memory_gib']} GiB RAM, GPU: {gpus}; {hw['os']}",
+        "- **Packages**: "
+        + ", ".join(f"{name} {version}" for name, version in prov["packages"].items()),
+        "",
+        "**Deviations from the paper in force**" + (":" if prov["deviations"] else ": none"),
+        "",
+        *[f"- {d}" for d in prov["deviations"]],
+        "",
+        "**Choices for points the paper leaves open**:",
+        "",
+        *[f"- {c}" for c in prov["open_points"]],
+        *[f"- {c}" for c in prov["protocol_choices"]],
+        "",
+        "**Training time per model** (Snakemake benchmark files):",
+        "",
+        markdown_table(prov["training_times"].drop(columns=["seconds"], errors="ignore")),
+        "**Trained models** (metadata of `final.pt`; `same_config`: trained with this "
+        "report's configuration):",
+        "",
+        markdown_table(prov["models"]),
+        "**Data checksums** (sha256 of the sorted per-file checksums):",
+        "",
+        markdown_table(prov["data"]),
+    ]
+    return "\n".join(lines)
+
+
+# --- the demo banner ------------------------------------------------------------------------------
+
+DEMO_BANNER_STYLE = (
+    "border: 3px solid #c62828; background: #fdecea; color: #8b1a1a; padding: 12px 16px; "
+    "margin: 8px 0 16px 0; font-size: 1.1em; border-radius: 4px;"
+)
+
+
+def demo_banner_html(
+    reasons: list[str] | tuple[str, ...], settings: list[str] | tuple[str, ...] = ()
+) -> str:
+    """A visible warning that the numbers come from a small CPU run ('' when there is none),
+    with ``settings``, the configuration's departures from the paper
+    (``provenance.deviations``: each demo-only setting, derived from the configuration)."""
+    if not reasons:
+        return ""
+    items = "".join(f"<li>{html.escape(r)}</li>" for r in reasons)
+    changed = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in settings)
+    listed = (
+        "<p style='margin: 8px 0 0 0'>Settings that depart from the paper's:</p>"
+        f"<ul class='srgan-demo-settings'>{changed}</ul>"
+        if settings
+        else ""
+    )
+    return (
+        f'<div class="srgan-demo-banner" style="{DEMO_BANNER_STYLE}">'
+        "<strong>DEMO OUTPUT: these numbers come from a small CPU run and are NOT comparable "
+        "to the paper.</strong> They show the pipeline end to end, not a replication."
+        f"<ul style='margin: 6px 0 0 0'>{items}</ul>{listed}</div>"
+    )
+
+
+PROFILE_NOTE_STYLE = (
+    "border: 2px solid #1565c0; background: #e3f2fd; color: #0d3c61; padding: 10px 14px; "
+    "margin: 8px 0 16px 0; border-radius: 4px;"
+)
+
+
+def profile_note_html(note: str | None) -> str:
+    """The note of a shortened but real run (``variants.profile_note``; '' when there is none)."""
+    if not note:
+        return ""
+    return f'<div class="srgan-profile-note" style="{PROFILE_NOTE_STYLE}">{html.escape(note)}</div>'
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+#: Captions of the figures the reports save (``reports/figures/<name>.png``), by name; the
+#: per-image figures are named ``<kind>_<dataset>_<stem>``.
+FIGURE_CAPTIONS = {
+    "training_losses": "Training losses of each model, weighted as they enter the loss",
+    "training_psnr": "Test-set PSNR during training",
+    "psnr_distribution": "Per-image PSNR of each method",
+    "depth": "Depth study: PSNR against the number of residual blocks",
+    "perception_distortion_lpips": "Perception against distortion: PSNR and LPIPS (AlexNet)",
+    "perception_distortion_lpips_vgg": "Perception against distortion: PSNR and LPIPS (VGG16)",
+    "perception_distortion_niqe": "Perception against distortion: PSNR and NIQE",
+    "mos": "MOS per method with 95% intervals (our study)",
+    "mos_histograms": "Histograms of the ratings (our study)",
+}
+PER_IMAGE_CAPTIONS = {
+    "comparison": "Visual comparison",
+    "evolution": "SRGAN during training",
+}
+
+
+def figure_name(kind: str, dataset: str, stem: str) -> str:
+    """The name of a per-image figure (``kind`` one of ``PER_IMAGE_CAPTIONS``)."""
+    return f"{kind}_{dataset}_{stem}"
+
+
+def figure_caption(name: str) -> str:
+    """What a saved figure shows, from its name (the name itself when it is not known)."""
+    if name in FIGURE_CAPTIONS:
+        return FIGURE_CAPTIONS[name]
+    kind, _, image = name.partition("_")
+    if kind in PER_IMAGE_CAPTIONS and image:
+        dataset, _, stem = image.partition("_")
+        return f"{PER_IMAGE_CAPTIONS[kind]}: {dataset}/{stem}"
+    return name
+
+
+def html_image(path: Path, alt: str, href: str | None = None) -> str:
+    """A saved PNG as an inline ``<img>`` (base64) with alternative text, for the reports;
+    with ``href`` (the file, relative to the page) a click opens it at full size."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    img = (
+        f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
+        'style="max-width: 100%; height: auto">'
+    )
+    if href is None:
+        return img
+    return f'<a href="{html.escape(href)}" title="open at full size">{img}</a>'
+
+
+def links_line(title: str, links: dict[str, str]) -> str:
+    """``title: a | b | c`` with each name linked (hrefs relative to the page), as HTML."""
+    items = " | ".join(
+        f'<a href="{html.escape(href)}">{html.escape(name)}</a>' for name, href in links.items()
+    )
+    return f"<p class='srgan-links'>{html.escape(title)}: {items}</p>"
+
+
+# --- every page: title, navigation, style --------------------------------------------------------
+
+#: The navigation bar: each report page (``paths.REPORTS``) and the index, in reading order;
+#: the provenance is the index's last section.
+NAV_LABELS = dict(zip(paths.REPORTS, ("Table 1", "Table 2", "Figures"), strict=True))
+INDEX_LABEL = "Index"
+PROVENANCE_LABEL, PROVENANCE_ANCHOR = "Provenance", "Provenance"
+SITE_TITLE = "SRGAN replication"
+
+PAGE_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 0 auto 3em auto;
+       padding: 0 1em; color: #222; line-height: 1.4; }
+nav.srgan-nav { position: sticky; top: 0; background: #fff; border-bottom: 1px solid #ccc;
+       padding: 8px 0; margin-bottom: 1em; z-index: 10; }
+nav.srgan-nav a { margin-right: 1.2em; text-decoration: none; color: #0645ad; }
+nav.srgan-nav a[aria-current] { font-weight: bold; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: 3px 9px; text-align: right; }
+th { background: #f0f0f0; }
+td.text, th.text, tbody th, td:first-child { text-align: left; }
+code { background: #f4f4f4; padding: 0 3px; }
+img { max-width: 100%; height: auto; }
+a.anchor-link { display: none; }
+.figs { display: flex; flex-wrap: wrap; gap: 14px; }
+.figs figure { margin: 0; width: 360px; } .figs img { width: 360px; border: 1px solid #ddd; }
+.figs figcaption { font-size: 0.9em; }
+.note { color: #555; font-size: 0.92em; }
+.verdict-count { font-size: 1.25em; font-weight: bold; }
+.not-replication { color: #c62828; font-weight: bold; }
+"""
+
+
+def nav_html(current: str) -> str:
+    """The navigation bar; ``current`` (a report name or ``paths.INDEX``) is marked."""
+    entries = [(paths.INDEX, INDEX_LABEL), *NAV_LABELS.items()]
+    links = [
+        f"<a href='{paths.report_page(name).name}'"
+        + (" aria-current='page'" if name == current else "")
+        + f">{html.escape(label)}</a>"
+        for name, label in entries
+    ]
+    provenance = f"{paths.report_page(paths.INDEX).name}#{PROVENANCE_ANCHOR}"
+    links.append(f"<a href='{provenance}'>{PROVENANCE_LABEL}</a>")
+    return f"<nav class='srgan-nav'>{''.join(links)}</nav>"
+
+
+def page_html(title: str, body: str, current: str) -> str:
+    """A whole page: ``<title>``, the style, the navigation bar, then ``body``. Nothing is
+    fetched from the network (no external script or stylesheet)."""
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)} – {SITE_TITLE}</title>"
+        f"<style>{PAGE_STYLE}</style></head>\n<body>{nav_html(current)}\n{body}\n</body></html>\n"
+    )
+
+
+def markdown_html(text: str) -> str:
+    """Markdown as HTML, with the converter of the notebook pages (nbconvert's)."""
+    from nbconvert.filters.markdown import markdown2html_mistune
+
+    return markdown2html_mistune(text)
+
+
+# --- the MOS study (srgan mos analyse, notebooks/mos.py) ---------------------------------------
+
+#: Decimals of a MOS and of its difference to the paper's; p-values below P_FLOOR as "< ...".
+MOS_SPEC, MOS_DELTA_SPEC, P_SPEC, P_FLOOR = ".2f", "+.2f", ".4f", 1e-4
+#: The rows of one data set in the paper's MOS layout.
+MOS_PAPER_ROW, MOS_OURS_ROW, MOS_DELTA_ROW = "MOS paper", "MOS ours [95% CI]", "Δ MOS"
+
+
+def mos_interval(mos: float, low: float, high: float) -> str:
+    """``3.56 [3.41, 3.70]``; the bare MOS when there is no interval (a single rater)."""
+    if pd.isna(low):
+        return number(mos, MOS_SPEC)
+    return f"{number(mos, MOS_SPEC)} [{number(low, MOS_SPEC)}, {number(high, MOS_SPEC)}]"
+
+
+def p_value(p: float) -> str:
+    return f"< {P_FLOOR:g}" if p < P_FLOOR else number(p, P_SPEC)
+
+
+def mos_paper_layout(layout: pd.DataFrame, table: str) -> pd.DataFrame:
+    """``srgan.mos.analysis.paper_layout`` rows of one table as the paper lays it out: a
+    column per method (the paper's names), per data set the paper's MOS, ours with its 95%
+    interval, and the difference."""
+    rows = layout[layout["table"] == table]
+    columns = list(dict.fromkeys(rows["column"]))
+    out = {}
+    for dataset, of_set in rows.groupby("dataset", sort=False):
+        cells = of_set.set_index("column")
+        out[(dataset, MOS_PAPER_ROW)] = [
+            number(cells["mos_paper"].get(c, math.nan), MOS_SPEC) for c in columns
+        ]
+        out[(dataset, MOS_OURS_ROW)] = [
+            mos_interval(*cells.loc[c, ["mos_ours", "ci_low", "ci_high"]])
+            if c in cells.index
+            else NOT_RUN
+            for c in columns
+        ]
+        out[(dataset, MOS_DELTA_ROW)] = [
+            number(cells["delta"].get(c, math.nan), MOS_DELTA_SPEC) for c in columns
+        ]
+    frame = pd.DataFrame.from_dict(out, orient="index", columns=columns)
+    frame.index = pd.MultiIndex.from_tuples(list(out), names=["dataset", ""])
+    return frame
+
+
+def format_columns(frame: pd.DataFrame, specs: dict[str, str]) -> pd.DataFrame:
+    """``frame`` with the columns named in ``specs`` formatted by :func:`number` (a spec of
+    "p" formats a p-value); other columns as they are."""
+    out = frame.copy()
+    for column, spec in specs.items():
+        if column in out.columns:
+            show = p_value if spec == "p" else (lambda v, spec=spec: number(v, spec))
+            out[column] = [show(v) for v in frame[column]]
+    return out

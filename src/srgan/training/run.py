@@ -1,0 +1,630 @@
+"""The training run of a variant: resume or start over, the loop, checkpoints, signals, logs.
+
+``train(variant, workdir, config)`` trains one of the five Table 1 variants
+(:mod:`srgan.core.variants`) with the paper's schedule; one step is
+:mod:`srgan.training.step`'s. The SRGAN generator starts from a trained SRResNet-MSE (paper,
+Section 3.2): ``init`` (the CLI's ``--init``) is required for the srgan_* variants when a run
+starts.
+
+A run lives in a work folder (:class:`srgan.core.paths.RunFolder`):
+
+    DIR/final.pt, final.json      the generator and its metadata, written once training completes
+    DIR/checkpoints/step_N.pt     resumable state after N steps (the newest two are kept)
+    DIR/snapshots/step_N.pt       the generator at the steps of train.snapshot_steps (all kept)
+    DIR/dvclive/                  per-step metrics (DVCLive): losses, learning rate, and the
+                                  test-set PSNR/SSIM of the ``evaluate`` callback if given
+    DIR/.lock                     held while a run trains here (one run per folder)
+    DIR/superseded/<time>/        earlier state that could not continue into this run
+    DIR/unreadable/               a damaged final.pt or checkpoint, set aside (never deleted)
+
+Rerunning the same command resumes from the newest readable checkpoint; once ``final.pt``
+holds the requested number of steps it does nothing; asking for more steps continues. What
+counts as "the same run" is the *run identity* (:func:`srgan.core.variants.run_identity`), plus
+the weights of the ``--init`` generator and the training files. State that cannot continue
+into the requested run (another identity, init or file list, or more steps than asked for) is
+moved to ``DIR/superseded/<UTC time>/`` and the run starts over: this is what happens when
+Snakemake reruns a job after a training key changed (it deletes only final.pt), and nothing
+is ever deleted. A final.pt or checkpoint that cannot be read (truncated by a full disk,
+say) is set aside into ``DIR/unreadable/`` with a warning: it never counts among the kept
+checkpoints, and the run continues from the newest valid checkpoint. The batch of step t is
+a pure function of (seed, t, training files) (:mod:`srgan.data.patches`), so resuming needs only
+the step; with ``train.deterministic`` on CPU, a resumed run ends bit-identical to an
+uninterrupted one.
+
+Checkpoints are written atomically (:mod:`srgan.models.checkpoints`); the previous one is removed
+only once the new one is complete; a write that fails (a full disk) stops the run with a
+UserError saying so and naming the last good checkpoint. The work folder is checked for
+writability before anything else. SIGINT/SIGTERM finish the current step, write a checkpoint
+and raise :class:`TrainingInterrupted` (the CLI exits 128 + signal: 130 / 143). A non-finite
+loss raises :class:`srgan.training.step.NonFiniteLossError` (a UserError) naming the step and the
+loss terms, without writing a checkpoint, so the last good one stays the newest. Losses are
+checked at every log step and before every checkpoint (no per-step device synchronisation).
+
+Scoring the generator during training is the caller's: :func:`train` takes an optional
+``evaluate`` callback (``srgan.evaluation.protocol.training_evaluator`` scores the set named by
+:func:`srgan.core.variants.training_eval_set`), so this module needs neither evaluation nor
+inference.
+
+Imports: trainer, trainlog, checkpoints, patches, trainset, losses, runtime, and the leaves config,
+errors, fileio, paths, variants.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import signal
+import sys
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from srgan.core import paths, variants
+from srgan.core.config import Config
+from srgan.core.errors import UserError
+from srgan.core.fileio import (
+    LockBusy,
+    file_lock,
+    git_state,
+    remove_stale_temp_files,
+    require_writable,
+)
+from srgan.core.runtime import resolve_device, rng_state, set_rng_state, torch_settings
+from srgan.core.variants import Schedule, Variant
+from srgan.data.patches import PIPELINE_WORDS, make_batches, resolve_pipeline
+from srgan.data.trainset import files_digest, scan_images
+from srgan.models import checkpoints
+from srgan.models.losses import check_content_loss_weights
+from srgan.models.networks import SRResNet
+from srgan.training.log import log_metrics, open_live
+from srgan.training.step import (
+    LossMeter,
+    NonFiniteLossError,
+    Trainer,
+    build_trainer,
+    describe_step,
+    generator_settings,
+    loss_names,
+    parameters_finite,
+)
+
+EVAL_PREFIX = "eval/"  # logged names of the evaluate callback's scores: eval/<name>
+SIGNAL_EXIT_BASE = 128  # shell convention: killed by signal N exits 128 + N
+
+#: Scores the generator (in eval mode) during training: {name: value}, logged as eval/<name>
+#: (``srgan.evaluation.protocol.training_evaluator``'s: {"Set5_psnr": ..., "Set5_ssim": ...}).
+Evaluator = Callable[[SRResNet], dict[str, float]]
+
+
+# --------------------------------------------------------------------------------------------
+# Signals
+# --------------------------------------------------------------------------------------------
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT/SIGTERM arrived; a checkpoint was written. ``exit_code`` is 128 + signal."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = SIGNAL_EXIT_BASE + signum
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM; the loop checks it after each step. A second signal acts as
+    usual (the previous handler is put back on the first)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.previous: dict[int, Any] = {}
+        self.pid = os.getpid()
+
+    def handle(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self.pid:
+            return  # a forked DataLoader worker: the main process stops it when it is done
+        self.signum = signum
+        signal.signal(signum, self.previous[signum])
+        name = signal.Signals(signum).name
+        os.write(
+            sys.stderr.fileno(),
+            f"\n{name} received: finishing this step and writing a checkpoint "
+            f"(send it again to stop at once, without one)\n".encode(),
+        )
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[_StopFlag]:
+    flag = _StopFlag()
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            flag.previous[signum] = signal.signal(signum, flag.handle)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
+    try:
+        yield flag
+    finally:
+        for signum, handler in flag.previous.items():
+            signal.signal(signum, handler)
+
+
+# --------------------------------------------------------------------------------------------
+# Checks before training
+# --------------------------------------------------------------------------------------------
+
+
+def training_files(config: Config, progress: bool = True) -> tuple[Path, list[Path]]:
+    """The training images (scanned with the bad-input policy) and their folder.
+
+    The folder must exist (the workflow's data rules, or ``srgan train`` for the demo's
+    bundled ``skimage`` set, write it first).
+    """
+    folder = paths.train_images_dir(config)
+    files = scan_images(
+        folder,
+        config.data.crop_size,
+        config.data.on_bad_image,
+        cache_dir=paths.cache_dir(config),
+        progress=progress,
+    )
+    return folder, files
+
+
+def read_init(init: Path, config: Config) -> dict[str, Any]:
+    """A generator checkpoint to start from, checked against the configured architecture."""
+    data = checkpoints.read_generator_file(Path(init))
+    expected = generator_settings(config)
+    found = data["model"]
+    if not isinstance(found, dict) or found != expected:
+        differ = sorted(
+            k for k in expected if not isinstance(found, dict) or found.get(k) != expected[k]
+        )
+        raise UserError(
+            f"--init {init}: its generator ({found}) does not match the configured one "
+            f"({expected}); differing: {', '.join(differ) or 'extra keys'}"
+        )
+    return data
+
+
+def _init_summary(init: Path, data: dict[str, Any]) -> dict[str, Any]:
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    return {
+        "path": str(init),
+        "digest": checkpoints.weights_digest(data["generator"]),
+        "variant": metadata.get("variant", data.get("variant")),
+        "step": metadata.get("step", data.get("step")),
+        "train_hash": metadata.get("train_hash", data.get("train_hash")),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The resume decision
+# --------------------------------------------------------------------------------------------
+
+
+def mismatch(
+    record: dict[str, Any], identity: str, init: dict[str, Any] | None, steps: int
+) -> str | None:
+    """Why a final.pt's metadata or a checkpoint cannot continue into the requested run
+    (identity: :func:`srgan.core.variants.run_hash`; ``init``: the ``--init`` summary, if any;
+    ``steps``: the schedule's total), or None when it can."""
+    if record.get("train_hash") != identity:
+        return (
+            f"another configuration or variant (training hash {record.get('train_hash')}, "
+            f"now {identity})"
+        )
+    recorded_init = (record.get("init") or {}).get("digest")
+    if init is not None and recorded_init != init["digest"]:
+        return f"another --init generator (weights {recorded_init}, now {init['digest']})"
+    if int(record.get("step", 0)) > steps:
+        return f"{record.get('step')} steps, more than the {steps} asked for"
+    return None
+
+
+def is_complete(
+    record: dict[str, Any] | None, identity: str, init: dict[str, Any] | None, steps: int
+) -> bool:
+    """Whether a final.pt with metadata ``record`` is the requested run, finished: then
+    ``srgan train`` does nothing (None: there is no readable final.pt; {}: it has no
+    metadata)."""
+    return (
+        bool(record)
+        and mismatch(record, identity, init, steps) is None
+        and (record.get("step") == steps)
+    )
+
+
+def _assess(
+    folder: paths.RunFolder,
+    record: dict[str, Any] | None,
+    identity: str,
+    init: dict[str, Any] | None,
+    steps: int,
+    data: dict[str, Any],
+    final_set_aside: bool,
+) -> tuple[tuple[Path, dict[str, Any]] | None, str | None]:
+    """(the checkpoint to resume from, or None; why the folder's state cannot continue into
+    the requested run, or None). ``record`` is final.pt's metadata (None: no final.pt, or
+    an unreadable one that was set aside: ``final_set_aside``). Unreadable checkpoints
+    newer than the one chosen are set aside (:func:`srgan.models.checkpoints.latest_state`)."""
+    final = folder.final
+    if record is not None:
+        why = mismatch(record, identity, init, steps)
+        if why is not None:
+            return None, f"{final} is from {why}"
+    latest = checkpoints.latest_state(folder)
+    if latest is None:
+        if final_set_aside:
+            return None, f"{final} was unreadable and no checkpoint is left to continue from"
+        missing = f"{final} has fewer steps and no checkpoint is left to continue from"
+        return None, missing if record is not None else None
+    path, state = latest
+    why = mismatch(state, identity, init, steps)
+    if why is None and state["data"]["files_digest"] != data["files_digest"]:
+        why = (
+            f"other training images ({state['data']['n_files']} files then, {data['n_files']} now)"
+        )
+    return (None, f"checkpoint {path} is from {why}") if why else (latest, None)
+
+
+def _move_aside(folder: paths.RunFolder) -> Path:
+    """Move final.pt, final.json, checkpoints/, snapshots/ and dvclive/ to
+    DIR/superseded/<UTC time>/ (nothing lost)."""
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    dest = folder.superseded / stamp
+    dest.mkdir(parents=True)
+    kept = (folder.final, folder.final_metadata, folder.checkpoints, folder.snapshots)
+    for path in (*kept, folder.dvclive):
+        if path.exists():
+            os.replace(path, dest / path.name)
+    return dest
+
+
+def _remove_stale_temp_files(folder: paths.RunFolder) -> None:
+    """Temp files of atomic writes a killed run left: in DIR, checkpoints/, snapshots/ and
+    dvclive/."""
+    live = folder.dvclive
+    live_folders = [p for p in live.rglob("*") if p.is_dir()] if live.is_dir() else []
+    for path in (folder.root, folder.checkpoints, folder.snapshots, live, *live_folders):
+        remove_stale_temp_files(path)
+
+
+# --------------------------------------------------------------------------------------------
+# The training run
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """Everything one call of :func:`train` works with."""
+
+    variant: Variant
+    config: Config
+    folder: paths.RunFolder
+    schedule: Schedule
+    identity: str
+    device: torch.device
+    trainer: Trainer
+    meter: LossMeter
+    data_state: dict[str, Any]
+    init: dict[str, Any] | None
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The resumable state (``checkpoints.write_state`` adds format and step)."""
+        return {
+            "variant": self.variant.name,
+            "train_hash": self.identity,
+            "config_hash": self.config.hash(),
+            "config": self.config.to_dict(),
+            **self.trainer.state(),
+            "meter": self.meter.state_dict(),
+            "rng": rng_state(),
+            "data": self.data_state,
+            "init": self.init,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.trainer.load_state(state)
+        self.meter.load_state_dict(state["meter"])
+        self.init = state["init"]
+        set_rng_state(state["rng"])
+
+    def final_metadata(self, step: int) -> dict[str, Any]:
+        """What final.pt and final.json record about the trained generator."""
+        notes = variants.demo_reasons(self.config, self.variant)
+        return {
+            "variant": self.variant.name,
+            "step": step,
+            "config_hash": self.config.hash(),
+            "train_hash": self.identity,
+            "config": self.config.to_dict(),
+            "model": self.trainer.generator.config,
+            "schedule": {
+                "steps": self.schedule.steps,
+                "lr": self.schedule.lr,
+                "decay_step": self.schedule.decay_step,
+                "decay": self.schedule.decay,
+            },
+            "init": self.init,
+            "vgg_weights": self.config.vgg.weights if self.variant.uses_vgg else None,
+            "demo": self.config.demo,  # the profile; why else it is not comparable: notes
+            "notes": notes,
+            "git_commit": git_commit(),
+            "torch_version": str(torch.__version__),
+            "device": str(self.device),
+            "precision": self.config.train.precision,
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
+
+
+def _evaluate(generator: SRResNet, evaluate: Evaluator) -> dict[str, float]:
+    """The callback's scores of the current generator (eval mode, then back to training
+    mode), named ``eval/<name>``."""
+    generator.eval()
+    try:
+        scores = evaluate(generator)
+    finally:
+        generator.train()
+    return {f"{EVAL_PREFIX}{name}": float(value) for name, value in scores.items()}
+
+
+def _batches(
+    files: list[Path], config: Config, start_step: int, device: torch.device, progress: bool
+) -> Generator[tuple[torch.Tensor, torch.Tensor], None, None]:
+    """(LR in [0, 1], HR in [-1, 1]) batches for steps start_step, start_step + 1, ..."""
+    return make_batches(  # a generator: closing it stops the data workers
+        files,
+        crop_size=config.data.crop_size,
+        batch_size=config.data.batch_size,
+        seed=config.seed,
+        start_step=start_step,
+        workers=config.data.workers,
+        cache_images=config.data.cache_images,
+        device=device,
+        scale=config.scale,
+        store_dir=paths.cache_dir(config),
+        progress=progress,
+        pipeline=config.data.pipeline,
+    )
+
+
+def train(
+    variant: str,
+    workdir: Path,
+    config: Config,
+    steps: int | None = None,
+    checkpoint_every: int | None = None,
+    init: Path | None = None,
+    progress: bool = True,
+    evaluate: Evaluator | None = None,
+) -> Path:
+    """Train ``variant`` in ``workdir`` (resuming if it holds checkpoints); returns final.pt.
+
+    ``steps`` overrides the schedule's total, ``checkpoint_every`` the config's interval;
+    ``init`` is a generator checkpoint to start from (required by srgan_* variants on a
+    fresh start; its weights are part of the run's identity). Every ``train.eval_every``
+    steps ``evaluate`` (if given) scores the generator; its scores are logged as
+    ``eval/<name>``. Raises UserError for bad inputs, NonFiniteLossError if a loss diverges,
+    TrainingInterrupted on SIGINT/SIGTERM.
+
+    The inputs are checked first (nothing is created when one is wrong); the work folder's
+    state is read and acted on only under its lock, so a concurrent run cannot change it
+    in between.
+    """
+    spec = variants.get(variant)
+    folder = paths.RunFolder(Path(workdir))
+    schedule = variants.schedule(config, spec, steps)
+    every = config.train.checkpoint_every if checkpoint_every is None else checkpoint_every
+    if every < 1:
+        raise UserError(f"--checkpoint-every must be >= 1, got {every}")
+    identity = variants.run_hash(config, spec)
+    final = folder.final
+    tag = f"srgan train {spec.name}"
+    require_writable(folder.root, f"--workdir {folder.root}")
+
+    init_data = read_init(init, config) if init is not None else None
+    init_info = _init_summary(init, init_data) if init_data is not None else None
+    device = resolve_device(config.device)
+    check_content_loss_weights(spec.content, config.vgg.weights)
+    images_dir, files = training_files(config, progress)
+    data_state = {
+        "seed": config.seed,
+        "files_digest": files_digest(files, images_dir),
+        "n_files": len(files),
+    }
+    if spec.adversarial and init_info is None and not checkpoints.list_checkpoints(folder):
+        raise _init_required(spec)  # early: nothing to resume from, so no lock needed
+
+    with _folder_lock(folder):
+        _remove_stale_temp_files(folder)
+        had_final = final.exists()
+        record = checkpoints.final_record(folder)  # an unreadable final.pt is set aside
+        if is_complete(record, identity, init_info, schedule.steps):
+            print(f"{tag}: {final} is complete ({schedule.steps} steps, same run); nothing to do")
+            return final
+        set_aside = had_final and record is None
+        latest, superseded = _assess(
+            folder, record, identity, init_info, schedule.steps, data_state, set_aside
+        )
+        if latest is None and init_info is None and spec.adversarial:
+            raise _init_required(spec)
+        if superseded is not None:
+            moved = _move_aside(folder)
+            print(f"{tag}: {superseded}: moved it to {moved}; starting over")
+        with torch_settings(config.train.deterministic, device):
+            run = _Run(
+                variant=spec,
+                config=config,
+                folder=folder,
+                schedule=schedule,
+                identity=identity,
+                device=device,
+                trainer=build_trainer(spec, config, device),
+                meter=LossMeter(loss_names(spec), device),
+                data_state=data_state,
+                init=None,
+            )
+            start = 0
+            if latest is not None:
+                path, state = latest
+                run.restore(state)
+                start = state["step"]
+                print(f"{tag}: resuming from step {start} ({path})")
+            elif init_data is not None:
+                run.trainer.generator.load_state_dict(init_data["generator"])
+                run.init = init_info
+                print(f"{tag}: generator initialised from {init}")
+            words = PIPELINE_WORDS[resolve_pipeline(config.data.pipeline, device)]
+            print(f"{tag}: {device}: {describe_step(config, device)}; {words}")
+            for note in variants.demo_reasons(config, spec):
+                print(f"{tag}: note: {note}; numbers are not comparable to the paper")
+            _loop(run, start, every, files, progress, evaluate)
+            last = folder.checkpoint(schedule.steps)
+            with _written(final, f"the trained state is in {last}", "write final.pt"):
+                checkpoints.write_final(
+                    folder,
+                    run.trainer.generator.config,
+                    run.trainer.generator.state_dict(),
+                    run.final_metadata(schedule.steps),
+                )
+    print(f"{tag}: done, {schedule.steps} steps; generator written to {final}")
+    return final
+
+
+def _init_required(spec: Variant) -> UserError:
+    return UserError(
+        f"{spec.name} starts from a trained {spec.init} generator (paper, Section 3.2): "
+        f"pass --init WORKDIR/final.pt of an {spec.init} run"
+    )
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: paths.RunFolder) -> Iterator[None]:
+    """Hold ``DIR/.lock`` (released on exit, even on SIGKILL): one training per work folder."""
+    try:
+        with file_lock(folder.lock, wait=False):
+            yield
+    except LockBusy:
+        raise UserError(
+            f"another `srgan train` is running in {folder.root} (it holds {folder.lock})"
+        ) from None
+
+
+def _loop(
+    run: _Run,
+    start: int,
+    every: int,
+    files: list[Path],
+    progress: bool,
+    evaluate: Evaluator | None,
+) -> None:
+    """Steps ``start`` .. total - 1, with logging, evaluation, checkpoints and signals."""
+    config, trainer, meter = run.config, run.trainer, run.meter
+    total = run.schedule.steps
+    log_every, eval_every = config.train.log_every, config.train.eval_every
+    if eval_every and evaluate is None:
+        print("note: no benchmark set to score; no PSNR is logged during training")
+        eval_every = 0
+    last_good = next(iter(checkpoints.list_checkpoints(run.folder)), (0, None))[1]
+    channels_last = config.train.channels_last and run.device.type == "cuda"
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    live = open_live(run.folder.dvclive, start if start else None)
+    if start == 0:
+        live.log_params(
+            {
+                "variant": run.variant.name,
+                "train_hash": run.identity,
+                "config_hash": config.hash(),
+                "steps": total,
+            }
+        )
+    bar = tqdm(
+        total=total,
+        initial=start,
+        desc=run.variant.name,
+        unit="step",
+        disable=None if progress else True,
+        dynamic_ncols=True,
+    )
+    trainer.generator.train()
+    if trainer.discriminator is not None:
+        trainer.discriminator.train()
+    with contextlib.ExitStack() as stack:
+        stop = stack.enter_context(_stop_on_signals())
+        batches = _batches(files, config, start, run.device, progress)
+        stack.callback(batches.close)
+        stack.callback(bar.close)
+        for step in range(start, total):
+            trainer.set_lr(run.schedule.lr_at(step))
+            lr, hr = next(batches)
+            lr = lr.to(run.device, memory_format=memory_format, non_blocking=True)
+            hr = hr.to(run.device, memory_format=memory_format, non_blocking=True)
+            done = step + 1
+            meter.add(done, trainer.step(lr, hr))
+            bar.update(1)
+            if done % log_every == 0 or done == total:
+                meter.check(last_good)
+                means = meter.pop_means()
+                bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()}, refresh=False)
+                metrics = {f"train/{k}": v for k, v in means.items()}
+                log_metrics(live, done, {**metrics, "train/lr": run.schedule.lr_at(step)})
+            if evaluate is not None and eval_every and (done % eval_every == 0 or done == total):
+                log_metrics(live, done, _evaluate(trainer.generator, evaluate))
+            if done in config.train.snapshot_steps:
+                _write_snapshot(run, done)
+            if done % every == 0 or done == total or stop.signum is not None:
+                last_good = _write_checkpoint(run, done, last_good)
+            if stop.signum is not None:
+                name = signal.Signals(stop.signum).name
+                raise TrainingInterrupted(
+                    f"{name}: stopped after step {done} of {total}; checkpoint {last_good}; "
+                    "rerun the same command to resume",
+                    stop.signum,
+                )
+    live.end()
+
+
+def _write_snapshot(run: _Run, step: int) -> Path:
+    """Keep the generator of ``step`` (``train.snapshot_steps``) for the evolution figure."""
+    generator = run.trainer.generator
+    metadata = {"variant": run.variant.name, "step": step, "train_hash": run.identity}
+    return checkpoints.write_snapshot(
+        run.folder, step, generator.config, generator.state_dict(), metadata
+    )
+
+
+def _write_checkpoint(run: _Run, step: int, last_good: Path | None) -> Path:
+    """Check the losses and weights, then write the step's checkpoint atomically."""
+    run.meter.check(last_good)
+    if not parameters_finite(run.trainer.generator, run.trainer.discriminator):
+        kept = last_good or "none"
+        raise NonFiniteLossError(
+            f"the weights became non-finite by step {step}; training stopped, the last good "
+            f"checkpoint is {kept}. Lower the learning rate or the loss weights"
+        )
+    kept = f"training stopped after step {step}; the last good checkpoint is {last_good or 'none'}"
+    with _written(run.folder.checkpoint(step), kept, "resume"):
+        return checkpoints.write_state(run.folder, step, run.checkpoint_state())
+
+
+@contextlib.contextmanager
+def _written(path: Path, kept: str, then: str) -> Iterator[None]:
+    """A failed write of ``path`` (a full disk) as a UserError in words: what failed, what is
+    kept (``kept``), and to rerun the same command to ``then``."""
+    try:
+        yield
+    except OSError as err:
+        raise UserError(
+            f"cannot write {path}: {err.strerror or err}; {kept}. Free some space (or fix the "
+            f"folder) and rerun the same command to {then}"
+        ) from None
+
+
+def git_commit() -> str:
+    """The source tree's commit, with ``-dirty`` if tracked files changed, or "unknown"."""
+    state = git_state()
+    return state["commit"] + ("-dirty" if state["dirty"] else "")
