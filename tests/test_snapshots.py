@@ -94,7 +94,7 @@ def test_the_srresnet_rate_is_constant_unless_a_drop_is_configured() -> None:
 
 def test_the_demo_banner_names_each_demo_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     """Derived from the configuration: every key the demo profile sets that the paper states."""
-    from srgan.cli.main import demo_banner
+    from srgan.cli.demo import demo_banner
 
     monkeypatch.chdir(REPO)  # `srgan demo` runs in the project folder
     banner = demo_banner(None, imagenet_vgg=False)

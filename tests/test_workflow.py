@@ -338,7 +338,7 @@ def test_variant_names_are_written_only_in_the_variants_module():
 
 
 def test_demo_command_lays_the_profiles():
-    from srgan.cli.main import demo_command
+    from srgan.cli.demo import demo_command
 
     offline = demo_command(None, 2, imagenet_vgg=False)
     assert offline[1:] == [

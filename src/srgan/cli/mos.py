@@ -7,26 +7,23 @@
                       [--reports-dir reports] [--no-report] [--param NAME=VALUE] [config args]
 
 Building the parser imports nothing heavy (``srgan --help`` stays fast); each command
-imports its module when it runs. ``srgan.cli.main`` hands in its helpers for the configuration
-arguments and the report parameters, so both commands read them the same way.
+imports its module when it runs. The configuration arguments and the report parameters are
+``srgan.cli.common``'s, read as every other command reads them.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
+from srgan.cli.common import DEFAULT_HELP, add_config_args, load_config, report_parameters
 from srgan.core import paths
-
-#: Help of an option whose default is one of the workflow's folders.
-DEFAULT_HELP = "default: %(default)s"
 
 
 def _cmd_create(args: argparse.Namespace) -> None:
     from srgan.mos import store, study
 
-    config = args.load_config(args)
+    config = load_config(args)
     folder = study.create_study(
         config, args.out, args.images_dir, args.methods, progress=not args.no_progress
     )
@@ -76,18 +73,13 @@ def _cmd_analyse(args: argparse.Namespace) -> None:
         return
     from srgan.report import notebooks as reports
 
-    parameters = args.report_parameters(args, args.reports_dir)
+    parameters = report_parameters(args, args.reports_dir)
     parameters.update(ratings_file=str(ratings_file), study_dir=str(args.study))
     notebook, page = reports.run_notebook(paths.MOS_REPORT, args.reports_dir, parameters)
     print(f"wrote {notebook} and {page}")
 
 
-def add_mos(
-    sub: argparse._SubParsersAction,
-    add_config_args: Callable[[argparse.ArgumentParser], None],
-    load_config: Callable,
-    report_parameters: Callable[[argparse.Namespace, Path], dict],
-) -> None:
+def add_mos(sub: argparse._SubParsersAction) -> None:
     """Add ``srgan mos`` and its subcommands to ``sub`` (the ``srgan`` subparsers)."""
     p = sub.add_parser(
         "mos",
@@ -123,7 +115,7 @@ def add_mos(
     )
     q.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_config_args(q)
-    q.set_defaults(func=_cmd_create, load_config=load_config)
+    q.set_defaults(func=_cmd_create)
 
     q = mos.add_parser(
         "serve",
@@ -165,4 +157,4 @@ def add_mos(
         help="a report notebook parameter (YAML value), e.g. --param results_dir=results",
     )
     add_config_args(q)
-    q.set_defaults(func=_cmd_analyse, report_parameters=report_parameters)
+    q.set_defaults(func=_cmd_analyse)

@@ -311,8 +311,8 @@ def evolution_panels(
     """The same crop super-resolved by ``run``'s generator at each kept snapshot
     (``train.snapshot_steps``), after the generator it started from (``init``: SRResNet-MSE's
     ``final.pt``) and before its final one; LR and HR around them. None without snapshots."""
-    from srgan.evaluation.protocol import make_lr, super_resolve
     from srgan.evaluation.inference import default_overlap, generator_upscaler
+    from srgan.evaluation.protocol import make_lr, super_resolve
     from srgan.models import checkpoints
 
     snapshots = checkpoints.list_snapshots(run)

@@ -1,0 +1,80 @@
+"""What every ``srgan`` subcommand shares: the configuration arguments, the progress switch,
+the notebook parameters, one line of scores, and the help of a default folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from srgan.core.errors import UserError
+
+#: Help of an option whose default is one of the workflow's folders (``srgan.core.paths``).
+DEFAULT_HELP = "default: %(default)s"
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a YAML file laid over params.yaml (repeatable; later files win)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one dotted config key, e.g. --set train.srresnet.steps=100 (repeatable)",
+    )
+    parser.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the base params file (default: params.yaml in this folder or a parent)",
+    )
+
+
+def load_config(args: argparse.Namespace):
+    from srgan.core.config import load_config
+
+    return load_config(args.params, args.config, args.sets)
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    return not getattr(args, "no_progress", False)
+
+
+def report_parameters(args: argparse.Namespace, reports_dir: Path) -> dict:
+    """Notebook parameters: the config arguments, the reports folder, then each --param."""
+    import yaml
+
+    params: dict = {
+        "reports_dir": str(reports_dir),
+        "config_files": [str(p) for p in args.config],
+        "config_sets": list(args.sets),
+    }
+    if args.params is not None:
+        params["params_file"] = str(args.params)
+    for item in args.param:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UserError(f"--param expects name=value with a Python name, got {item!r}")
+        params[key] = yaml.safe_load(raw) if raw else ""
+    return params
+
+
+def scores_line(row: dict) -> str:
+    """One set's means as ``srgan evaluate`` prints them."""
+    from srgan.metrics.perceptual import LPIPS_KEYS, NIQE_KEY
+
+    line = (
+        f"PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f} (daala), {row['ssim_wang']:.4f} (Wang)"
+    )
+    for key in (*LPIPS_KEYS.values(), NIQE_KEY):
+        if key in row:
+            line += f", {key.replace('_', '-').upper()} {row[key]:.4f}"
+    return f"{line}, {row['n_images']} images"
