@@ -30,7 +30,7 @@ from srgan.core import datasets, paths, variants
 from srgan.core.config import load_config
 from srgan.core.paper import SCALE
 from srgan.data import acquire
-from srgan.evaluation import protocol as evaluation
+from srgan.evaluation import protocol
 from srgan.training import run as training
 
 DEMO_PROFILE = REPO_ROOT / "config" / "demo.yaml"
@@ -50,8 +50,8 @@ def main() -> None:
         test_set = datasets.BUNDLED_TEST_SET
         acquire.export_bundled(test_set, paths.test_sets_dir(config) / test_set)
         acquire.ensure_bundled_train_set(config)
-        bicubic = evaluation.evaluate(
-            evaluation.baseline_upscaler(variants.BICUBIC, scale=SCALE),
+        bicubic = protocol.evaluate(
+            protocol.baseline_upscaler(variants.BICUBIC, scale=SCALE),
             paths.test_sets_dir(config),
             [test_set],
             progress=False,
@@ -63,7 +63,7 @@ def main() -> None:
             run.root,
             config,
             progress=False,
-            evaluate=evaluation.training_evaluator(config),
+            evaluate=protocol.training_evaluator(config),
         )
         cpu = time.process_time() - start
         scores = pd.read_csv(run.metrics / "eval" / f"{test_set}_psnr.tsv", sep="\t")

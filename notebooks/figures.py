@@ -23,10 +23,9 @@ comparison_images = []  # <dataset>/<stem>, in order; empty: figures.DEFAULT_PIC
 from IPython.display import HTML, Markdown, display
 
 from srgan.core import paths, variants
-from srgan.report import charts, figures, render, tables
-from srgan.report import notebooks as reports
+from srgan.report import charts, figures, notebooks, render, tables
 
-ctx = reports.context(
+ctx = notebooks.context(
     results_dir, runs_dir, reports_dir, data_dir, profile, config_files, config_sets, params_file
 )
 display(HTML(ctx.banner()))

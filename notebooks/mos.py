@@ -29,8 +29,7 @@ from IPython.display import HTML, Markdown, display
 
 from srgan.core import paths
 from srgan.mos import analysis, screening, store
-from srgan.report import notebooks as reports
-from srgan.report import render
+from srgan.report import notebooks, render
 
 
 def show(frame: pd.DataFrame) -> None:
@@ -38,7 +37,7 @@ def show(frame: pd.DataFrame) -> None:
     display(frame.style.hide(axis="index"))
 
 
-ctx = reports.context(
+ctx = notebooks.context(
     results_dir, runs_dir, reports_dir, data_dir, profile, config_files, config_sets, params_file
 )
 display(HTML(ctx.banner()))

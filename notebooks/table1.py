@@ -19,10 +19,9 @@ params_file = "params.yaml"  # the base configuration
 # %matplotlib inline
 from IPython.display import HTML, Markdown, display
 
-from srgan.report import notebooks as reports
-from srgan.report import render, tables
+from srgan.report import notebooks, render, tables
 
-ctx = reports.context(
+ctx = notebooks.context(
     results_dir, runs_dir, reports_dir, data_dir, profile, config_files, config_sets, params_file
 )
 display(HTML(ctx.banner()))

@@ -24,7 +24,7 @@ from srgan.core import variants
 from srgan.core.config import from_dict, load_schema, merged_config_dict, validate
 from srgan.core.errors import UserError
 from srgan.data import acquire
-from srgan.training import run as training
+from srgan.training import resume
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "params.yaml", "config", "notebooks")
@@ -174,7 +174,7 @@ def complete_for(base: dict[str, Any], changed: dict[str, Any], variant: str) ->
         "init": None,
     }
     steps = variants.schedule(after, spec).steps
-    return training.is_complete(record, variants.run_hash(after, spec), None, steps)
+    return resume.is_complete(record, variants.run_hash(after, spec), None, steps)
 
 
 # --- the test ----------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from srgan.models.networks import SRResNet
 from srgan.training import log as trainlog
 from srgan.training import run as training
 from srgan.training import step as trainer
+from srgan.training.signals import TrainingInterrupted
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "params.yaml"
@@ -646,7 +647,7 @@ def test_sigint_in_process_checkpoints_and_restores_handlers(
     monkeypatch.setattr(trainer.Trainer, "step", step)
     handler = signal.getsignal(signal.SIGINT)
     config = make_config(tmp_path, images)
-    with pytest.raises(training.TrainingInterrupted) as info:
+    with pytest.raises(TrainingInterrupted) as info:
         training.train("srresnet_mse", tmp_path / "run", config, steps=20, progress=False)
     assert info.value.exit_code == 130 and "after step 3 of 20" in str(info.value)
     assert [s for s, _ in checkpoints.list_checkpoints(paths.RunFolder(tmp_path / "run"))] == [3]

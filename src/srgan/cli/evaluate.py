@@ -25,7 +25,7 @@ def _perceptual_scorer(args: argparse.Namespace, config):
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from srgan.core.fileio import require_writable, write_json_atomic
-    from srgan.evaluation import protocol as evaluation
+    from srgan.evaluation import protocol
 
     if args.out.is_dir():
         raise UserError(f"--out {args.out} is a folder; name the JSON file to write")
@@ -33,7 +33,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if args.save_images is not None:
         require_writable(args.save_images, f"--save-images {args.save_images}")
     config = load_config(args)
-    evaluation.check_datasets(args.data_dir, args.datasets, config.scale)  # the user's inputs
+    protocol.check_datasets(args.data_dir, args.datasets, config.scale)  # the user's inputs
     if args.checkpoint is not None:
         from srgan.evaluation import inference
 
@@ -41,10 +41,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         upscaler = inference.generator_upscaler(generator, tile=args.tile)
         method = f"checkpoint:{args.checkpoint}"
     else:
-        upscaler = evaluation.baseline_upscaler(args.method, config.scale)
+        upscaler = protocol.baseline_upscaler(args.method, config.scale)
         method = args.method
     perceptual = _perceptual_scorer(args, config)  # may need weight files: after cheap checks
-    results = evaluation.evaluate(
+    results = protocol.evaluate(
         upscaler,
         args.data_dir,
         args.datasets,

@@ -71,11 +71,11 @@ def _cmd_analyse(args: argparse.Namespace) -> None:
         )
     if args.no_report:
         return
-    from srgan.report import notebooks as reports
+    from srgan.report import notebooks
 
     parameters = report_parameters(args, args.reports_dir)
     parameters.update(ratings_file=str(ratings_file), study_dir=str(args.study))
-    notebook, page = reports.run_notebook(paths.MOS_REPORT, args.reports_dir, parameters)
+    notebook, page = notebooks.run_notebook(paths.MOS_REPORT, args.reports_dir, parameters)
     print(f"wrote {notebook} and {page}")
 
 

@@ -34,10 +34,10 @@ def add_tables(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
-    from srgan.report import notebooks as reports
+    from srgan.report import notebooks
 
     parameters = report_parameters(args, args.out_dir)
-    notebook, page = reports.run_notebook(args.name, args.out_dir, parameters, args.notebooks_dir)
+    notebook, page = notebooks.run_notebook(args.name, args.out_dir, parameters, args.notebooks_dir)
     print(f"wrote {notebook} and {page}")
 
 
@@ -67,8 +67,7 @@ def add_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_index(args: argparse.Namespace) -> None:
-    from srgan.report import index_page, provenance
-    from srgan.report import notebooks as reports
+    from srgan.report import index_page, notebooks, provenance
 
     config = load_config(args)
     results = args.tables_dir.parent  # <results>/tables: its timings are <results>/timings
@@ -78,7 +77,7 @@ def _cmd_index(args: argparse.Namespace) -> None:
     line = index_page.provenance_line(
         prov["git"]["commit"], prov["config_hash"], provenance.GIT_SHORT
     )
-    index = reports.build_index(
+    index = notebooks.build_index(
         args.reports_dir, args.tables_dir, prov["demo_reasons"], line, prov, prov["profile_note"]
     )
     print(f"wrote {index}")

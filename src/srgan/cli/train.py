@@ -12,13 +12,14 @@ from srgan.core import variants
 
 def _cmd_train(args: argparse.Namespace) -> None:
     from srgan.data import acquire
-    from srgan.evaluation import protocol as evaluation
-    from srgan.training import run as training
+    from srgan.evaluation import protocol
+    from srgan.training import run
+    from srgan.training.signals import TrainingInterrupted
 
     config = load_config(args)
     acquire.ensure_bundled_train_set(config)
     try:
-        training.train(
+        run.train(
             args.variant,
             workdir=args.workdir,
             config=config,
@@ -26,9 +27,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
             checkpoint_every=args.checkpoint_every,
             init=args.init,
             progress=show_progress(args),
-            evaluate=evaluation.training_evaluator(config),
+            evaluate=protocol.training_evaluator(config),
         )
-    except training.TrainingInterrupted as exc:
+    except TrainingInterrupted as exc:
         # A checkpoint was written; exit 128 + signal (130 SIGINT, 143 SIGTERM), not 0:
         # final.pt is missing, so Snakemake and shells must see a failure.
         print(f"srgan train: {exc}", file=sys.stderr)

@@ -9,7 +9,7 @@ What a study holds (the paper's test, Section 3.4, as far as our methods go):
 * **calibration**: ``mos.calibration_images`` other images (the paper: 20 of BSD300's training
   set; here BSD200 from the mirror, or the training set), each as NN (shown as score 1) and
   HR (shown as 5), rated first. NN is the protocol's: the MATLAB-bicubic LR image
-  (``evaluation.make_lr``) upscaled by nearest neighbour;
+  (``protocol.make_lr``) upscaled by nearest neighbour;
 * **attention items**: ``mos.attention_items`` further images, hidden among the test stimuli,
   alternately HR (expected 5) and NN (expected 1);
 * **a presentation order per rater**, seeded with ``[mos.seed, rater number]``: calibration
@@ -50,7 +50,7 @@ from srgan.core.fileio import (
     write_json_atomic,
     write_text_atomic,
 )
-from srgan.evaluation import protocol as evaluation
+from srgan.evaluation import protocol
 from srgan.image.io import read_image, write_png
 from srgan.image.resize import modcrop
 from srgan.mos import store
@@ -107,7 +107,7 @@ def test_sources(
     UserError naming it."""
     sources, missing = [], []
     for dataset in datasets:
-        for hr_file in evaluation.list_images(Path(hr_root) / dataset):
+        for hr_file in protocol.list_images(Path(hr_root) / dataset):
             for method in methods:
                 sr_file = paths.sr_image(method, dataset, hr_file.stem, images_root)
                 if not sr_file.is_file():
@@ -128,7 +128,7 @@ def anchor_sources(
     """Calibration anchors (NN as 1, HR as 5) of ``calibration`` images and ``attention``
     hidden checks (alternately HR and NN) of as many other images, picked from ``folder``
     with ``rng``."""
-    files = evaluation.list_images(Path(folder))
+    files = protocol.list_images(Path(folder))
     needed = calibration + attention
     if len(files) < needed:
         raise UserError(
@@ -156,9 +156,9 @@ def stimulus_pixels(source: Source, scale: int) -> np.ndarray:
         return modcrop(image, scale)
     if source.kind == store.TEST:
         return image
-    _, lr = evaluation.make_lr(image, scale)
-    nearest = evaluation.baseline_upscaler(NN, scale)
-    return evaluation.super_resolve(nearest, lr, "cpu", scale)
+    _, lr = protocol.make_lr(image, scale)
+    nearest = protocol.baseline_upscaler(NN, scale)
+    return protocol.super_resolve(nearest, lr, "cpu", scale)
 
 
 # --- the order of presentation -----------------------------------------------------------------

@@ -45,17 +45,16 @@ Scoring the generator during training is the caller's: :func:`train` takes an op
 :func:`srgan.core.variants.training_eval_set`), so this module needs neither evaluation nor
 inference.
 
-Imports: trainer, trainlog, checkpoints, patches, trainset, losses, runtime, and the leaves config,
-errors, fileio, paths, variants.
+What to do with the folder's state (nothing, resume, start over) is :mod:`srgan.training.resume`'s;
+signals are :mod:`srgan.training.signals`'. Imports: those, ``srgan.training.step`` and ``log``,
+``srgan.models`` (checkpoints, losses), ``srgan.data`` (patches, trainset), ``srgan.core``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
-import os
 import signal
-import sys
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,229 +67,34 @@ from srgan.core import paths, variants
 from srgan.core.config import Config
 from srgan.core.errors import UserError
 from srgan.core.fileio import (
-    LockBusy,
-    file_lock,
     git_state,
-    remove_stale_temp_files,
     require_writable,
 )
 from srgan.core.runtime import resolve_device, rng_state, set_rng_state, torch_settings
 from srgan.core.variants import Schedule, Variant
 from srgan.data.patches import PIPELINE_WORDS, make_batches, resolve_pipeline
-from srgan.data.trainset import files_digest, scan_images
+from srgan.data.trainset import files_digest
 from srgan.models import checkpoints
 from srgan.models.losses import check_content_loss_weights
 from srgan.models.networks import SRResNet
+from srgan.training import resume
 from srgan.training.log import log_metrics, open_live
+from srgan.training.signals import TrainingInterrupted, stop_on_signals
 from srgan.training.step import (
     LossMeter,
     NonFiniteLossError,
     Trainer,
     build_trainer,
     describe_step,
-    generator_settings,
     loss_names,
     parameters_finite,
 )
 
 EVAL_PREFIX = "eval/"  # logged names of the evaluate callback's scores: eval/<name>
-SIGNAL_EXIT_BASE = 128  # shell convention: killed by signal N exits 128 + N
 
 #: Scores the generator (in eval mode) during training: {name: value}, logged as eval/<name>
 #: (``srgan.evaluation.protocol.training_evaluator``'s: {"Set5_psnr": ..., "Set5_ssim": ...}).
 Evaluator = Callable[[SRResNet], dict[str, float]]
-
-
-# --------------------------------------------------------------------------------------------
-# Signals
-# --------------------------------------------------------------------------------------------
-
-
-class TrainingInterrupted(Exception):
-    """SIGINT/SIGTERM arrived; a checkpoint was written. ``exit_code`` is 128 + signal."""
-
-    def __init__(self, message: str, signum: int) -> None:
-        super().__init__(message)
-        self.signum = signum
-        self.exit_code = SIGNAL_EXIT_BASE + signum
-
-
-class _StopFlag:
-    """Set by SIGINT/SIGTERM; the loop checks it after each step. A second signal acts as
-    usual (the previous handler is put back on the first)."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.previous: dict[int, Any] = {}
-        self.pid = os.getpid()
-
-    def handle(self, signum: int, frame: Any) -> None:
-        if os.getpid() != self.pid:
-            return  # a forked DataLoader worker: the main process stops it when it is done
-        self.signum = signum
-        signal.signal(signum, self.previous[signum])
-        name = signal.Signals(signum).name
-        os.write(
-            sys.stderr.fileno(),
-            f"\n{name} received: finishing this step and writing a checkpoint "
-            f"(send it again to stop at once, without one)\n".encode(),
-        )
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[_StopFlag]:
-    flag = _StopFlag()
-    try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            flag.previous[signum] = signal.signal(signum, flag.handle)
-    except ValueError:  # not the main thread: leave signals alone
-        pass
-    try:
-        yield flag
-    finally:
-        for signum, handler in flag.previous.items():
-            signal.signal(signum, handler)
-
-
-# --------------------------------------------------------------------------------------------
-# Checks before training
-# --------------------------------------------------------------------------------------------
-
-
-def training_files(config: Config, progress: bool = True) -> tuple[Path, list[Path]]:
-    """The training images (scanned with the bad-input policy) and their folder.
-
-    The folder must exist (the workflow's data rules, or ``srgan train`` for the demo's
-    bundled ``skimage`` set, write it first).
-    """
-    folder = paths.train_images_dir(config)
-    files = scan_images(
-        folder,
-        config.data.crop_size,
-        config.data.on_bad_image,
-        cache_dir=paths.cache_dir(config),
-        progress=progress,
-    )
-    return folder, files
-
-
-def read_init(init: Path, config: Config) -> dict[str, Any]:
-    """A generator checkpoint to start from, checked against the configured architecture."""
-    data = checkpoints.read_generator_file(Path(init))
-    expected = generator_settings(config)
-    found = data["model"]
-    if not isinstance(found, dict) or found != expected:
-        differ = sorted(
-            k for k in expected if not isinstance(found, dict) or found.get(k) != expected[k]
-        )
-        raise UserError(
-            f"--init {init}: its generator ({found}) does not match the configured one "
-            f"({expected}); differing: {', '.join(differ) or 'extra keys'}"
-        )
-    return data
-
-
-def _init_summary(init: Path, data: dict[str, Any]) -> dict[str, Any]:
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-    return {
-        "path": str(init),
-        "digest": checkpoints.weights_digest(data["generator"]),
-        "variant": metadata.get("variant", data.get("variant")),
-        "step": metadata.get("step", data.get("step")),
-        "train_hash": metadata.get("train_hash", data.get("train_hash")),
-    }
-
-
-# --------------------------------------------------------------------------------------------
-# The resume decision
-# --------------------------------------------------------------------------------------------
-
-
-def mismatch(
-    record: dict[str, Any], identity: str, init: dict[str, Any] | None, steps: int
-) -> str | None:
-    """Why a final.pt's metadata or a checkpoint cannot continue into the requested run
-    (identity: :func:`srgan.core.variants.run_hash`; ``init``: the ``--init`` summary, if any;
-    ``steps``: the schedule's total), or None when it can."""
-    if record.get("train_hash") != identity:
-        return (
-            f"another configuration or variant (training hash {record.get('train_hash')}, "
-            f"now {identity})"
-        )
-    recorded_init = (record.get("init") or {}).get("digest")
-    if init is not None and recorded_init != init["digest"]:
-        return f"another --init generator (weights {recorded_init}, now {init['digest']})"
-    if int(record.get("step", 0)) > steps:
-        return f"{record.get('step')} steps, more than the {steps} asked for"
-    return None
-
-
-def is_complete(
-    record: dict[str, Any] | None, identity: str, init: dict[str, Any] | None, steps: int
-) -> bool:
-    """Whether a final.pt with metadata ``record`` is the requested run, finished: then
-    ``srgan train`` does nothing (None: there is no readable final.pt; {}: it has no
-    metadata)."""
-    return (
-        bool(record)
-        and mismatch(record, identity, init, steps) is None
-        and (record.get("step") == steps)
-    )
-
-
-def _assess(
-    folder: paths.RunFolder,
-    record: dict[str, Any] | None,
-    identity: str,
-    init: dict[str, Any] | None,
-    steps: int,
-    data: dict[str, Any],
-    final_set_aside: bool,
-) -> tuple[tuple[Path, dict[str, Any]] | None, str | None]:
-    """(the checkpoint to resume from, or None; why the folder's state cannot continue into
-    the requested run, or None). ``record`` is final.pt's metadata (None: no final.pt, or
-    an unreadable one that was set aside: ``final_set_aside``). Unreadable checkpoints
-    newer than the one chosen are set aside (:func:`srgan.models.checkpoints.latest_state`)."""
-    final = folder.final
-    if record is not None:
-        why = mismatch(record, identity, init, steps)
-        if why is not None:
-            return None, f"{final} is from {why}"
-    latest = checkpoints.latest_state(folder)
-    if latest is None:
-        if final_set_aside:
-            return None, f"{final} was unreadable and no checkpoint is left to continue from"
-        missing = f"{final} has fewer steps and no checkpoint is left to continue from"
-        return None, missing if record is not None else None
-    path, state = latest
-    why = mismatch(state, identity, init, steps)
-    if why is None and state["data"]["files_digest"] != data["files_digest"]:
-        why = (
-            f"other training images ({state['data']['n_files']} files then, {data['n_files']} now)"
-        )
-    return (None, f"checkpoint {path} is from {why}") if why else (latest, None)
-
-
-def _move_aside(folder: paths.RunFolder) -> Path:
-    """Move final.pt, final.json, checkpoints/, snapshots/ and dvclive/ to
-    DIR/superseded/<UTC time>/ (nothing lost)."""
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    dest = folder.superseded / stamp
-    dest.mkdir(parents=True)
-    kept = (folder.final, folder.final_metadata, folder.checkpoints, folder.snapshots)
-    for path in (*kept, folder.dvclive):
-        if path.exists():
-            os.replace(path, dest / path.name)
-    return dest
-
-
-def _remove_stale_temp_files(folder: paths.RunFolder) -> None:
-    """Temp files of atomic writes a killed run left: in DIR, checkpoints/, snapshots/ and
-    dvclive/."""
-    live = folder.dvclive
-    live_folders = [p for p in live.rglob("*") if p.is_dir()] if live.is_dir() else []
-    for path in (folder.root, folder.checkpoints, folder.snapshots, live, *live_folders):
-        remove_stale_temp_files(path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,34 +230,34 @@ def train(
     tag = f"srgan train {spec.name}"
     require_writable(folder.root, f"--workdir {folder.root}")
 
-    init_data = read_init(init, config) if init is not None else None
-    init_info = _init_summary(init, init_data) if init_data is not None else None
+    init_data = resume.read_init(init, config) if init is not None else None
+    init_info = resume.init_summary(init, init_data) if init_data is not None else None
     device = resolve_device(config.device)
     check_content_loss_weights(spec.content, config.vgg.weights)
-    images_dir, files = training_files(config, progress)
+    images_dir, files = resume.training_files(config, progress)
     data_state = {
         "seed": config.seed,
         "files_digest": files_digest(files, images_dir),
         "n_files": len(files),
     }
     if spec.adversarial and init_info is None and not checkpoints.list_checkpoints(folder):
-        raise _init_required(spec)  # early: nothing to resume from, so no lock needed
+        raise resume.init_required(spec)  # early: nothing to resume from, so no lock needed
 
-    with _folder_lock(folder):
-        _remove_stale_temp_files(folder)
+    with resume.folder_lock(folder):
+        resume.remove_stale_files(folder)
         had_final = final.exists()
         record = checkpoints.final_record(folder)  # an unreadable final.pt is set aside
-        if is_complete(record, identity, init_info, schedule.steps):
+        if resume.is_complete(record, identity, init_info, schedule.steps):
             print(f"{tag}: {final} is complete ({schedule.steps} steps, same run); nothing to do")
             return final
         set_aside = had_final and record is None
-        latest, superseded = _assess(
+        latest, superseded = resume.assess(
             folder, record, identity, init_info, schedule.steps, data_state, set_aside
         )
         if latest is None and init_info is None and spec.adversarial:
-            raise _init_required(spec)
+            raise resume.init_required(spec)
         if superseded is not None:
-            moved = _move_aside(folder)
+            moved = resume.move_aside(folder)
             print(f"{tag}: {superseded}: moved it to {moved}; starting over")
         with torch_settings(config.train.deterministic, device):
             run = _Run(
@@ -493,25 +297,6 @@ def train(
                 )
     print(f"{tag}: done, {schedule.steps} steps; generator written to {final}")
     return final
-
-
-def _init_required(spec: Variant) -> UserError:
-    return UserError(
-        f"{spec.name} starts from a trained {spec.init} generator (paper, Section 3.2): "
-        f"pass --init WORKDIR/final.pt of an {spec.init} run"
-    )
-
-
-@contextlib.contextmanager
-def _folder_lock(folder: paths.RunFolder) -> Iterator[None]:
-    """Hold ``DIR/.lock`` (released on exit, even on SIGKILL): one training per work folder."""
-    try:
-        with file_lock(folder.lock, wait=False):
-            yield
-    except LockBusy:
-        raise UserError(
-            f"another `srgan train` is running in {folder.root} (it holds {folder.lock})"
-        ) from None
 
 
 def _loop(
@@ -554,7 +339,7 @@ def _loop(
     if trainer.discriminator is not None:
         trainer.discriminator.train()
     with contextlib.ExitStack() as stack:
-        stop = stack.enter_context(_stop_on_signals())
+        stop = stack.enter_context(stop_on_signals())
         batches = _batches(files, config, start, run.device, progress)
         stack.callback(batches.close)
         stack.callback(bar.close)

@@ -1,0 +1,183 @@
+"""Before a run trains: its inputs checked, and the resume decision.
+
+``srgan train`` reruns the same command to resume, so every start decides from the work
+folder's state what to do: nothing (``final.pt`` is the requested run, finished:
+:func:`is_complete`), resume from the newest readable checkpoint, or move the state that cannot
+continue into the requested run (another identity, ``--init`` generator or training files, or
+more steps than asked for: :func:`mismatch`) to ``DIR/superseded/<UTC time>/`` and start over
+(:func:`assess`, :func:`move_aside`). Nothing is ever deleted. The folder is held by one run at
+a time (:func:`folder_lock`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from srgan.core import paths
+from srgan.core.config import Config
+from srgan.core.errors import UserError
+from srgan.core.fileio import LockBusy, file_lock, remove_stale_temp_files
+from srgan.core.variants import Variant
+from srgan.data.trainset import scan_images
+from srgan.models import checkpoints
+from srgan.training.step import generator_settings
+
+
+def training_files(config: Config, progress: bool = True) -> tuple[Path, list[Path]]:
+    """The training images (scanned with the bad-input policy) and their folder.
+
+    The folder must exist (the workflow's data rules, or ``srgan train`` for the demo's
+    bundled ``skimage`` set, write it first).
+    """
+    folder = paths.train_images_dir(config)
+    files = scan_images(
+        folder,
+        config.data.crop_size,
+        config.data.on_bad_image,
+        cache_dir=paths.cache_dir(config),
+        progress=progress,
+    )
+    return folder, files
+
+
+def read_init(init: Path, config: Config) -> dict[str, Any]:
+    """A generator checkpoint to start from, checked against the configured architecture."""
+    data = checkpoints.read_generator_file(Path(init))
+    expected = generator_settings(config)
+    found = data["model"]
+    if not isinstance(found, dict) or found != expected:
+        differ = sorted(
+            k for k in expected if not isinstance(found, dict) or found.get(k) != expected[k]
+        )
+        raise UserError(
+            f"--init {init}: its generator ({found}) does not match the configured one "
+            f"({expected}); differing: {', '.join(differ) or 'extra keys'}"
+        )
+    return data
+
+
+def init_summary(init: Path, data: dict[str, Any]) -> dict[str, Any]:
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    return {
+        "path": str(init),
+        "digest": checkpoints.weights_digest(data["generator"]),
+        "variant": metadata.get("variant", data.get("variant")),
+        "step": metadata.get("step", data.get("step")),
+        "train_hash": metadata.get("train_hash", data.get("train_hash")),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The resume decision
+# --------------------------------------------------------------------------------------------
+
+
+def mismatch(
+    record: dict[str, Any], identity: str, init: dict[str, Any] | None, steps: int
+) -> str | None:
+    """Why a final.pt's metadata or a checkpoint cannot continue into the requested run
+    (identity: :func:`srgan.core.variants.run_hash`; ``init``: the ``--init`` summary, if any;
+    ``steps``: the schedule's total), or None when it can."""
+    if record.get("train_hash") != identity:
+        return (
+            f"another configuration or variant (training hash {record.get('train_hash')}, "
+            f"now {identity})"
+        )
+    recorded_init = (record.get("init") or {}).get("digest")
+    if init is not None and recorded_init != init["digest"]:
+        return f"another --init generator (weights {recorded_init}, now {init['digest']})"
+    if int(record.get("step", 0)) > steps:
+        return f"{record.get('step')} steps, more than the {steps} asked for"
+    return None
+
+
+def is_complete(
+    record: dict[str, Any] | None, identity: str, init: dict[str, Any] | None, steps: int
+) -> bool:
+    """Whether a final.pt with metadata ``record`` is the requested run, finished: then
+    ``srgan train`` does nothing (None: there is no readable final.pt; {}: it has no
+    metadata)."""
+    return (
+        bool(record)
+        and mismatch(record, identity, init, steps) is None
+        and (record.get("step") == steps)
+    )
+
+
+def assess(
+    folder: paths.RunFolder,
+    record: dict[str, Any] | None,
+    identity: str,
+    init: dict[str, Any] | None,
+    steps: int,
+    data: dict[str, Any],
+    final_set_aside: bool,
+) -> tuple[tuple[Path, dict[str, Any]] | None, str | None]:
+    """(the checkpoint to resume from, or None; why the folder's state cannot continue into
+    the requested run, or None). ``record`` is final.pt's metadata (None: no final.pt, or
+    an unreadable one that was set aside: ``final_set_aside``). Unreadable checkpoints
+    newer than the one chosen are set aside (:func:`srgan.models.checkpoints.latest_state`)."""
+    final = folder.final
+    if record is not None:
+        why = mismatch(record, identity, init, steps)
+        if why is not None:
+            return None, f"{final} is from {why}"
+    latest = checkpoints.latest_state(folder)
+    if latest is None:
+        if final_set_aside:
+            return None, f"{final} was unreadable and no checkpoint is left to continue from"
+        missing = f"{final} has fewer steps and no checkpoint is left to continue from"
+        return None, missing if record is not None else None
+    path, state = latest
+    why = mismatch(state, identity, init, steps)
+    if why is None and state["data"]["files_digest"] != data["files_digest"]:
+        why = (
+            f"other training images ({state['data']['n_files']} files then, {data['n_files']} now)"
+        )
+    return (None, f"checkpoint {path} is from {why}") if why else (latest, None)
+
+
+def move_aside(folder: paths.RunFolder) -> Path:
+    """Move final.pt, final.json, checkpoints/, snapshots/ and dvclive/ to
+    DIR/superseded/<UTC time>/ (nothing lost)."""
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    dest = folder.superseded / stamp
+    dest.mkdir(parents=True)
+    kept = (folder.final, folder.final_metadata, folder.checkpoints, folder.snapshots)
+    for path in (*kept, folder.dvclive):
+        if path.exists():
+            os.replace(path, dest / path.name)
+    return dest
+
+
+def remove_stale_files(folder: paths.RunFolder) -> None:
+    """Temp files of atomic writes a killed run left: in DIR, checkpoints/, snapshots/ and
+    dvclive/."""
+    live = folder.dvclive
+    live_folders = [p for p in live.rglob("*") if p.is_dir()] if live.is_dir() else []
+    for path in (folder.root, folder.checkpoints, folder.snapshots, live, *live_folders):
+        remove_stale_temp_files(path)
+
+
+def init_required(spec: Variant) -> UserError:
+    return UserError(
+        f"{spec.name} starts from a trained {spec.init} generator (paper, Section 3.2): "
+        f"pass --init WORKDIR/final.pt of an {spec.init} run"
+    )
+
+
+@contextlib.contextmanager
+def folder_lock(folder: paths.RunFolder) -> Iterator[None]:
+    """Hold ``DIR/.lock`` (released on exit, even on SIGKILL): one training per work folder."""
+    try:
+        with file_lock(folder.lock, wait=False):
+            yield
+    except LockBusy:
+        raise UserError(
+            f"another `srgan train` is running in {folder.root} (it holds {folder.lock})"
+        ) from None
