@@ -23,7 +23,7 @@ comparison_images = []  # <dataset>/<stem>, in order; empty: figures.DEFAULT_PIC
 from IPython.display import HTML, Markdown, display
 
 from srgan.core import paths, variants
-from srgan.report import charts, figures, notebooks, render, tables
+from srgan.report import charts, curves, figures, notebooks, render, tables
 
 ctx = notebooks.context(
     results_dir, runs_dir, reports_dir, data_dir, profile, config_files, config_sets, params_file
@@ -116,7 +116,7 @@ else:
 # schedule (1e6 SRResNet steps, then 1e5 + 1e5 SRGAN steps).
 
 # %%
-runs = charts.training_runs(ctx.config, ctx.runs_dir)
+runs = curves.training_runs(ctx.config, ctx.runs_dir)
 if not runs:
     display(
         Markdown(
@@ -126,8 +126,8 @@ if not runs:
 bicubic = tables.load_evals(ctx.evals_dir, (variants.BICUBIC,)).get(variants.BICUBIC, {})
 baselines = {ds: {f"bicubic ({e['psnr']:.2f} dB)": e["psnr"]} for ds, e in bicubic.items()}
 curves = {
-    "training_losses": charts.loss_figure(runs),
-    "training_psnr": charts.psnr_curve_figure(runs, baselines),
+    "training_losses": curves.loss_figure(runs),
+    "training_psnr": curves.psnr_curve_figure(runs, baselines),
 }
 for name, fig in curves.items():
     if fig is not None:
@@ -140,7 +140,7 @@ display(Markdown(f"From `{ctx.run_folder('<variant>').metrics}/`."))
 # The spread behind each mean of Tables 1 and 2: one point per test image.
 
 # %%
-fig = figures.distribution_figure(per_image)
+fig = charts.distribution_figure(per_image)
 if fig is None:
     display(Markdown(f"_No evaluation files in `{ctx.evals_dir}`._"))
 else:
@@ -164,7 +164,7 @@ points = tables.perception_points(
 sources = paths.eval_file("<method>", ctx.evals_dir)
 drawn = False
 for score in tables.PERCEPTUAL_KEYS:
-    fig = figures.perception_distortion_figure(points, score)
+    fig = charts.perception_distortion_figure(points, score)
     if fig is None:
         continue
     drawn = True
@@ -196,7 +196,7 @@ else:
 # %%
 depth_set = ctx.config["workflow"]["depth"]["dataset"]
 depth_files = paths.depth_eval_file(paths.depth_run_name("<B>", "<0|1>"), ctx.depth_dir)
-fig = figures.depth_figure(tables.depth_table(ctx.depth_dir), depth_set)
+fig = charts.depth_figure(tables.depth_table(ctx.depth_dir), depth_set)
 if fig is None:
     display(
         Markdown(

@@ -28,7 +28,7 @@ import pandas as pd
 from IPython.display import HTML, Markdown, display
 
 from srgan.core import paths
-from srgan.mos import analysis, screening, store
+from srgan.mos import analysis, formatting, screening, store
 from srgan.report import notebooks, render
 
 
@@ -96,7 +96,7 @@ display(Markdown("\n".join(lines)))
 for table in (analysis.TABLE2, analysis.TABLE1):
     if (tables["paper"]["table"] == table).any():
         display(Markdown(f"### {table}"))
-        display(render.mos_paper_layout(tables["paper"], table))
+        display(formatting.mos_paper_layout(tables["paper"], table))
 closure = analysis.gap_closure(tables["mos"])
 if not closure.empty:
     display(
@@ -105,7 +105,7 @@ if not closure.empty:
             "SRGAN closes, (SRGAN − SRResNet) / (HR − SRResNet) (the paper: more than 50%):"
         )
     )
-    show(render.format_columns(closure, {"ours": ".0%", "paper": ".0%"}))
+    show(formatting.format_columns(closure, {"ours": ".0%", "paper": ".0%"}))
 
 # %% [markdown]
 # ## MOS per method and test set
@@ -114,7 +114,7 @@ if not closure.empty:
 
 # %%
 show(
-    render.format_columns(
+    formatting.format_columns(
         tables["mos"].drop(columns=["method"]),
         {"mos": ".2f", "sd": ".2f", "ci_low": ".2f", "ci_high": ".2f"},
     )
@@ -144,9 +144,9 @@ P_COLUMNS = {
     "p_holm": "p",
 }
 HIDDEN = ["unit", "method_a", "method_b"]
-show(render.format_columns(tables["wilcoxon"].drop(columns=HIDDEN), P_COLUMNS))
+show(formatting.format_columns(tables["wilcoxon"].drop(columns=HIDDEN), P_COLUMNS))
 display(Markdown("**Per image** (sensitivity):"))
-show(render.format_columns(tables["wilcoxon_per_image"].drop(columns=HIDDEN), P_COLUMNS))
+show(formatting.format_columns(tables["wilcoxon_per_image"].drop(columns=HIDDEN), P_COLUMNS))
 
 # %% [markdown]
 # ## Rater screening: a sensitivity analysis
@@ -159,7 +159,7 @@ show(render.format_columns(tables["wilcoxon_per_image"].drop(columns=HIDDEN), P_
 
 # %%
 show(
-    render.format_columns(
+    formatting.format_columns(
         tables["screening"], {"modal_share": ".2f", "panel_r": ".2f", "bt500_share": ".3f"}
     )
 )
@@ -173,10 +173,10 @@ side_by_side = pd.DataFrame(
         "dataset": both["dataset"],
         "method": both["label"],
         "MOS, all raters": [
-            render.mos_interval(*r) for r in both[["mos", "ci_low", "ci_high"]].to_numpy()
+            formatting.mos_interval(*r) for r in both[["mos", "ci_low", "ci_high"]].to_numpy()
         ],
         "MOS, without flagged": [
-            render.mos_interval(*r)
+            formatting.mos_interval(*r)
             for r in both[["mos_kept", "ci_low_kept", "ci_high_kept"]].to_numpy()
         ],
         "raters kept": both["n_raters_kept"],
@@ -184,7 +184,7 @@ side_by_side = pd.DataFrame(
 )
 show(side_by_side)
 display(Markdown("**Wilcoxon tests without the flagged raters**:"))
-show(render.format_columns(tables["wilcoxon_screened"].drop(columns=HIDDEN), P_COLUMNS))
+show(formatting.format_columns(tables["wilcoxon_screened"].drop(columns=HIDDEN), P_COLUMNS))
 display(
     Markdown(
         f"Thresholds: `screening.ATTENTION_MAX_FAILED_SHARE` = "
@@ -214,7 +214,7 @@ if fig is not None:
 
 # %%
 show(
-    render.format_columns(
+    formatting.format_columns(
         tables["power"], {"p_prime": ".3f", "needed": ".0f", "needed_holm": ".0f"}
     )
 )

@@ -16,8 +16,7 @@ import pytest
 from srgan.cli import main as cli
 from srgan.core import paths
 from srgan.core.errors import UserError
-from srgan.mos import analysis, screening, store
-from srgan.report import render
+from srgan.mos import analysis, formatting, screening, store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mos_helpers import TRUE_QUALITY, make_study, simulated_panel
@@ -131,10 +130,10 @@ def test_the_paper_layout_puts_the_papers_mos_beside_ours(synthetic) -> None:
     assert list(table2.index) == ["NN", "Bicubic", "HR"]
     assert table2["mos_paper"].tolist() == [1.28, 1.97, 4.32]  # Table 2, Set5
     assert table2.loc["NN", "delta"] == pytest.approx(1.5 - 1.28)
-    shown = render.mos_paper_layout(layout, analysis.TABLE2)
-    assert shown.loc[("Set5", render.MOS_OURS_ROW), "NN"] == "1.50 [0.69, 2.31]"
-    assert shown.loc[("Set5", render.MOS_PAPER_ROW), "HR"] == "4.32"
-    assert shown.loc[("Set5", render.MOS_DELTA_ROW), "HR"] == "-0.15"
+    shown = formatting.mos_paper_layout(layout, analysis.TABLE2)
+    assert shown.loc[("Set5", formatting.MOS_OURS_ROW), "NN"] == "1.50 [0.69, 2.31]"
+    assert shown.loc[("Set5", formatting.MOS_PAPER_ROW), "HR"] == "4.32"
+    assert shown.loc[("Set5", formatting.MOS_DELTA_ROW), "HR"] == "-0.15"
     assert (layout["table"] == analysis.TABLE1).sum() == 0  # no Table 1 model was rated
 
 

@@ -27,14 +27,14 @@ from matplotlib.colors import to_hex
 from PIL import Image
 
 from srgan.cli.main import main
-from srgan.core import paper, paths, variants
+from srgan.core import paper, paths
 from srgan.core.config import load_config
 from srgan.core.errors import UserError
 from srgan.core.fileio import format_sums, read_sums, sums_digest
 from srgan.core.paper import SCALE
 from srgan.models import checkpoints
 from srgan.models import networks as models
-from srgan.report import charts, figures, provenance, render, tables
+from srgan.report import charts, curves, figures, provenance, render, tables
 from srgan.report import notebooks as reports
 
 REPO = Path(__file__).resolve().parents[1]
@@ -240,14 +240,14 @@ def test_demo_reasons_name_config_and_models() -> None:
 
 def test_the_quick_profile_is_named_in_every_report_and_the_index(tmp_path: Path) -> None:
     quick = load_config(PARAMS, [REPO / "config" / "quick.yaml"])
-    note = variants.profile_note(quick)
+    note = provenance.profile_note(quick)
     assert note == (
         "Quick profile (config/quick.yaml): the paper's models on a shortened schedule "
         "(SRResNet 100,000 iterations; SRGAN 20,000, the learning rate dropping at 10,000). "
         "A check of the replication in about an hour on one GPU, not its final numbers."
     )
-    assert variants.profile_note(load_config(PARAMS)) is None
-    assert variants.profile_note(load_config(PARAMS, [DEMO_CONFIG])) is None  # its banner says it
+    assert provenance.profile_note(load_config(PARAMS)) is None
+    assert provenance.profile_note(load_config(PARAMS, [DEMO_CONFIG])) is None  # its banner says it
     assert provenance.demo_reasons(quick) == []  # real models: no demo banner
     assert "train.srresnet.steps = 100000 (paper: SRResNet: 1e6 iterations)" in (
         provenance.deviations(quick.to_dict())
@@ -473,9 +473,9 @@ def test_comparison_figure_has_lr_hr_zooms_and_crops(tmp_path: Path) -> None:
     assert _empty_panels(figures.panels_figure(panels, crop, "x")) == []
 
 
-def _runs(root: Path, config: dict | None = None) -> list[charts.TrainingRun]:
+def _runs(root: Path, config: dict | None = None) -> list[curves.TrainingRun]:
     config = config or load_config(PARAMS, [DEMO_CONFIG]).to_dict()
-    return charts.training_runs(config, root / "runs")
+    return curves.training_runs(config, root / "runs")
 
 
 def test_training_curves_from_synthetic_logs(tmp_path: Path) -> None:
@@ -493,30 +493,30 @@ def test_training_curves_from_synthetic_logs(tmp_path: Path) -> None:
         "train/lr",
         "eval/Set5_psnr",
     }
-    assert [charts.is_loss_metric(n) for n in ("train/content", "train/lr", "train/d_real")] == [
+    assert [curves.is_loss_metric(n) for n in ("train/content", "train/lr", "train/d_real")] == [
         True,
         False,
         False,
     ]
     # SRGAN starts where SRResNet-MSE ended (final.json's init step), SRResNet at 0.
     assert [r.start for r in runs] == [0, 0, 40, 40, 40]
-    losses = charts.loss_figure(runs)
+    losses = curves.loss_figure(runs)
     assert _empty_panels(losses) == []
     assert len(losses.axes) == 5 + 1  # a panel per variant and one for D: no empty panel
     # An SRGAN panel: its own steps (log), after the SRResNet-MSE steps it starts from, with
     # the paper's SRGAN schedule marked.
     srgan_ax = next(ax for ax in losses.axes if ax.get_title() == "SRGAN-MSE (from step 40)")
-    assert srgan_ax.get_xscale() == "log" and srgan_ax.get_xlabel() == charts.SRGAN_STEPS_LABEL
+    assert srgan_ax.get_xscale() == "log" and srgan_ax.get_xlabel() == curves.SRGAN_STEPS_LABEL
     marks = [line.get_xdata()[0] for line in srgan_ax.lines if line.get_label()[0] == "p"]
     assert marks == [100_000, 200_000]
     # One legend below the panels, none inside a loss panel over its curves.
     assert len(losses.legends) == 1
     assert all(ax.get_legend() is None for ax in losses.axes[:-1])
     _png_ok(charts.save(losses, tmp_path / "losses.png"))
-    psnr = charts.psnr_curve_figure(runs, {"Set5": {"bicubic": 19.0}})
+    psnr = curves.psnr_curve_figure(runs, {"Set5": {"bicubic": 19.0}})
     assert _empty_panels(psnr) == []
     _png_ok(charts.save(psnr, tmp_path / "psnr.png"))
-    assert charts.loss_figure([]) is None and charts.psnr_curve_figure([]) is None
+    assert curves.loss_figure([]) is None and curves.psnr_curve_figure([]) is None
 
 
 def test_loss_terms_are_drawn_with_their_weights(tmp_path: Path) -> None:
@@ -526,7 +526,7 @@ def test_loss_terms_are_drawn_with_their_weights(tmp_path: Path) -> None:
     vgg = paths.RunFolder(tmp_path / paths.run_dir("srresnet_vgg22"))
     _tsv(vgg.metrics / "train" / "tv.tsv", "tv", [5, 10], [500.0, 400.0])
     config = load_config(PARAMS, [DEMO_CONFIG]).to_dict()
-    fig = charts.loss_figure(_runs(tmp_path, config))
+    fig = curves.loss_figure(_runs(tmp_path, config))
     ax = next(ax for ax in fig.axes if ax.get_title() == "SRResNet-VGG22")
     weight = config["loss"]["tv_weight"]
     tv = next(line for line in ax.lines if line.get_label() == f"{weight:.0e} × tv")
@@ -545,7 +545,7 @@ def test_the_training_psnr_names_the_set_of_the_data(tmp_path: Path) -> None:
         metrics = paths.RunFolder(tmp_path / paths.run_dir(variant)).metrics / "eval"
         (metrics / "Set5_psnr.tsv").unlink()
         _tsv(metrics / "SkimageTest_psnr.tsv", "SkimageTest_psnr", [20, 40], [25.0, 26.5])
-    fig = charts.psnr_curve_figure(_runs(tmp_path), {"SkimageTest": {"bicubic": 28.35}})
+    fig = curves.psnr_curve_figure(_runs(tmp_path), {"SkimageTest": {"bicubic": 28.35}})
     (ax,) = fig.axes
     assert "SkimageTest" in ax.get_title() and "SkimageTest" in ax.get_ylabel()
     assert "Set5" not in ax.get_title() + ax.get_ylabel()
@@ -600,11 +600,11 @@ def test_verdict_dot_plot(tmp_path: Path) -> None:
 def test_depth_and_distribution_figures(tmp_path: Path) -> None:
     make_outputs(tmp_path)
     per_image = tables.per_image_scores(tmp_path / "results" / "eval")
-    _png_ok(charts.save(figures.distribution_figure(per_image), tmp_path / "p.png"))
+    _png_ok(charts.save(charts.distribution_figure(per_image), tmp_path / "p.png"))
     depth = tables.depth_table(tmp_path / "results" / "depth")
-    _png_ok(charts.save(figures.depth_figure(depth), tmp_path / "d.png"))
-    assert figures.depth_figure(tables.depth_table(tmp_path / "nothing")) is None
-    assert figures.distribution_figure(per_image[:0]) is None
+    _png_ok(charts.save(charts.depth_figure(depth, "BSD100"), tmp_path / "d.png"))
+    assert charts.depth_figure(tables.depth_table(tmp_path / "nothing"), "BSD100") is None
+    assert charts.distribution_figure(per_image[:0]) is None
 
 
 # --- the notebooks -------------------------------------------------------------------------

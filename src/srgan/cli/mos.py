@@ -45,8 +45,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
 def _cmd_analyse(args: argparse.Namespace) -> None:
     from srgan.core.fileio import write_text_atomic
-    from srgan.mos import analysis, store
-    from srgan.report import render
+    from srgan.mos import analysis, formatting, store
 
     ratings_file = args.ratings
     if ratings_file is None:
@@ -64,8 +63,8 @@ def _cmd_analyse(args: argparse.Namespace) -> None:
         write_text_atomic(path, table.to_csv(index=False))
     print(f"wrote {', '.join(tables)} (.csv) to {args.out_dir}")
     for row in tables["paper"][tables["paper"]["table"] == analysis.TABLE2].itertuples():
-        ours = render.mos_interval(row.mos_ours, row.ci_low, row.ci_high)
-        paper = render.number(row.mos_paper, render.MOS_SPEC)
+        ours = formatting.mos_interval(row.mos_ours, row.ci_low, row.ci_high)
+        paper = formatting.number(row.mos_paper, formatting.MOS_SPEC)
         print(
             f"  {row.dataset:8s} {row.column:9s} MOS {ours} (paper {paper}), {row.n_raters} raters"
         )

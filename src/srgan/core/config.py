@@ -31,6 +31,10 @@ from srgan.core.errors import UserError
 #: offline CPU demo): what the reports name, and the one place that says a run is a demo.
 PAPER_PROFILE, QUICK_PROFILE, DEMO_PROFILE = "paper", "quick", "demo"
 
+#: ``evaluate.perceptual.weights`` of the offline demo and tests: random LPIPS backbones and no
+#: pristine NIQE model (``srgan.metrics.perceptual``), not comparable with published values.
+PERCEPTUAL_STANDIN = "standin"
+
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
 PARAMS_FILE = "params.yaml"
 

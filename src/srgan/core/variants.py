@@ -11,8 +11,7 @@ the Snakemake rules and the reports import them from here.
     srgan_vgg54     SRGAN, VGG54 + 1e-3 adversarial                 "
 
 Every SRGAN generator starts from the trained SRResNet-MSE (paper, Section 3.2): ``INIT``.
-Results that are not the paper's are named here too: a demo's (:func:`demo_reasons`) and the
-quick profile's (:func:`profile_note`).
+Why results are not comparable with the paper's is named here too (:func:`demo_reasons`).
 
 **Run identity.** :func:`run_identity` is the single answer to "is this the same training
 run?": the configuration keys that change what a variant computes. ``srgan train`` starts a
@@ -33,7 +32,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from srgan.core.config import QUICK_PROFILE, Config, config_hash
+from srgan.core.config import PERCEPTUAL_STANDIN, Config, config_hash
 from srgan.core.errors import UserError
 
 # --- the five variants --------------------------------------------------------------------
@@ -230,25 +229,6 @@ def rerun_trigger(config: Config, variant: Variant) -> str:
 
 
 # --- demo runs ----------------------------------------------------------------------------------
-
-
-#: ``evaluate.perceptual.weights`` of the offline demo and tests
-#: (``srgan.metrics.perceptual.STANDIN``).
-PERCEPTUAL_STANDIN = "standin"
-
-
-def profile_note(config: Config) -> str | None:
-    """What the reports say about a shortened but real run (the quick profile); None for the
-    paper's profile, and for the demo, whose banner says more (:func:`demo_reasons`)."""
-    if config.profile != QUICK_PROFILE:
-        return None
-    srresnet, srgan = config.train.srresnet, config.train.srgan
-    return (
-        f"Quick profile (config/quick.yaml): the paper's models on a shortened schedule "
-        f"(SRResNet {srresnet.steps:,} iterations; SRGAN {srgan.steps:,}, the learning rate "
-        f"dropping at {srgan.lr_decay_step:,}). A check of the replication in about an hour "
-        "on one GPU, not its final numbers."
-    )
 
 
 def demo_reasons(config: Config, variant: Variant | None = None) -> list[str]:

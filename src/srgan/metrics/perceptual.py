@@ -40,9 +40,9 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 
+from srgan.core.config import PERCEPTUAL_STANDIN as STANDIN
 from srgan.core.config import PerceptualConfig
 from srgan.core.errors import UserError
-from srgan.core.variants import PERCEPTUAL_STANDIN as STANDIN
 from srgan.image.colour import PIXEL_MAX, rgb_to_y
 
 #: ``evaluate.perceptual.weights``: the real files, or stand-ins (demo and tests only,

@@ -1,5 +1,4 @@
-"""The report figures made of images: visual comparisons, the SRGAN training's evolution; and
-the per-image PSNR, perception against distortion (PSNR against LPIPS/NIQE), the depth study.
+"""The report figures made of images: visual comparisons and the SRGAN training's evolution.
 
 Each ``*_figure`` function returns a matplotlib ``Figure`` (made without pyplot, so nothing
 is shown by itself) or None when its inputs do not exist; ``srgan.report.charts.save`` writes it as
@@ -11,11 +10,12 @@ snapshots ``runs/<variant>/snapshots/step_<N>.pt``, and the tables of ``srgan.re
 
 A per-image figure is a grid of panels (:class:`Panel`): the same crop of the image for each
 method (or training step), with two enlarged insets below it; :func:`save_crops` writes each
-panel's crop at full resolution, for the link under the figure. Training curves and the
-verdict's dot plot are ``srgan.report.charts``'s.
+panel's crop at full resolution, for the link under the figure. Charts of numbers are
+``srgan.report.charts``' and ``srgan.report.curves``'.
 
-This module uses charts, imageops, paper, paths and the leaves errors; checkpoints,
-evaluation and inference (torch) only to run the snapshots of :func:`evolution_panels`.
+This module uses ``srgan.image``, ``srgan.core`` (paper, paths, variants, errors); the models'
+checkpoints and ``srgan.evaluation`` (torch) only to run the snapshots of
+:func:`evolution_panels`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -358,144 +357,3 @@ def evolution_heading(variant: str, dataset: str, stem: str, crop: Crop) -> str:
         f"{paper.LABELS[variant]} during training on {dataset}/{stem} (the paper's appendix): "
         f"the same {crop.side} px crop from generator snapshots; below, two regions enlarged"
     )
-
-
-# --- per-image distributions, depth study ------------------------------------------------------
-
-
-def distribution_figure(per_image: pd.DataFrame) -> Figure | None:
-    """Per-image PSNR of each method, one panel per dataset (box + points).
-
-    Red crosses mark the paper's mean PSNR (Table 1/2) where the paper has one.
-    """
-    if per_image.empty:
-        return None
-    datasets = [d for d in paper.TABLE2_DATASETS if d in set(per_image["dataset"])]
-    datasets += sorted(set(per_image["dataset"]) - set(datasets))
-    order = [paper.LABELS[m] for m in paper.OUR_METHODS if m in set(per_image["method"])]
-    ticks = [label.replace("-", "\n") for label in order]
-    fig = Figure(figsize=(max(6.0, 1.1 * len(order)), 3.3 * len(datasets)))
-    axes = fig.subplots(len(datasets), 1, squeeze=False)[:, 0]
-    for ax, dataset in zip(axes, datasets, strict=True):
-        rows = per_image[per_image["dataset"] == dataset]
-        sns.boxplot(
-            data=rows, x="label", y="psnr", order=order, ax=ax, color="#cfe2f3", fliersize=0
-        )
-        sns.stripplot(
-            data=rows, x="label", y="psnr", order=order, ax=ax, color="#1f4e79", size=3, jitter=0.2
-        )
-        means = rows.groupby("label")["psnr"].mean()
-        ours = [(i, means[label]) for i, label in enumerate(order) if label in means]
-        ax.plot(*zip(*ours, strict=True), "D", color="black", markersize=5, label="our mean")
-        theirs = [(i, _paper_psnr(label, dataset)) for i, label in enumerate(order)]
-        theirs = [(i, v) for i, v in theirs if v is not None]
-        if theirs:
-            ax.plot(
-                *zip(*theirs, strict=True),
-                "x",
-                color="#c62828",
-                markersize=9,
-                mew=2,
-                label="the paper's mean",
-            )
-        n = rows.groupby("label")["image"].nunique().max()
-        ax.set_title(f"{dataset}: per-image PSNR ({n} images)", fontsize=10)
-        ax.legend(fontsize=8)
-        ax.set_xticks(range(len(order)), ticks)
-        ax.set_xlabel("")
-        ax.set_ylabel("PSNR [dB]")
-        ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-def _paper_psnr(label: str, dataset: str) -> float | None:
-    method = next(m for m in paper.OUR_METHODS if paper.LABELS[m] == label)
-    table2_name = {v: k for k, v in paper.TABLE2_REPRODUCED.items()}.get(method)
-    if table2_name and dataset in paper.TABLE2[table2_name]:
-        return paper.TABLE2[table2_name][dataset].psnr
-    if method in paper.TABLE1 and dataset in paper.TABLE1[method]:
-        return paper.TABLE1[method][dataset].psnr
-    return None
-
-
-def depth_figure(depth: pd.DataFrame, dataset: str = "BSD100") -> Figure | None:
-    """PSNR on ``dataset`` against the residual blocks B, with and without the long skip.
-
-    The paper's SRResNet (B = 16, with skip) BSD100 PSNR of Table 2 is marked for reference.
-    """
-    rows = depth[depth["dataset"] == dataset] if not depth.empty else depth
-    if rows.empty:
-        return None
-    fig = Figure(figsize=(6.5, 4.0))
-    ax = fig.subplots()
-    for skip, group in rows.groupby("long_skip"):
-        group = group.sort_values("blocks")
-        label = "with long skip" if skip else "without long skip"
-        ax.plot(group["blocks"], group["psnr"], marker="o", label=label)
-    if dataset in paper.TABLE2["srresnet"]:
-        ax.plot(
-            16,
-            paper.TABLE2["srresnet"][dataset].psnr,
-            "r*",
-            markersize=12,
-            label="paper: SRResNet, B = 16 (Table 2)",
-        )
-    ax.set_xlabel("residual blocks B")
-    ax.set_ylabel(f"{dataset} PSNR [dB]")
-    ax.set_xticks(
-        sorted(set(rows["blocks"]) | ({16} if dataset in paper.TABLE2["srresnet"] else set()))
-    )
-    ax.set_title(f"Depth study: {dataset} PSNR against network depth", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-# --- perception against distortion ------------------------------------------------------------
-
-#: Axis labels of the perceptual scores (``tables.PERCEPTUAL_KEYS``); all are lower-better.
-PERCEPTUAL_LABELS = {
-    "lpips": "LPIPS (AlexNet), lower is better",
-    "lpips_vgg": "LPIPS (VGG16), lower is better",
-    "niqe": "NIQE, lower is better",
-}
-
-
-def perception_distortion_figure(points: pd.DataFrame, score: str = "lpips") -> Figure | None:
-    """Distortion (PSNR, x) against perception (``score``, y): one panel per test set, one
-    point per method (``tables.perception_points``), labelled with the paper's MOS where it
-    has one. None when no method has both numbers.
-
-    The y axis is inverted, so up and right are better in every panel: SRGAN's claim is that
-    it moves up (perceptually better) while moving left (lower PSNR)."""
-    rows = (
-        points[np.isfinite(points["psnr"]) & np.isfinite(points[score])] if len(points) else points
-    )
-    if rows.empty:
-        return None
-    datasets = list(dict.fromkeys(rows["dataset"]))
-    labels = [paper.LABELS[m] for m in paper.OUR_METHODS if m in set(rows["model"])]
-    colors = dict(zip(labels, sns.color_palette("tab10", len(labels)), strict=True))
-    fig = Figure(figsize=(4.6 * len(datasets), 4.4))
-    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
-    for ax, dataset in zip(axes, datasets, strict=True):
-        for row in rows[rows["dataset"] == dataset].itertuples(index=False):
-            ax.plot(row.psnr, getattr(row, score), "o", color=colors[row.label])
-            text = row.label if np.isnan(row.mos_paper) else f"{row.label}\nMOS {row.mos_paper:.2f}"
-            ax.annotate(text, (row.psnr, getattr(row, score)), xytext=(4, 3),
-                        textcoords="offset points", fontsize=7)  # fmt: skip
-        ax.margins(x=0.2, y=0.15)  # room for the labels
-        ax.invert_yaxis()
-        ax.set_title(dataset, fontsize=10)
-        ax.set_xlabel("PSNR [dB] (Y), higher is better")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel(PERCEPTUAL_LABELS[score])
-    fig.suptitle(
-        "Perception against distortion (up and right are better)\n"
-        "MOS: the paper's mean opinion score (its raters, its outputs)",
-        fontsize=9,
-    )
-    fig.tight_layout()
-    return fig

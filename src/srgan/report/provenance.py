@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from srgan.core import datasets, paper, paths, variants
-from srgan.core.config import Config, from_dict
+from srgan.core.config import QUICK_PROFILE, Config, from_dict
 from srgan.core.errors import UserError
 from srgan.core.fileio import git_state, read_sums, sha256_file, sums_digest
 from srgan.models import checkpoints
@@ -347,6 +347,20 @@ def demo_reasons(
     return reasons
 
 
+def profile_note(config: Config) -> str | None:
+    """What the reports say about a shortened but real run (the quick profile); None for the
+    paper's profile, and for the demo, whose banner says more (:func:`demo_reasons`)."""
+    if config.profile != QUICK_PROFILE:
+        return None
+    srresnet, srgan = config.train.srresnet, config.train.srgan
+    return (
+        f"Quick profile (config/quick.yaml): the paper's models on a shortened schedule "
+        f"(SRResNet {srresnet.steps:,} iterations; SRGAN {srgan.steps:,}, the learning rate "
+        f"dropping at {srgan.lr_decay_step:,}). A check of the replication in about an hour "
+        "on one GPU, not its final numbers."
+    )
+
+
 # --- everything together ----------------------------------------------------------------------
 
 
@@ -365,7 +379,7 @@ def gather(
         "git": git_state(repo),
         "config_hash": config_hash,
         "demo_reasons": demo_reasons(typed, found),
-        "profile_note": variants.profile_note(typed),
+        "profile_note": profile_note(typed),
         "deviations": deviations(config),
         "open_points": open_point_choices(config),
         "protocol_choices": list(PROTOCOL_CHOICES),

@@ -1,0 +1,339 @@
+"""Training curves from the runs' logs: the loss terms and the test-set PSNR during training.
+
+The curves come from each run folder's DVCLive logs
+(``runs/<variant>/dvclive/plots/metrics/**/<name>.tsv``, columns ``step`` and ``<name>``) and
+its ``final.json``. They are drawn the way the paper's schedule reads: a log step axis, each
+SRGAN variant after the SRResNet-MSE steps it starts from, the paper's schedule marked, the
+test set named from the logged metric (``eval/<set>_psnr``), and each loss term multiplied by
+the weight it enters the generator's loss with (``LOSS_WEIGHTS``). ``srgan.report.charts.save``
+writes a figure.
+
+This module uses ``srgan.models.checkpoints`` (torch-free ``read_final_metadata``) and
+``srgan.core`` (paper, paths, errors). It does not import torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullFormatter
+
+from srgan.core import paper, paths
+from srgan.core.errors import UserError
+from srgan.models import checkpoints
+
+# --- DVCLive logs and the runs they belong to ----------------------------------------------------
+
+#: A DVCLive metric whose name contains one of these is an evaluation, not a loss.
+EVAL_METRIC_KEYS = ("psnr", "ssim")
+#: The logged test-set PSNR: ``eval/<set>_psnr`` (``srgan.evaluation.protocol.training_evaluator``).
+PSNR_SUFFIX = "_psnr"
+#: DVCLive metrics holding the discriminator's mean probabilities (plotted apart from losses).
+PROBABILITY_METRICS = ("d_real", "d_fake")
+#: The total generator loss (``srgan.training.step.loss_names``).
+TOTAL_LOSS = "generator"
+#: DVCLive metrics that are neither losses nor evaluations (not plotted as losses).
+SCHEDULE_METRIC_PREFIXES = ("lr", "learning_rate", "time", "step")
+#: Logged loss terms that enter the generator's loss with a weight (``srgan.training.step``),
+#: and the ``loss`` config key holding it; the content term enters with 1.
+LOSS_WEIGHTS = {"tv": "tv_weight", "adversarial": "adversarial_weight"}
+#: Logged terms that are not the generator's: named so in the legend.
+LOSS_LABELS = {"discriminator": "discriminator (D's own loss)"}
+
+
+def read_dvclive(run_dir: Path) -> dict[str, pd.DataFrame]:
+    """``{metric name: DataFrame(step, value)}`` from a run folder's DVCLive metrics
+    (``paths.RunFolder.metrics``: ``<run_dir>/dvclive/plots/metrics``).
+
+    The name is the TSV's path below that folder without ``.tsv`` (``loss/g`` for
+    ``loss/g.tsv``); the value column is the one named after the file.
+    """
+    root = paths.RunFolder(Path(run_dir)).metrics
+    curves = {}
+    for path in sorted(root.rglob("*.tsv")) if root.is_dir() else []:
+        frame = pd.read_csv(path, sep="\t")
+        if "step" not in frame.columns or path.stem not in frame.columns:
+            raise UserError(f"DVCLive file {path} lacks the columns step and {path.stem}")
+        name = path.relative_to(root).with_suffix("").as_posix()
+        curves[name] = frame[["step", path.stem]].rename(columns={path.stem: "value"})
+    return curves
+
+
+def _base(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
+
+
+def is_eval_metric(name: str) -> bool:
+    return any(key in name.lower() for key in EVAL_METRIC_KEYS)
+
+
+def is_probability_metric(name: str) -> bool:
+    """The discriminator's mean outputs for real and generated crops (not losses)."""
+    return _base(name).lower() in PROBABILITY_METRICS
+
+
+def is_loss_metric(name: str) -> bool:
+    base = _base(name).lower()
+    return not (
+        is_eval_metric(name)
+        or is_probability_metric(name)
+        or base.startswith(SCHEDULE_METRIC_PREFIXES)
+    )
+
+
+def eval_set(name: str) -> str | None:
+    """The test set of a logged PSNR (``eval/SkimageTest_psnr`` -> ``SkimageTest``), else None."""
+    base = _base(name)
+    return base.removesuffix(PSNR_SUFFIX) if base.endswith(PSNR_SUFFIX) else None
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """One variant's logged curves, and where its steps start on the common axis: an SRGAN
+    variant starts where the SRResNet-MSE generator it was initialised from ended."""
+
+    variant: str
+    curves: dict[str, pd.DataFrame]
+    start: int = 0
+    weights: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return paper.LABELS.get(self.variant, self.variant)
+
+    @property
+    def title(self) -> str:
+        """The label, and for an SRGAN variant the step it starts from."""
+        return f"{self.label} (from step {self.start:,})" if self.start else self.label
+
+
+def _init_step(meta: dict[str, Any] | None, config: dict[str, Any]) -> int:
+    """The step of the generator an SRGAN run started from: final.json's ``init.step``, else
+    the configured SRResNet schedule."""
+    init = (meta or {}).get("init") or {}
+    step = init.get("step")
+    return int(step) if isinstance(step, int | float) else int(config["train"]["srresnet"]["steps"])
+
+
+def training_runs(
+    config: dict[str, Any],
+    runs_dir: Path = paths.RUNS_DIR,
+    variants: tuple[str, ...] = paper.TABLE1_METHODS,
+) -> list[TrainingRun]:
+    """The runs of ``variants`` that logged anything (``paths.run_dir`` under ``runs_dir``),
+    with their start on the common step axis and the loss weights of ``config`` (the
+    effective configuration dict)."""
+    weights = {term: float(config["loss"][key]) for term, key in LOSS_WEIGHTS.items()}
+    found = []
+    for variant in variants:
+        folder = paths.RunFolder(paths.rebased(paths.run_dir(variant), runs_dir))
+        curves = read_dvclive(folder.root)
+        if not curves:
+            continue
+        meta = checkpoints.read_final_metadata(folder)
+        adversarial = "train/adversarial" in curves or (meta or {}).get("init") is not None
+        start = _init_step(meta, config) if adversarial else 0
+        found.append(TrainingRun(variant, curves, start, weights))
+    return found
+
+
+# --- the paper's schedule -----------------------------------------------------------------------
+
+_PAPER = {setting.key: setting.value for setting in paper.PAPER_SETTINGS}
+_SRRESNET_END = _PAPER["train.srresnet.steps"]
+_SRGAN_DROP, _SRGAN_END = _PAPER["train.srgan.lr_decay_step"], _PAPER["train.srgan.steps"]
+#: The paper's schedule, (step, what happens there): on the common axis (SRGAN after the
+#: SRResNet steps it starts from), and on an SRGAN run's own steps.
+#: (step, what happens there, line style).
+PAPER_MARKS = (
+    (_SRRESNET_END, "paper: SRResNet ends, SRGAN starts (1e6)", ":"),
+    (_SRRESNET_END + _SRGAN_DROP, "paper: SRGAN learning rate to 1e-5 (+1e5)", "-."),
+    (_SRRESNET_END + _SRGAN_END, "paper: SRGAN ends (+2e5)", "--"),
+)
+SRRESNET_MARKS = PAPER_MARKS[:1]
+SRGAN_MARKS = (
+    (_SRGAN_DROP, "paper: SRGAN learning rate to 1e-5 (SRGAN step 1e5)", "-."),
+    (_SRGAN_END, "paper: SRGAN ends (SRGAN step 2e5)", "--"),
+)
+MARK_COLOUR = "#888"
+
+
+def _mark_paper_schedule(ax, marks: tuple[tuple[int, str, str], ...] = PAPER_MARKS) -> None:
+    for step, label, style in marks:
+        ax.axvline(step, color=MARK_COLOUR, linestyle=style, lw=1, label=label)
+
+
+def _log_steps(ax, label: str = "training step (log scale)") -> None:
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(label)
+    ax.grid(alpha=0.3, which="major")
+
+
+#: The x label of an SRGAN run's own steps.
+SRGAN_STEPS_LABEL = "SRGAN step (log scale), after its SRResNet-MSE start"
+
+
+def _shifted(run: TrainingRun, curve: pd.DataFrame) -> pd.Series:
+    return curve["step"] + run.start
+
+
+# --- training losses ----------------------------------------------------------------------------
+
+#: One panel's size (inches), at most this many panels per row, the legend's height below.
+CURVE_PANEL = (4.4, 3.2)
+LEGEND_INCHES = 0.8
+MAX_COLUMNS = 3
+
+
+def _weighted(run: TrainingRun, name: str, curve: pd.DataFrame) -> tuple[str, pd.Series]:
+    """A loss term as it enters the generator's loss: ``weight x term`` and its label."""
+    base = _base(name)
+    if base in run.weights:
+        weight = run.weights[base]
+        return f"{weight:.0e} × {base}", curve["value"] * weight
+    return LOSS_LABELS.get(base, base), curve["value"]
+
+
+def _grid(fig: Figure, n_panels: int) -> list:
+    """``n_panels`` axes in rows of at most MAX_COLUMNS; no empty panel is left."""
+    columns = min(MAX_COLUMNS, n_panels)
+    rows = math.ceil(n_panels / columns)
+    axes = list(fig.subplots(rows, columns, squeeze=False).ravel())
+    for ax in axes[n_panels:]:
+        fig.delaxes(ax)
+    return axes[:n_panels]
+
+
+def loss_figure(runs: list[TrainingRun]) -> Figure | None:
+    """One panel per variant: its loss terms, each multiplied by the weight it enters the
+    loss with, against the step (log-log: an SRGAN variant's own steps, after its SRResNet-MSE
+    start), the paper's schedule marked; the total (when there is more than one term) as a
+    wide pale line beneath. A last panel holds the discriminator's mean outputs of the SRGAN
+    variants. One legend below the panels; a term has the same colour in every panel."""
+    panels = [run for run in runs if any(is_loss_metric(n) for n in run.curves)]
+    with_d = [run for run in runs if any(is_probability_metric(n) for n in run.curves)]
+    if not panels and not with_d:
+        return None
+    n_panels = len(panels) + bool(with_d)
+    columns = min(MAX_COLUMNS, n_panels)
+    rows = math.ceil(n_panels / columns)
+    fig = Figure(figsize=(CURVE_PANEL[0] * columns, CURVE_PANEL[1] * rows + LEGEND_INCHES))
+    axes = _grid(fig, n_panels)
+    handles: dict[str, Any] = {}
+    colours: dict[str, Any] = {}
+    palette = iter(sns.color_palette("tab10", 10) * 3)
+    for ax, run in zip(axes, panels, strict=False):
+        losses = {n: c for n, c in run.curves.items() if is_loss_metric(n)}
+        terms = [n for n in losses if _base(n) != TOTAL_LOSS]
+        for name, curve in losses.items():
+            label, values = _weighted(run, name, curve)
+            total = _base(name) == TOTAL_LOSS
+            if total and len(terms) < 2:
+                continue  # the total equals its only term: drawn once, as that term
+            colour = colours.setdefault(label, "#bbbbbb" if total else next(palette))
+            (line,) = ax.plot(
+                curve["step"],
+                values,
+                color=colour,
+                lw=5 if total else 1.4,
+                alpha=0.6 if total else 1.0,
+                zorder=1 if total else 2,
+                label=f"total loss ({TOTAL_LOSS})" if total else label,
+            )
+            handles.setdefault(line.get_label(), line)
+        if all((c["value"] > 0).all() for c in losses.values()):
+            ax.set_yscale("log")
+        _log_steps(ax, SRGAN_STEPS_LABEL if run.start else "SRResNet step (log scale)")
+        _mark_paper_schedule(ax, SRGAN_MARKS if run.start else SRRESNET_MARKS)
+        ax.set_title(run.title, fontsize=10)
+        ax.set_ylabel("loss term × its weight")
+        handles.update(
+            (line.get_label(), line) for line in ax.lines if line.get_label().startswith("paper")
+        )
+    if with_d:
+        ax = axes[-1]
+        for run, colour in zip(with_d, sns.color_palette("dark", len(with_d)), strict=True):
+            for name, curve in run.curves.items():
+                if is_probability_metric(name):
+                    style = "-" if _base(name) == PROBABILITY_METRICS[0] else "--"
+                    ax.plot(
+                        curve["step"],
+                        curve["value"],
+                        style,
+                        color=colour,
+                        label=f"{run.label}: {_base(name)}",
+                    )
+        ax.set_ylim(0, 1)
+        _log_steps(ax, SRGAN_STEPS_LABEL)
+        _mark_paper_schedule(ax, SRGAN_MARKS)
+        ax.set_title("Discriminator: mean D(HR) (d_real), D(SR) (d_fake)", fontsize=10)
+        ax.legend(handles=ax.lines[: -len(SRGAN_MARKS)], fontsize=7, loc="best")
+    height = CURVE_PANEL[1] * rows + LEGEND_INCHES
+    fig.legend(
+        list(handles.values()),
+        list(handles),
+        loc="lower center",
+        ncol=min(4, len(handles)),
+        fontsize=8,
+        frameon=False,
+    )
+    fig.tight_layout(rect=(0, LEGEND_INCHES / height, 1, 1))
+    return fig
+
+
+# --- test-set PSNR during training ----------------------------------------------------------
+
+
+def _psnr_curves(run: TrainingRun) -> dict[str, pd.DataFrame]:
+    return {eval_set(n): c for n, c in run.curves.items() if eval_set(n) and not c.empty}
+
+
+def psnr_curve_figure(
+    runs: list[TrainingRun], baselines: dict[str, dict[str, float]] | None = None
+) -> Figure | None:
+    """The test-set PSNR logged during training, one panel per test set (named from the log),
+    against the step (log scale). An SRGAN curve starts at the last PSNR of the SRResNet-MSE
+    run it was initialised from. Dashed: the paper's final Table 1 value of each variant,
+    where the paper has the set; dotted: our baselines (``{set: {label: PSNR}}``)."""
+    sets = list(dict.fromkeys(s for run in runs for s in _psnr_curves(run)))
+    if not sets:
+        return None
+    init = next((run for run in runs if run.start == 0 and _psnr_curves(run)), None)
+    fig = Figure(figsize=(8.5, 4.4 * len(sets)))
+    axes = fig.subplots(len(sets), 1, squeeze=False)[:, 0]
+    palette = dict(zip(paper.TABLE1_METHODS, sns.color_palette("tab10"), strict=False))
+    for ax, dataset in zip(axes, sets, strict=True):
+        for run in runs:
+            curve = _psnr_curves(run).get(dataset)
+            if curve is None:
+                continue
+            steps, values = list(_shifted(run, curve)), list(curve["value"])
+            start = _psnr_curves(init).get(dataset) if init and run.start else None
+            if start is not None and len(start):
+                steps, values = [run.start, *steps], [start["value"].iloc[-1], *values]
+            colour = palette.get(run.variant)
+            ax.plot(steps, values, marker="o", markersize=3, color=colour, label=run.label)
+            reference = paper.TABLE1.get(run.variant, {}).get(dataset)
+            if reference is not None:
+                ax.axhline(reference.psnr, color=colour, linestyle="--", lw=0.8)
+        for (label, value), style in zip(
+            (baselines or {}).get(dataset, {}).items(), (":", "-."), strict=False
+        ):
+            ax.axhline(value, color="black", linestyle=style, lw=1, label=f"our {label}")
+        _mark_paper_schedule(ax)
+        _log_steps(ax)
+        ax.set_ylabel(f"{dataset} PSNR [dB]")
+        in_paper = any(dataset in scores for scores in paper.TABLE1.values())
+        note = "dashed: the paper's final Table 1 value" if in_paper else "not in the paper"
+        ax.set_title(f"{dataset} PSNR during training ({note})", fontsize=10)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig
