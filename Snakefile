@@ -11,19 +11,18 @@
 #
 # Configuration. params.yaml is Snakemake's configfile and DVC's params file. Profiles are
 # laid over it with --configfile (config/demo.yaml, config/demo_mirror.yaml), single keys
-# with --config set="data.mirror=../shared/data train.srgan.lr=1e-5" (dotted keys; YAML
+# with --config set="data.mirror=/path/to/mirror train.srgan.lr=1e-5" (dotted keys; YAML
 # values). The merged result is validated against workflow/schemas/config.schema.yaml before
 # any job starts (a wrong key or value stops the run with a message naming it), and the data
-# sources are checked (srgan.datasets.check_sources).
+# sources are checked (srgan.data.acquire.check_sources).
 #
-# How a job gets the configuration: every rule passes `{params.layers}`, the same layers
-# Snakemake merged (--params params.yaml --config <each --configfile> --set <each pair>), and
-# `srgan` merges them with the same function (srgan.core.config.merged_config_dict). So each job
-# computes exactly the configuration the DAG was built from, and its command line says where
-# it came from. What reruns a job is its `params.fingerprint`: the JSON of only the config keys
-# that job depends on (a training job: its variant's keys, see common.smk; an evaluation: scale,
-# datasets, tile; tables and reports: everything, they are cheap). `layers` itself is not part
-# of Snakemake's rerun check (it is not a plain str), so `dvc exp run -S train.srgan.lr=1e-5`
+# How a job gets the configuration: it is merged once, here (workflow/rules/common.smk), and
+# written to results/config.yaml when the run starts; every job reads that file (`srgan ...
+# --params results/config.yaml`), so each computes with exactly the configuration the DAG was
+# built from. What reruns a job is its `trigger` or `fingerprint` param: the JSON of only what
+# that job depends on (a training job: its variant's run identity and schedule length,
+# srgan.core.identity.rerun_trigger; an evaluation: srgan.core.identity.evaluation_identity;
+# tables and reports: everything, they are cheap). So `dvc exp run -S train.srgan.lr=1e-5`
 # retrains only the three SRGAN variants, and a report option retrains nothing.
 #
 # Resources: training and model evaluation ask for `gpu=1`; with `--resources gpu=1` (the
@@ -42,6 +41,11 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/depth.smk"
 include: "workflow/rules/mos.smk"
+
+
+onstart:
+    # Every job reads the configuration the DAG was built from, merged once (common.smk).
+    write_effective(EFFECTIVE, paths.EFFECTIVE_CONFIG)
 
 
 rule all:

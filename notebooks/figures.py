@@ -159,7 +159,8 @@ else:
 # %%
 evals = tables.load_evals(ctx.evals_dir)
 points = tables.perception_points(
-    tables.table1(evals, ctx.evals_dir, ctx.demo), tables.table2(evals, ctx.evals_dir, ctx.demo)
+    tables.table1(evals, ctx.evals_dir, ctx.reasons),
+    tables.table2(evals, ctx.evals_dir, ctx.reasons),
 )
 sources = paths.eval_file("<method>", ctx.evals_dir)
 drawn = False

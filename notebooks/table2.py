@@ -30,7 +30,7 @@ display(HTML(ctx.banner()))
 
 # %%
 display(Markdown(render.table_guide(tables.TABLE2)))
-table = tables.table2(tables.load_evals(ctx.evals_dir), ctx.evals_dir, ctx.demo)
+table = tables.table2(tables.load_evals(ctx.evals_dir), ctx.evals_dir, ctx.reasons)
 for dataset in table["dataset"].unique():
     display(Markdown(f"### {dataset}"))
     display(render.style_frame(render.display_frame(table, dataset)))

@@ -40,3 +40,32 @@ def _one_torch_thread_per_worker():
     import torch
 
     torch.set_num_threads(1)
+
+
+def make_record(generator, variant: str = "srresnet_mse", step: int = 7, **changes):
+    """A run record of ``generator`` (an SRResNet) as ``srgan train`` writes one, with the
+    demo configuration (tests/test_record.py; tests of the reports)."""
+    import dataclasses
+
+    from srgan.core import comparability, identity, variants
+    from srgan.core.config import load_config
+    from srgan.core.record import RunRecord, Software, TrainingData
+    from srgan.models.checkpoints import weights_digest
+
+    config = load_config(REPO_ROOT / "params.yaml", [REPO_ROOT / "config" / "demo.yaml"])
+    spec = variants.get(variant)
+    record = RunRecord(
+        variant=variant,
+        step=step,
+        identity=identity.run_hash(config, spec),
+        config_hash=config.hash(),
+        config=config.to_dict(),
+        model=generator.config,
+        schedule=variants.schedule(config, spec, step),
+        init=None,
+        data=TrainingData(files_digest="f" * 16, n_files=12, seed=config.seed),
+        weights_digest=weights_digest(generator.state_dict()),
+        reasons=tuple(comparability.reasons(config, spec)),
+        software=Software("0" * 40, "2.14.1", "cpu", "fp32", "2026-12-03T00:00:00+00:00"),
+    )
+    return dataclasses.replace(record, **changes)

@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import make_record
 from PIL import Image
 
 from srgan.cli import main as cli
 from srgan.core.errors import UserError
+from srgan.core.paths import RunFolder
 from srgan.evaluation import inference
+from srgan.models import checkpoints
 from srgan.models.networks import SRResNet
 
 
@@ -114,10 +117,12 @@ def test_load_generator_round_trip(tmp_path: Path) -> None:
     assert all(not p.requires_grad for p in loaded.parameters())
     for key, value in generator.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
-    again, metadata = inference.load_generator_with_metadata(path, device="cpu")
-    assert metadata == {"variant": "srresnet_mse"} and again.config == generator.config
-    bare = save_checkpoint(generator, tmp_path / "bare.pt")
-    assert inference.load_generator_with_metadata(bare, device="cpu")[1] == {}
+    again, found = inference.load_generator_with_record(path, device="cpu")
+    assert found is None and again.config == generator.config  # a snapshot has no run record
+    folder = RunFolder(tmp_path / "run")
+    written = make_record(generator)
+    checkpoints.write_final(folder, generator.config, generator.state_dict(), written)
+    assert inference.load_generator_with_record(folder.final, device="cpu")[1] == written
 
 
 class NotWeights:

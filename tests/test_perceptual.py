@@ -19,7 +19,7 @@ from scipy.ndimage import gaussian_filter
 from skimage import data as skimage_data
 
 from srgan.cli.main import main
-from srgan.core import variants
+from srgan.core import comparability, variants
 from srgan.core.config import PerceptualConfig, load_config
 from srgan.core.errors import UserError
 from srgan.core.paper import BORDER, SCALE
@@ -274,10 +274,10 @@ def test_cli_fails_before_any_work_without_weights(hub: Path, tmp_path: Path, ca
 def test_standin_results_are_labelled_as_not_comparable() -> None:
     demo = load_config(REPO / "params.yaml", [REPO / "config/demo.yaml"])
     assert demo.evaluate.perceptual.weights == "standin"
-    assert any("stand-in weights" in r for r in variants.demo_reasons(demo))
+    assert any("stand-in weights" in r for r in comparability.reasons(demo, results=True))
     # a trained model is not labelled by how it was scored
     variant = variants.get(variants.SRRESNET_MSE)
-    assert not any("stand-in" in r for r in variants.demo_reasons(demo, variant))
+    assert not any("stand-in" in r for r in comparability.reasons(demo, variant))
     paper = load_config(REPO / "params.yaml")
     assert paper.evaluate.perceptual.weights == "pretrained"
-    assert variants.demo_reasons(paper) == []
+    assert comparability.reasons(paper, results=True) == []

@@ -23,15 +23,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import make_record
 from matplotlib.colors import to_hex
 from PIL import Image
 
 from srgan.cli.main import main
-from srgan.core import paper, paths
+from srgan.core import comparability, paper, paths, variants
 from srgan.core.config import load_config
 from srgan.core.errors import UserError
 from srgan.core.fileio import format_sums, read_sums, sums_digest
 from srgan.core.paper import SCALE
+from srgan.core.record import InitModel, Software
 from srgan.models import checkpoints
 from srgan.models import networks as models
 from srgan.report import charts, curves, figures, provenance, render, tables
@@ -97,7 +99,6 @@ def _tsv(path: Path, name: str, steps: list[int], values: list[float]) -> None:
 
 def make_outputs(root: Path, depth: bool = True) -> None:
     """Synthetic demo workflow outputs under ``root``, where ``srgan.core.paths`` puts them."""
-    demo_cfg = load_config(PARAMS, [DEMO_CONFIG]).to_dict()
     hr_images = {}
     for ds, specs in IMAGES.items():
         for i, (stem, h, w, gray) in enumerate(specs):
@@ -143,18 +144,17 @@ def make_outputs(root: Path, depth: bool = True) -> None:
             _tsv(metrics / "train" / f"{name}.tsv", name, steps, values)
         _tsv(metrics / "train" / "lr.tsv", "lr", steps, [1e-4] * len(steps))
         _tsv(metrics / "eval" / "Set5_psnr.tsv", "Set5_psnr", [20, 40], [18.0, 19.5])
-        meta = {
-            "variant": variant,
-            "step": 40,
-            "config_hash": "abc123",
-            "config": demo_cfg,
-            "git_commit": "0123456789abcdef0123456789abcdef01234567",
-            "vgg_weights": "random" if "vgg" in variant else None,
-            "demo": True,
-            "device": "cpu",
-            "precision": "fp32",
-            "init": {"step": 40} if variant.startswith("srgan") else None,
-        }
+        init = InitModel("runs/srresnet_mse/final.pt", "d" * 16, "srresnet_mse", 40, "e" * 12)
+        meta = make_record(
+            TINY,
+            variant,
+            40,
+            config_hash="abc123",
+            init=init if variant.startswith("srgan") else None,
+            software=Software(
+                "0123456789abcdef0123456789abcdef01234567", "2.14.1", "cpu", "fp32", "now"
+            ),
+        )
         checkpoints.write_final(run, TINY.config, TINY.state_dict(), meta)
         if variant == figures.EVOLUTION_VARIANT:
             for step in SNAPSHOT_STEPS:
@@ -201,7 +201,7 @@ def test_deviations_of_the_paper_config_and_the_demo() -> None:
     assert provenance.deviations(paper_cfg) == [
         "data.train_set = 'DIV2K' (paper: training set: 350 thousand ImageNet images)"
     ]
-    assert provenance.demo_reasons(load_config(PARAMS)) == []
+    assert provenance.result_reasons(load_config(PARAMS)) == []
     demo = provenance.deviations(load_config(PARAMS, [DEMO_CONFIG]).to_dict())
     keys = [d.split(" = ")[0] for d in demo]
     assert "vgg.weights" in keys and "model.blocks" in keys and "train.srresnet.steps" in keys
@@ -211,31 +211,26 @@ def test_deviations_of_the_paper_config_and_the_demo() -> None:
     assert "VGG input normalisation: 'imagenet' (vgg.normalization)" in choices
 
 
-def test_demo_reasons_name_config_and_models() -> None:
-    """The configuration's reasons are variants.demo_reasons' (the one place deciding it),
-    then the models that record a demo run or random VGG weights."""
+def test_result_reasons_name_the_config_and_the_models() -> None:
+    """The configuration's reasons (comparability.reasons, the one place deciding them), then
+    each reason a trained model recorded that the configuration does not give, naming it."""
     demo_cfg = load_config(PARAMS, [DEMO_CONFIG])
-    models = [
-        {"path": "runs/x/final.pt", "demo": True},
-        {"path": "runs/depth/b4_skip1/final.pt", "demo": True},
+    own = make_record(TINY, "srgan_vgg54", 40)
+    found = [
+        provenance.TrainedModel("srgan_vgg54", Path("runs/srgan_vgg54/final.pt"), own),
+        provenance.TrainedModel("depth/b4_skip1", Path("runs/depth/b4_skip1/final.pt"), own),
     ]
-    reasons = provenance.demo_reasons(demo_cfg, models)
-    assert reasons == [
-        "demo run (profile: demo): small model and schedule",
-        "VGG19 with random weights (vgg.weights: random), not the paper's",
-        "LPIPS and NIQE with stand-in weights (evaluate.perceptual.weights: standin): "
-        "random LPIPS backbones, no pristine NIQE model; not comparable to published values",
-        "models trained by a demo run: x, depth/b4_skip1",
-    ]
+    reasons = provenance.result_reasons(demo_cfg, found)
+    assert reasons == comparability.reasons(demo_cfg, results=True)  # nothing more to say
+    assert len(reasons) == 4 and reasons[0] == comparability.DEMO
     paper_cfg = load_config(PARAMS)
-    model = {"path": "runs/y/final.pt", "vgg_weights": "random"}
-    assert provenance.demo_reasons(paper_cfg, [model]) == [
-        "models trained with random VGG19 weights: y"
+    assert provenance.result_reasons(paper_cfg, found) == [
+        f"{reason} (models: srgan_vgg54, depth/b4_skip1)" for reason in own.reasons
     ]
-    banner = render.demo_banner_html(reasons)
-    assert "NOT comparable" in banner
-    assert "<li>models trained by a demo run: x, depth/b4_skip1</li>" in banner
-    assert render.demo_banner_html([]) == ""
+    banner = render.banner_html(reasons, demo=True)
+    assert "NOT comparable" in banner and f"<li>{comparability.DEMO}</li>" in banner
+    assert "These numbers are NOT comparable" in render.banner_html(["a reason"])
+    assert render.banner_html([]) == ""
 
 
 def test_the_quick_profile_is_named_in_every_report_and_the_index(tmp_path: Path) -> None:
@@ -248,7 +243,9 @@ def test_the_quick_profile_is_named_in_every_report_and_the_index(tmp_path: Path
     )
     assert provenance.profile_note(load_config(PARAMS)) is None
     assert provenance.profile_note(load_config(PARAMS, [DEMO_CONFIG])) is None  # its banner says it
-    assert provenance.demo_reasons(quick) == []  # real models: no demo banner
+    assert provenance.result_reasons(quick) == [
+        comparability.short_schedule(quick, list(variants.VARIANTS.values()))
+    ]  # real models on a tenth of the schedule: not the replication's numbers
     assert "train.srresnet.steps = 100000 (paper: SRResNet: 1e6 iterations)" in (
         provenance.deviations(quick.to_dict())
     )
@@ -284,15 +281,18 @@ def test_training_times_from_snakemake_benchmarks(tmp_path: Path) -> None:
         provenance.training_times(tmp_path)
 
 
-def test_model_metadata_and_data_checksums(tmp_path: Path) -> None:
+def test_model_records_and_data_checksums(tmp_path: Path) -> None:
     make_outputs(tmp_path, depth=False)
     found = provenance.models(tmp_path / "runs")
-    assert [m["variant"] for m in found] == sorted(paper.TABLE1_METHODS)
-    assert all(m["demo"] is True and m["step"] == 40 for m in found)
-    assert found[0]["path"] == str(tmp_path / "runs" / "srgan_mse" / "final.pt")
+    assert [m.name for m in found] == sorted(paper.TABLE1_METHODS)
+    assert [m.record.variant for m in found] == sorted(paper.TABLE1_METHODS)
+    assert all(m.record.profile == "demo" and m.record.step == 40 for m in found)
+    assert found[0].path == tmp_path / "runs" / "srgan_mse" / "final.pt"
     frame = provenance.models_frame(found, current_hash="abc123")
     assert frame["same_config"].all()
     assert frame["git_commit"].tolist() == ["0123456789ab"] * 5
+    assert frame["vgg_weights"].tolist() == ["–", "random", "random", "–", "random"]
+    assert frame["reasons"].tolist() == ["; ".join(m.record.reasons) for m in found]
     cfg = load_config(PARAMS, [DEMO_CONFIG], PAPER_SETS)
     sums = provenance.data_checksums(cfg, tmp_path / TEST_SETS)
     set5 = sums[sums["dataset"] == "Set5"].iloc[0]
@@ -306,12 +306,15 @@ def test_depth_models_are_found_and_named(tmp_path: Path) -> None:
     """runs/depth/<name>/final.pt (paths.DEPTH_RUNS_DIR) after the variants, named depth/<name>."""
     make_outputs(tmp_path, depth=False)
     depth_run = paths.RunFolder(tmp_path / paths.depth_run_dir(paths.depth_run_name(4, 1)))
-    checkpoints.write_final(depth_run, {"num_blocks": 4}, {"w": torch.zeros(1)}, {"step": 7})
+    depth = make_record(TINY, "srresnet_mse", 7)
+    checkpoints.write_final(depth_run, TINY.config, TINY.state_dict(), depth)
     found = provenance.models(tmp_path / paths.RUNS_DIR)
-    assert len(found) == 6 and found[-1] == {"path": str(depth_run.final), "step": 7}
+    assert len(found) == 6 and found[-1] == provenance.TrainedModel(
+        "depth/b4_skip1", depth_run.final, depth
+    )
     frame = provenance.models_frame(found)
     assert frame["model"].tolist() == [*sorted(paper.TABLE1_METHODS), "depth/b4_skip1"]
-    assert frame["variant"].tolist()[-1] == "–"  # not recorded: a dash
+    assert frame["variant"].tolist()[-1] == "srresnet_mse"
     assert paths.rebased(paths.DEPTH_RUNS_DIR, tmp_path / "x") == tmp_path / "x" / "depth"
 
 
@@ -375,8 +378,8 @@ from srgan.report import provenance, render, notebooks as reports, tables
 ctx = reports.context(params_file=sys.argv[1], config_files=[sys.argv[2]])
 assert len(ctx.provenance["models"]) == 5, ctx.provenance["models"]
 assert "srgan_vgg54" in render.provenance_markdown(ctx.provenance)
-tables.write_tables(ctx.evals_dir, Path("results/tables"), ctx.demo)
-reports.build_index(Path("reports"), Path("results/tables"), ctx.provenance["demo_reasons"])
+tables.write_tables(ctx.evals_dir, Path("results/tables"), ctx.reasons)
+reports.build_index(Path("reports"), Path("results/tables"), ctx.reasons, prov=ctx.provenance)
 print(sorted(name for name in sys.modules if name.split(".")[0] == "torch"))
 """
 
@@ -460,7 +463,7 @@ def test_comparison_figure_has_lr_hr_zooms_and_crops(tmp_path: Path) -> None:
     width = fig.get_size_inches()[0] * charts.DPI / figures.PANEL_COLUMNS
     assert width >= 330
     assert _empty_panels(fig) == []
-    _png_ok(charts.save(fig, tmp_path / "cmp.png", demo=True))
+    _png_ok(charts.save(fig, tmp_path / "cmp.png", render.DEMO_STAMP))
     crops = figures.save_crops(panels, "comparison_Set14_comic", tmp_path / "crops")
     assert list(crops)[0] == "LR (pixels repeated ×4)" and list(crops)[-1] == "HR (original)"
     hr_crop = np.asarray(Image.open(crops["HR (original)"]))
@@ -789,9 +792,9 @@ def test_figures_notebook_and_index(tmp_path: Path) -> None:
     assert not list((tmp_path / "reports").glob(".*tmp*"))  # atomic writes left nothing
     # The index: the verdict, a link to every report and figure (captioned by what it shows),
     # the banner, the provenance.
-    tables.write_tables(tmp_path / "results" / "eval", tmp_path / "results" / "tables", demo=True)
     folders = {f"{name}_dir": str(tmp_path / name) for name in ("results", "runs", "reports")}
     ctx = reports.context(**folders, **DEMO_PARAMS)
+    tables.write_tables(tmp_path / "results" / "eval", tmp_path / "results" / "tables", ctx.reasons)
     index = reports.build_index(
         tmp_path / "reports", tmp_path / "results" / "tables", prov=ctx.provenance
     )

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from srgan.cli.main import main
-from srgan.core import paper, paths
+from srgan.core import comparability, paper, paths
 from srgan.core.errors import UserError
 from srgan.report import index_page, render, tables
 
@@ -126,7 +126,7 @@ def test_table1_rows_columns_and_deltas(tmp_path: Path) -> None:
 
 def test_table2_rows_status_and_models(tmp_path: Path) -> None:
     write_evals(tmp_path)
-    _, t2 = tables.build_tables(tmp_path, demo=True)
+    _, t2 = tables.build_tables(tmp_path, ("a reason", "another"))
     assert len(t2) == 27
     by = t2.set_index(["dataset", "method"])
     assert by.loc[("BSD100", "srgan"), "model"] == "srgan_vgg54"
@@ -138,7 +138,8 @@ def test_table2_rows_status_and_models(tmp_path: Path) -> None:
     hr = t2[t2.method == "hr"]
     assert (hr.status == "reference").all() and (hr.psnr_paper == math.inf).all()
     assert hr.psnr_delta.isna().all()
-    assert t2.demo.all()
+    assert (t2.reasons == "a reason; another").all()
+    assert tables.table_reasons(t2) == ["a reason", "another"]
 
 
 def test_a_missing_dataset_is_not_run(tmp_path: Path) -> None:
@@ -352,14 +353,15 @@ def test_the_verdict_counts_every_row_we_ran(tmp_path: Path) -> None:
     assert bicubic["psnr_vs_bicubic"] == 0.0
     assert "srgan" not in table2.index.get_level_values("method")  # not run: not judged
     assert len(frame) == len(t1[t1.status == "ours"]) + len(t2[t2.status == "ours"])
-    # A demo or quick-profile run: the same verdict, marked as not a replication.
-    plain = index_page.verdict_html(frame, demo=False)
+    # Results not comparable with the paper's (a demo, a shorter schedule): the same verdict,
+    # marked as not a replication.
+    plain = index_page.verdict_html(frame, not_comparable=False)
     assert "3 of 17 rows reproduced" in plain and "not-replication" not in plain
-    for why, page in (
-        ("demo", index_page.verdict_html(frame, demo=True)),
-        ("quick", index_page.verdict_html(frame, demo=False, quick=True)),
+    for text, page in (
+        (index_page.NOT_REPLICATION_DEMO, index_page.verdict_html(frame, True, demo=True)),
+        (index_page.NOT_REPLICATION, index_page.verdict_html(frame, True)),
     ):
-        mark = f"<p class='not-replication'>{index_page.NOT_REPLICATION[why]}</p>"
+        mark = f"<p class='not-replication'>{text}</p>"
         assert mark in page and page.replace(mark, "") == plain
 
 
@@ -418,12 +420,13 @@ def test_cli_tables(tmp_path: Path, capsys) -> None:
         "table2.csv",
         "table2.json",
     ]
-    assert pd.read_csv(out / "table1.csv")["demo"].all()  # the demo profile is marked
+    demo_reasons = pd.read_csv(out / "table1.csv")["reasons"]
+    assert demo_reasons.str.startswith(comparability.DEMO).all()  # the demo's reasons, listed
     assert pd.read_csv(out / "depth.csv")["psnr"].tolist() == [24.0]
     assert "wrote" in capsys.readouterr().out
     code = main(["tables", "--evals-dir", str(tmp_path / "eval"), "--out-dir", str(out),
                  "--params", str(REPO / "params.yaml")])  # fmt: skip
-    assert code == 0 and not pd.read_csv(out / "table1.csv")["demo"].any()
+    assert code == 0 and pd.read_csv(out / "table1.csv")["reasons"].isna().all()  # none
     (tmp_path / "eval" / "bicubic.json").write_text("[]")
     assert main(["tables", "--evals-dir", str(tmp_path / "eval"), "--out-dir", str(out),
                  "--params", str(REPO / "params.yaml")]) == 2  # fmt: skip

@@ -7,6 +7,7 @@ batch 2) on small synthetic images, so a step takes milliseconds on a CPU.
 from __future__ import annotations
 
 import fcntl
+import json
 import math
 import os
 import random
@@ -25,7 +26,7 @@ from conftest import TINY_MODEL
 from PIL import Image
 from torch import nn
 
-from srgan.core import paths, runtime, variants
+from srgan.core import comparability, identity, paths, runtime, variants
 from srgan.core.config import Config, load_config
 from srgan.core.errors import UserError
 from srgan.data import patches, trainset
@@ -227,10 +228,10 @@ def test_training_identity_ignores_run_only_keys() -> None:
     base = load_config(PARAMS)
 
     def key(variant: str, *sets: str) -> str:
-        return variants.run_hash(load_config(PARAMS, sets=list(sets)), variants.VARIANTS[variant])
+        return identity.run_hash(load_config(PARAMS, sets=list(sets)), variants.VARIANTS[variant])
 
     same = key("srresnet_mse")
-    assert same == variants.run_hash(base, variants.VARIANTS["srresnet_mse"])
+    assert same == identity.run_hash(base, variants.VARIANTS["srresnet_mse"])
     for item in (
         "train.log_every=7",
         "data.workers=0",
@@ -275,17 +276,19 @@ def test_short_training_lowers_the_loss(tmp_path: Path, images: Path) -> None:
 def test_srresnet_run_outputs(srresnet_run: tuple[Path, Config]) -> None:
     final, config = srresnet_run
     data = torch.load(final, weights_only=True)
-    meta = data["metadata"]
     assert data["format"] == "srgan-generator"
     assert data["model"] == trainer.generator_settings(config)
-    assert (meta["variant"], meta["step"], meta["config_hash"]) == (
-        "srresnet_mse",
-        6,
-        config.hash(),
-    )
-    assert meta["config"] == config.to_dict() and meta["demo"] is True
-    assert meta["vgg_weights"] is None and meta["init"] is None
-    assert meta["git_commit"]
+    found = checkpoints.read_record(paths.RunFolder(final.parent))
+    assert data["record"] == found.to_dict()  # final.pt and final.json: one record
+    assert (found.variant, found.step, found.config_hash) == ("srresnet_mse", 6, config.hash())
+    assert found.identity == identity.run_hash(config, variants.get("srresnet_mse"))
+    assert found.config == config.to_dict() and found.profile == "demo"
+    assert found.vgg_weights is None and found.init is None
+    assert found.schedule == variants.Schedule(6, 2e-3, 1200, 0.1)
+    assert found.weights_digest == checkpoints.weights_digest(data["generator"])
+    assert found.data.n_files == 6 and found.data.seed == config.seed
+    assert found.reasons == tuple(comparability.reasons(config, variants.get("srresnet_mse")))
+    assert found.software.git_commit and found.software.device == "cpu"
     workdir = final.parent
     assert [s for s, _ in checkpoints.list_checkpoints(paths.RunFolder(workdir))] == [
         6,
@@ -336,18 +339,20 @@ def test_variants_train(
     init, _ = srresnet_run
     config = make_config(tmp_path, images)
     final = training.train(variant, tmp_path / "run", config, steps=2, init=init, progress=False)
-    meta = torch.load(final, weights_only=True)["metadata"]
-    assert (meta["variant"], meta["step"]) == (variant, 2)
+    found = checkpoints.read_record(paths.RunFolder(final.parent))
+    assert (found.variant, found.step) == (variant, 2)
     spec = variants.VARIANTS[variant]
-    assert meta["vgg_weights"] == ("random" if spec.uses_vgg else None)
-    assert any("random weights" in n for n in meta["notes"]) == spec.uses_vgg
+    assert found.vgg_weights == ("random" if spec.uses_vgg else None)
+    assert (comparability.RANDOM_VGG in found.reasons) == spec.uses_vgg
+    if spec.adversarial:
+        assert found.init.path == str(init) and found.init.variant == "srresnet_mse"
+        assert found.init.step == 6 and found.start_step == 6
     for name in trainer.loss_names(spec):
         value = float(_metric(tmp_path / "run", f"train/{name}")[-1][1])
         assert math.isfinite(value), name
     state = torch.load(paths.RunFolder(tmp_path / "run").checkpoint(2), weights_only=True)
     assert (state["discriminator"] is not None) == spec.adversarial
     if spec.adversarial:
-        assert meta["init"]["path"] == str(init) and meta["init"]["variant"] == "srresnet_mse"
         start, end = _tensors(init), _tensors(final)
         assert any(not torch.equal(start[k], end[k]) for k in start)
 
@@ -401,7 +406,7 @@ def test_rerun_after_completion_does_nothing(
     relogged = make_config(tmp_path, images, "train.log_every=1", "data.workers=1")
     training.train("srresnet_mse", tmp_path / "run", relogged, steps=3, progress=False)
     assert "resuming from step 2" in capsys.readouterr().out
-    assert torch.load(final, weights_only=True)["metadata"]["step"] == 3
+    assert checkpoints.read_record(paths.RunFolder(final.parent)).step == 3
 
 
 def _superseded(workdir: Path) -> list[Path]:
@@ -414,13 +419,13 @@ def test_state_that_cannot_continue_is_moved_aside(
     workdir, own = tmp_path / "run", _write_images(tmp_path / "own", 6, (40, 48), seed=0)
     config = make_config(tmp_path, own)
     first = training.train("srresnet_mse", workdir, config, steps=2, progress=False)
-    old_hash = torch.load(first, weights_only=True)["metadata"]["train_hash"]
+    old_hash = torch.load(first, weights_only=True)["record"]["identity"]
     changed = make_config(tmp_path, own, "train.srresnet.lr=1.0e-3")
     training.train("srresnet_mse", workdir, changed, steps=2, progress=False)
     assert "another configuration or variant" in capsys.readouterr().out
     [moved] = _superseded(workdir)
-    assert torch.load(moved, weights_only=True)["metadata"]["train_hash"] == old_hash
-    assert torch.load(first, weights_only=True)["metadata"]["train_hash"] != old_hash
+    assert torch.load(moved, weights_only=True)["record"]["identity"] == old_hash
+    assert torch.load(first, weights_only=True)["record"]["identity"] != old_hash
     training.train("srresnet_mse", workdir, changed, steps=1, progress=False)
     assert "2 steps, more than the 1 asked for" in capsys.readouterr().out
     # Snakemake deletes final.pt, then reruns: new training images cannot continue either
@@ -444,9 +449,7 @@ def test_another_init_starts_over(
         "srgan_mse", tmp_path / "run", config, steps=2, init=tmp_path / "other.pt"
     )
     [moved] = _superseded(tmp_path / "run")
-    digests = [
-        torch.load(p, weights_only=True)["metadata"]["init"]["digest"] for p in (moved, final)
-    ]
+    digests = [torch.load(p, weights_only=True)["record"]["init"]["digest"] for p in (moved, final)]
     assert digests[0] != digests[1]
 
 
@@ -753,7 +756,34 @@ def test_unreadable_final_pt_resumes_from_the_newest_valid_checkpoint(
     assert (folder.unreadable / "final.json").exists() == (final_json == "intact")
     (tmp_path / "trained.pt").write_bytes(trained)
     assert_same_weights(final, tmp_path / "trained.pt")
-    assert checkpoints.final_record(folder)["step"] == 8
+    assert checkpoints.final_record(folder).step == 8
+
+
+@pytest.mark.parametrize("final_json", ["missing", "stale"])
+def test_a_missing_or_stale_final_json_is_rewritten_from_final_pt(
+    final_json: str, tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A kill between the writes of final.pt and final.json, or another model's final.json
+    copied beside it: `srgan train` retrains nothing and rewrites final.json from final.pt."""
+    config = make_config(tmp_path, images)
+    folder = paths.RunFolder(tmp_path / "run")
+    final = training.train("srresnet_mse", folder.root, config, steps=2, progress=False)
+    right = folder.final_metadata.read_text()
+    if final_json == "missing":
+        folder.final_metadata.unlink()
+    else:
+        stale = json.loads(right)
+        stale["step"] = 1
+        folder.final_metadata.write_text(json.dumps(stale))
+        with pytest.raises(UserError, match="to rewrite final.json from final.pt"):
+            inference.load_generator(final, "cpu")
+    mtime = final.stat().st_mtime_ns
+    capsys.readouterr()
+    training.train("srresnet_mse", folder.root, config, steps=2, progress=False)
+    out = capsys.readouterr().out
+    assert "nothing to do" in out and f"rewrote {folder.final_metadata}" in out
+    assert folder.final_metadata.read_text() == right and final.stat().st_mtime_ns == mtime
+    inference.load_generator(final, "cpu")  # the three agree again
 
 
 def test_dvclive_leaves_the_enclosing_git_repository_alone(
@@ -837,7 +867,7 @@ def test_d_probabilities_are_mean_sigmoids(images: Path, tmp_path: Path) -> None
     assert terms["d_fake"] == pytest.approx(expected, rel=1e-6)
 
 
-def test_demo_flag_and_notes_come_from_the_same_booleans() -> None:
+def test_the_reasons_a_model_records_come_from_the_configuration() -> None:
     paper = load_config(PARAMS)
     assert paper.demo is False and paper.vgg.weights == "imagenet"
     random_vgg = load_config(PARAMS, sets=["vgg.weights=random"])
@@ -849,8 +879,8 @@ def test_demo_flag_and_notes_come_from_the_same_booleans() -> None:
         (demo, "srresnet_mse", ["demo run"]),
     ]:
         spec = variants.VARIANTS[variant]
-        notes = variants.demo_reasons(config, spec)
-        assert [n.split(" (")[0] for n in notes] == expected, variant
+        notes = comparability.reasons(config, spec)
+        assert [n.split(" (")[0] for n in notes if "shorter schedule" not in n] == expected
 
 
 def test_torch_settings_restore_everything(monkeypatch: pytest.MonkeyPatch) -> None:

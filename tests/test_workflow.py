@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from srgan.core import paths, variants
+from srgan.core.config import effective_text, merged_config_dict
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -123,10 +124,31 @@ def test_dry_run_lists_the_whole_paper_dag(workdir, profile):
         line for line in result.stdout.splitlines() if "resources:" in line and "gpu=1" in line
     ]
     assert len(gpu_jobs) == 10  # 5 training + 5 evaluation jobs
-    # the quick profile reaches every training and report job (reports name the profile)
+    # every job reads the one effective configuration (the profile merged into it)
     for line in result.stdout.splitlines():
-        if re.search(r"srgan (train|report|index) ", line):
-            assert ("--config config/quick.yaml" in line) == bool(profile), line
+        if re.search(r"srgan (train|evaluate|tables|report|index) ", line):
+            assert f"--params {paths.EFFECTIVE_CONFIG}" in line and "--config" not in line, line
+    assert not (workdir / paths.EFFECTIVE_CONFIG).exists()  # a dry run writes nothing
+
+
+def test_a_run_writes_the_effective_configuration_every_job_reads(workdir):
+    """results/config.yaml: params.yaml, the profiles and the --config pairs merged once."""
+    sets = "set=[train.srgan.lr=1.0e-5, mos.raters=3]"
+    args = [str(paths.DATA_READY), "--cores", "1", "--configfile", "config/demo.yaml"]
+    args += ["--config", sets]  # last: --config takes every value after it
+    result = snakemake(workdir, *args)
+    assert result.returncode == 0, result.stderr
+    written = workdir / paths.EFFECTIVE_CONFIG
+    expected = merged_config_dict(
+        REPO / "params.yaml",
+        [REPO / "config" / "demo.yaml"],
+        ["train.srgan.lr=1.0e-5", "mos.raters=3"],
+    )
+    assert written.read_text() == effective_text(expected)
+    assert merged_config_dict(written) == expected  # read back as a job reads it: the same
+    mtime = written.stat().st_mtime_ns
+    assert snakemake(workdir, "--forcerun", "data_ready", *args).returncode == 0
+    assert written.stat().st_mtime_ns == mtime  # unchanged: not rewritten
 
 
 def test_depth_target_is_separate(workdir):
@@ -220,7 +242,7 @@ def test_demo_dag_runs_end_to_end_on_the_mirror(workdir, shared_data):
         for column in columns:
             assert all(math.isfinite(v) for v in ours[column]), column
         assert table["lpips_vgg_ours"].isna().all()  # the demo computes LPIPS-AlexNet only
-        assert table["demo"].all()
+        assert table["reasons"].str.startswith("demo run (profile: demo)").all()
     assert set(table1[table1["status"] == "ours"]["method"]) == set(VARIANTS)
     assert len(table2[(table2["status"] == "ours") & (table2["dataset"] == "BSD100")]) == 4
     bicubic_bsd100 = table2[(table2["method"] == "bicubic") & (table2["dataset"] == "BSD100")]
@@ -236,8 +258,9 @@ def test_demo_dag_runs_end_to_end_on_the_mirror(workdir, shared_data):
     assert "LPIPS ours*" in (workdir / "reports" / "table2.html").read_text()
     for variant in VARIANTS:
         assert (workdir / "results" / "timings" / f"train_{variant}.tsv").is_file()
-        meta = json.loads((workdir / "runs" / variant / "final.json").read_text())["metadata"]
-        assert meta["variant"] == variant and meta["demo"] is True
+        found = json.loads((workdir / "runs" / variant / "final.json").read_text())
+        assert found["variant"] == variant and found["config"]["profile"] == "demo"
+        assert found["reasons"][0] == "demo run (profile: demo): small model and schedule"
     assert (workdir / "data" / "checksums" / "T91.sha256").read_text().count("\n") == 91
 
     # Rerun decisions: nothing is left to do; a config change reruns only the jobs using it.

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from srgan.core import datasets, paths, variants
+from srgan.core import datasets, identity, paths, variants
 from srgan.data import acquire
-from srgan.core.config import PARAMS_FILE, from_dict, merged_config_dict
+from srgan.core.config import PARAMS_FILE, from_dict, merged_config_dict, write_effective
 from srgan.core.errors import UserError
 
 # The `srgan` command of the environment running Snakemake comes first on PATH, so jobs run
@@ -55,20 +55,16 @@ def _command_line_sets(raw):
     return [*_dotted_pairs(raw), *pairs]
 
 
-class ConfigLayers:
-    """The `srgan` options naming the layers Snakemake merged: params.yaml, each
-    --configfile, then the --config pairs. Each job merges the same layers with the same
-    code (srgan.core.config.merged_config_dict), so it sees exactly the configuration the DAG was
-    built from. Not a str on purpose: Snakemake leaves non-builtin params out of its rerun
-    check, so a new layer alone reruns nothing; a rule's `fingerprint` param does that."""
+class EffectiveConfig:
+    """The `srgan` option naming the effective configuration, results/config.yaml: params.yaml,
+    each --configfile, then the --config pairs, merged once here and written when the run
+    starts (onstart, in the Snakefile). Every job reads it and nothing else, so each sees
+    exactly the configuration the DAG was built from. Not a str on purpose: Snakemake leaves
+    non-builtin params out of its rerun check, so the file alone reruns nothing; a rule's
+    `trigger` or `fingerprint` param does that."""
 
-    def __init__(self, params_file, overlays, sets):
-        args = ["--params", params_file]
-        for path in overlays:
-            args += ["--config", path]
-        for pair in sets:
-            args += ["--set", pair]
-        self.text = shlex.join(args)
+    def __init__(self, path):
+        self.text = shlex.join(["--params", str(path)])
 
     def __str__(self):
         return self.text
@@ -84,7 +80,7 @@ except UserError as exc:
     raise WorkflowError(f"bad configuration: {exc}") from None
 config.clear()
 config.update(EFFECTIVE)
-LAYERS = ConfigLayers(PARAMS_FILE, OVERLAYS, SETS)
+LAYERS = EffectiveConfig(paths.EFFECTIVE_CONFIG)
 
 
 def _lookup(dotted):
@@ -162,17 +158,20 @@ TRAIN_DATA = [ancient(DATA_READY)]
 
 
 def train_trigger(variant):
-    """A training job's rerun trigger: srgan.core.variants.rerun_trigger, the same function that
+    """A training job's rerun trigger: srgan.core.identity.rerun_trigger, the same function that
     decides, inside `srgan train`, whether a run starts over, continues or is complete."""
-    return variants.rerun_trigger(CFG, variants.get(variant))
+    return identity.rerun_trigger(CFG, variants.get(variant))
 
 
-#: What an evaluation depends on besides its model and images (the depth study scores PSNR
-#: and SSIM only, so the perceptual settings are not part of its fingerprint).
-DEPTH_EVAL_FINGERPRINT = fingerprint("scale", "evaluate.datasets", "evaluate.tile")
-EVAL_FINGERPRINT = fingerprint("scale", "evaluate.datasets", "evaluate.tile", "evaluate.perceptual")
-#: The depth study scores PSNR and SSIM only (as the paper's appendix): no perceptual metrics.
-NO_PERCEPTUAL = "--set evaluate.perceptual.enabled=false"
+#: What an evaluation depends on besides its model and images (srgan.core.identity, which also
+#: names the keys `srgan evaluate` reads); the depth study scores PSNR and SSIM on
+#: workflow.depth.dataset, so the perceptual settings are not part of its fingerprint.
+EVAL_FINGERPRINT = identity.evaluation_trigger(identity.evaluation_identity(CFG))
+DEPTH_EVAL_FINGERPRINT = identity.evaluation_trigger(identity.depth_evaluation_identity(CFG))
+#: The depth study's evaluation: its one set, PSNR and SSIM only (as the paper's appendix).
+DEPTH_EVALUATION = shlex.join(
+    ["--datasets", DEPTH.dataset, "--set", "evaluate.perceptual.enabled=false"]
+)
 #: Tables and reports are cheap: any configuration change rebuilds them.
 REPORT_FINGERPRINT = json.dumps(EFFECTIVE, sort_keys=True)
 
@@ -193,7 +192,8 @@ def depth_overrides(wildcards):
 
 
 def depth_trigger(wildcards):
-    """The rerun trigger of a depth-study model: its variant's, with the depth overrides."""
+    """The rerun trigger of a depth-study model: its variant's, with the depth overrides laid
+    over the effective configuration as its job lays them (merged_config_dict)."""
     sets = [*SETS, *depth_sets(wildcards)]
     config = from_dict(merged_config_dict(Path(PARAMS_FILE), OVERLAYS, sets))
-    return variants.rerun_trigger(config, variants.get(variants.DEPTH_STUDY))
+    return identity.rerun_trigger(config, variants.get(variants.DEPTH_STUDY))

@@ -67,11 +67,7 @@ rule evaluate_depth:
     params:
         fingerprint=DEPTH_EVAL_FINGERPRINT,
         layers=LAYERS,
-        no_perceptual=NO_PERCEPTUAL,
-        data_dir=TEST_DIR,
-        dataset=DEPTH.dataset,
-        device=CFG.device,
-        tile=CFG.evaluate.tile,
+        depth=DEPTH_EVALUATION,
     threads: THREADS
     resources:
         gpu=1,
@@ -80,9 +76,8 @@ rule evaluate_depth:
     conda:
         ENV
     shell:
-        "srgan evaluate --checkpoint {input.model} --data-dir {params.data_dir} "
-        "--datasets {params.dataset} --out {output.scores} --device {params.device} "
-        "--tile {params.tile} {params.layers} {params.no_perceptual} --no-progress > {log} 2>&1"
+        "srgan evaluate --checkpoint {input.model} --out {output.scores} {params.layers} "
+        "{params.depth} --no-progress > {log} 2>&1"
 
 
 rule depth_table:

@@ -1,6 +1,9 @@
 # Evaluation: every model and the baselines (evaluate.baselines) on the test sets
 # (evaluate.datasets) through `srgan evaluate`: PSNR, SSIM and the perceptual scores of
-# evaluate.perceptual; the super-resolved images are kept for the figures report.
+# evaluate.perceptual; the super-resolved images are kept for the figures report. `srgan
+# evaluate` takes its settings from the effective configuration (datasets, tile, device,
+# perceptual scores, where the test sets are); a job reruns when its model or test sets change
+# or when its `fingerprint` does (srgan.core.identity.evaluation_identity).
 
 
 rule evaluate:
@@ -19,17 +22,14 @@ rule evaluate_baseline:
     params:
         fingerprint=EVAL_FINGERPRINT,
         layers=LAYERS,
-        data_dir=TEST_DIR,
-        datasets=EVAL_SETS,
     threads: 1  # light resizing, then single-threaded metrics
     log:
         str(paths.log_file("evaluate", "{method}")),
     conda:
         ENV
     shell:
-        "srgan evaluate --method {wildcards.method} --data-dir {params.data_dir} "
-        "--datasets {params.datasets} --out {output.scores} --save-images {output.images} "
-        "{params.layers} --no-progress > {log} 2>&1"
+        "srgan evaluate --method {wildcards.method} --out {output.scores} "
+        "--save-images {output.images} {params.layers} --no-progress > {log} 2>&1"
 
 
 rule evaluate_model:
@@ -44,10 +44,6 @@ rule evaluate_model:
     params:
         fingerprint=EVAL_FINGERPRINT,
         layers=LAYERS,
-        data_dir=TEST_DIR,
-        datasets=EVAL_SETS,
-        device=CFG.device,
-        tile=CFG.evaluate.tile,
     threads: THREADS
     resources:
         gpu=1,
@@ -56,6 +52,5 @@ rule evaluate_model:
     conda:
         ENV
     shell:
-        "srgan evaluate --checkpoint {input.model} --data-dir {params.data_dir} "
-        "--datasets {params.datasets} --out {output.scores} --save-images {output.images} "
-        "--device {params.device} --tile {params.tile} {params.layers} --no-progress > {log} 2>&1"
+        "srgan evaluate --checkpoint {input.model} --out {output.scores} "
+        "--save-images {output.images} {params.layers} --no-progress > {log} 2>&1"

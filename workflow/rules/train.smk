@@ -2,7 +2,7 @@
 # initialised from the trained variants.INIT (--init; paper, Section 3.2). `srgan train` keeps
 # its resumable state in runs/<variant>/checkpoints/ (not a declared output, so Snakemake never
 # deletes it): an interrupted job resumes where it stopped when the workflow is run again.
-# A job reruns when its `trigger` changes: srgan.core.variants.rerun_trigger, the same run identity
+# A job reruns when its `trigger` changes: srgan.core.identity.rerun_trigger, the same run identity
 # `srgan train` uses to decide whether to start over, continue or do nothing.
 #
 # The trigger is also the content of results/identity/<variant>.json, made by a job with no

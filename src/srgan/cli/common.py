@@ -38,10 +38,12 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_config(args: argparse.Namespace):
+def load_config(args: argparse.Namespace, flag_sets: list[str] | None = None):
+    """The configuration of the config arguments (``--params``, ``--config``, ``--set``), with
+    ``flag_sets`` (a command's own flags that override keys) laid last."""
     from srgan.core.config import load_config
 
-    return load_config(args.params, args.config, args.sets)
+    return load_config(args.params, args.config, [*args.sets, *(flag_sets or [])])
 
 
 def show_progress(args: argparse.Namespace) -> bool:

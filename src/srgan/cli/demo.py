@@ -9,16 +9,17 @@ from pathlib import Path
 
 from srgan.cli.common import scores_line
 from srgan.core import datasets, paths
+from srgan.core.config import DEMO_PROFILE
 from srgan.core.errors import UserError
 
-DEMO_PROFILE = Path("config/demo.yaml")
-DEMO_MIRROR_PROFILE = Path("config/demo_mirror.yaml")
+DEMO_PROFILE_FILE = paths.profile_file(DEMO_PROFILE)
+DEMO_MIRROR_PROFILE_FILE = paths.profile_file(f"{DEMO_PROFILE}_mirror")
 DEMO_WARNING = "DEMO: a small CPU run; none of its numbers is comparable with the paper."
 
 
 def demo_layers(mirror: Path | None, imagenet_vgg: bool) -> tuple[list[Path], list[str]]:
     """The demo's configuration over params.yaml: its profiles and ``--set`` pairs."""
-    profiles = [DEMO_PROFILE] + ([DEMO_MIRROR_PROFILE] if mirror is not None else [])
+    profiles = [DEMO_PROFILE_FILE] + ([DEMO_MIRROR_PROFILE_FILE] if mirror is not None else [])
     sets = ["vgg.weights=imagenet"] if imagenet_vgg else []
     if mirror is not None:
         sets.append(f"data.mirror={mirror}")
@@ -74,7 +75,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     import subprocess
     import time
 
-    for needed in (Path("Snakefile"), DEMO_PROFILE):
+    for needed in (Path("Snakefile"), DEMO_PROFILE_FILE):
         if not needed.is_file():
             raise UserError(f"no {needed} here: run `srgan demo` in the project folder")
     if args.mirror is not None and not (args.mirror / datasets.MIRROR_TEST_DIR).is_dir():

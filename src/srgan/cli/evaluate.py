@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from srgan.cli.common import add_config_args, load_config, scores_line, show_progress
-from srgan.core import variants
+from srgan.core import paths, variants
 from srgan.core.errors import UserError
 
 
@@ -19,8 +20,20 @@ def _perceptual_scorer(args: argparse.Namespace, config):
     from srgan.core import runtime
     from srgan.metrics.perceptual import PerceptualScorer
 
-    device = runtime.resolve_device(args.device) if args.checkpoint is not None else "cpu"
+    device = runtime.resolve_device(config.device) if args.checkpoint is not None else "cpu"
     return PerceptualScorer(settings, device=device)
+
+
+def _flag_sets(args: argparse.Namespace) -> list[str]:
+    """The flags that override a configuration key, as ``--set`` pairs laid last."""
+    sets = []
+    if args.datasets is not None:
+        sets.append(f"evaluate.datasets={json.dumps(args.datasets)}")
+    if args.tile is not None:
+        sets.append(f"evaluate.tile={args.tile}")
+    if args.device is not None:
+        sets.append(f"device={args.device}")
+    return sets
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -32,13 +45,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     require_writable(args.out.parent, f"--out {args.out}")
     if args.save_images is not None:
         require_writable(args.save_images, f"--save-images {args.save_images}")
-    config = load_config(args)
-    protocol.check_datasets(args.data_dir, args.datasets, config.scale)  # the user's inputs
+    config = load_config(args, _flag_sets(args))
+    data_dir = args.data_dir if args.data_dir is not None else paths.test_sets_dir(config)
+    datasets = config.evaluate.datasets
+    protocol.check_datasets(data_dir, datasets, config.scale)  # the user's inputs first
     if args.checkpoint is not None:
         from srgan.evaluation import inference
 
-        generator = inference.load_generator(args.checkpoint, device=args.device)
-        upscaler = inference.generator_upscaler(generator, tile=args.tile)
+        generator = inference.load_generator(args.checkpoint, device=config.device)
+        upscaler = inference.generator_upscaler(generator, tile=config.evaluate.tile)
         method = f"checkpoint:{args.checkpoint}"
     else:
         upscaler = protocol.baseline_upscaler(args.method, config.scale)
@@ -46,8 +61,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     perceptual = _perceptual_scorer(args, config)  # may need weight files: after cheap checks
     results = protocol.evaluate(
         upscaler,
-        args.data_dir,
-        args.datasets,
+        data_dir,
+        datasets,
         config.scale,
         save_dir=args.save_images,
         progress=show_progress(args),
@@ -66,7 +81,9 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="score a method on test sets (PSNR/SSIM on Y, the paper's protocol; LPIPS, NIQE)",
         description="Score nearest/bicubic upscaling or a trained generator on test sets: "
         "PSNR and SSIM (the paper's protocol), and LPIPS and NIQE as evaluate.perceptual in "
-        "the configuration says.",
+        "the configuration says. The test sets, the tile size and the device come from the "
+        "configuration (evaluate.datasets, evaluate.tile, device; the sets' folder from data); "
+        "the flags below override them.",
     )
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument(
@@ -74,13 +91,18 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
     which.add_argument("--checkpoint", type=Path, help="a trained generator (final.pt)")
     p.add_argument(
-        "--data-dir", type=Path, required=True, help="folder holding <dataset>/ HR images"
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder holding <dataset>/ HR images (default: the configuration's test sets)",
     )
-    p.add_argument("--datasets", nargs="+", required=True, metavar="NAME")
+    p.add_argument("--datasets", nargs="+", default=None, metavar="NAME", help="evaluate.datasets")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.json")
     p.add_argument("--save-images", type=Path, default=None, metavar="DIR")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (checkpoints)")
-    p.add_argument("--tile", type=int, default=0, help="inference tile size, 0 = whole image")
+    p.add_argument("--device", default=None, help="device: auto | cpu | cuda | cuda:N")
+    p.add_argument(
+        "--tile", type=int, default=None, help="evaluate.tile: inference tile size, 0 = whole"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_config_args(p)
     p.set_defaults(func=_cmd_evaluate)

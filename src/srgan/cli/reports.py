@@ -12,8 +12,8 @@ from srgan.core import paths
 def _cmd_tables(args: argparse.Namespace) -> None:
     from srgan.report import provenance, tables
 
-    demo = bool(provenance.demo_reasons(load_config(args)))
-    for path in tables.write_tables(args.evals_dir, args.out_dir, demo, args.depth_dir):
+    reasons = tuple(provenance.result_reasons(load_config(args)))
+    for path in tables.write_tables(args.evals_dir, args.out_dir, reasons, args.depth_dir):
         print(f"wrote {path}")
 
 
@@ -78,7 +78,7 @@ def _cmd_index(args: argparse.Namespace) -> None:
         prov["git"]["commit"], prov["config_hash"], provenance.GIT_SHORT
     )
     index = notebooks.build_index(
-        args.reports_dir, args.tables_dir, prov["demo_reasons"], line, prov, prov["profile_note"]
+        args.reports_dir, args.tables_dir, prov["reasons"], line, prov, prov["profile_note"]
     )
     print(f"wrote {index}")
 

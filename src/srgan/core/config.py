@@ -8,7 +8,8 @@ and turned into the typed, frozen dataclasses below. Beyond the schema: a number
 finite (YAML's ``.nan`` and ``.inf`` pass JSON Schema's bounds), a file must be UTF-8 YAML,
 and a key given twice in one mapping is an error, not a silent override.
 
-This module is a leaf: it imports nothing else from the package but ``errors``.
+This module is a leaf: it imports nothing else from the package but ``errors`` (and ``fileio``
+to write the effective configuration).
 """
 
 from __future__ import annotations
@@ -310,7 +311,8 @@ def merged_config_dict(
     overrides: list[Path] | tuple[Path, ...] = (),
     sets: list[str] | tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """params.yaml, then each override file, then the ``--set`` pairs, merged and validated."""
+    """params.yaml, then each override file, then the ``--set`` pairs, merged and validated:
+    the one way every command, notebook and the workflow layers the configuration."""
     params_path = Path(params) if params else find_params_file()
     merged = read_yaml(params_path)
     for path in overrides:
@@ -319,6 +321,32 @@ def merged_config_dict(
     layers = [str(params_path), *(str(p) for p in overrides)] + (["--set"] if sets else [])
     validate(merged, source=" + ".join(layers))
     return merged
+
+
+#: The first lines of an effective configuration file.
+EFFECTIVE_HEADER = (
+    "# The effective configuration of the last workflow run: params.yaml, the profiles and the\n"
+    "# --config pairs, merged once by the workflow. Every job reads this file; edit params.yaml\n"
+    "# or a profile instead (this file is rewritten at the next run).\n"
+)
+
+
+def effective_text(config: dict[str, Any]) -> str:
+    """An effective configuration as the YAML text of ``results/config.yaml``."""
+    return EFFECTIVE_HEADER + yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+
+
+def write_effective(config: dict[str, Any], path: Path) -> bool:
+    """Write the effective configuration to ``path`` (atomically) unless it already holds it;
+    whether it was written."""
+    from srgan.core.fileio import write_text_atomic
+
+    text = effective_text(config)
+    path = Path(path)
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    write_text_atomic(path, text)
+    return True
 
 
 def load_config(

@@ -128,6 +128,11 @@ DATA_READY = RESULTS_DIR / "data.ready"
 #: Each training job's rerun trigger as a file (``results/identity/<name>.json``, made by a job
 #: with no inputs; the training job reads it as an input): see workflow/rules/train.smk.
 IDENTITY_DIR = RESULTS_DIR / "identity"
+#: The effective configuration of the last workflow run (params.yaml + profiles + sets, merged
+#: once): every job reads it (``srgan ... --params results/config.yaml``).
+EFFECTIVE_CONFIG = RESULTS_DIR / "config.yaml"
+#: The profiles laid over params.yaml: ``config/<name>.yaml``.
+PROFILES_DIR = Path("config")
 #: The tables of the paper we rebuild (results/tables/<name>.csv and .json).
 TABLES = ("table1", "table2")
 #: The report notebooks (notebooks/<name>.ipynb -> reports/<name>.html), in reading order.
@@ -138,6 +143,11 @@ INDEX = "index"
 NOTEBOOKS_DIR = Path("notebooks")
 #: Prefix of training jobs' timing files: results/timings/train_<variant>.tsv.
 TRAIN_TIMING_PREFIX = "train_"
+
+
+def profile_file(name: str) -> Path:
+    """A profile's file: ``config/<name>.yaml`` (demo, quick, paper, demo_mirror)."""
+    return PROFILES_DIR / f"{name}.yaml"
 
 
 def run_dir(variant: str) -> Path:

@@ -1,4 +1,4 @@
-"""The five models of Table 1, their schedules, and what makes two training runs the same.
+"""The five models of Table 1, the baselines beside them, and their schedules.
 
 This is the one place where the variants are named (besides ``params.yaml`` and the config
 schema, which list them for the user): the CLI's choices, the trainer, the paper's tables,
@@ -11,28 +11,17 @@ the Snakemake rules and the reports import them from here.
     srgan_vgg54     SRGAN, VGG54 + 1e-3 adversarial                 "
 
 Every SRGAN generator starts from the trained SRResNet-MSE (paper, Section 3.2): ``INIT``.
-Why results are not comparable with the paper's is named here too (:func:`demo_reasons`).
-
-**Run identity.** :func:`run_identity` is the single answer to "is this the same training
-run?": the configuration keys that change what a variant computes. ``srgan train`` starts a
-variant over when its identity changes (and resumes or does nothing otherwise), and the
-workflow reruns a training job when :func:`rerun_trigger` changes: the identity plus the
-schedule's length (a longer schedule continues from the last checkpoint, a shorter one
-starts over). Keys that only say where or how fast a run happens (devices, workers, logging,
-checkpoint frequency, other variants' keys) are left out; tests/test_identity.py walks every
-key of ``params.yaml`` and its profiles to check both sides agree.
+Whether results compare with the paper's is ``srgan.core.comparability``'s; what makes two
+training runs (or two evaluations) the same is ``srgan.core.identity``'s.
 
 Torch-free: the workflow imports this module when it starts.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 from dataclasses import dataclass
-from typing import Any
 
-from srgan.core.config import PERCEPTUAL_STANDIN, Config, config_hash
+from srgan.core.config import Config
 from srgan.core.errors import UserError
 
 # --- the five variants --------------------------------------------------------------------
@@ -115,6 +104,13 @@ class Schedule:
     decay_step: int | None = None  # the rate is multiplied by ``decay`` from this step on
     decay: float = 1.0
 
+    @property
+    def phases(self) -> tuple[tuple[int, int, float], ...]:
+        """(first step, end step, learning rate) of each constant-rate phase."""
+        if self.decay_step is None or self.decay_step >= self.steps:
+            return ((0, self.steps, self.lr),)
+        return ((0, self.decay_step, self.lr), (self.decay_step, self.steps, self.lr * self.decay))
+
     def lr_at(self, step: int) -> float:
         """Learning rate of step ``step`` (0-based)."""
         if self.decay_step is not None and step >= self.decay_step:
@@ -151,101 +147,3 @@ def training_eval_set(config: Config) -> str | None:
         return None
     sets = config.evaluate.datasets
     return PREFERRED_TRAINING_EVAL_SET if PREFERRED_TRAINING_EVAL_SET in sets else sets[0]
-
-
-# --- run identity -------------------------------------------------------------------------------
-
-#: Config keys that never change what a run computes: where and how fast it runs, how often
-#: it logs, scores or saves, which data it could read (the files it does read are checked
-#: apart, by their digest), what the workflow does after training (the MOS study included),
-#: and the profile's name (a demo's model records it in its metadata).
-NOT_IDENTITY = (
-    "device",
-    "profile",
-    "data.root",
-    "data.mirror",
-    "data.test_sets",
-    "data.workers",
-    "data.cache_images",
-    "data.pipeline",
-    "train.srresnet.steps",
-    "train.srgan.steps",
-    "train.variant_steps",
-    "train.snapshot_steps",
-    "train.checkpoint_every",
-    "train.log_every",
-    "train.eval_every",
-    "train.channels_last",
-    "train.compile",
-    "train.step",
-    "train.adam_kernel",
-    "train.deterministic",
-    "evaluate",
-    "workflow",
-    "mos",
-)
-#: Keys only some variants read: part of the identity of those only.
-SRGAN_ONLY = ("discriminator", "train.srgan", "loss.adversarial_weight")
-SRRESNET_ONLY = ("train.srresnet",)
-VGG_ONLY = ("vgg", "loss.vgg_divisor")
-TV_ONLY = ("loss.tv_weight",)
-
-
-def _drop_key(tree: dict[str, Any], dotted: str) -> None:
-    *parents, last = dotted.split(".")
-    for part in parents:
-        tree = tree.get(part, {})
-    tree.pop(last, None)
-
-
-def run_identity(config: Config, variant: Variant) -> dict[str, Any]:
-    """The config keys that determine what ``variant`` computes, plus the variant's name.
-
-    Two runs with the same identity (and the same ``--init`` generator and training files)
-    compute the same thing, so one may resume the other.
-    """
-    tree = copy.deepcopy(config.to_dict())
-    dropped = list(NOT_IDENTITY)
-    dropped += SRRESNET_ONLY if variant.adversarial else SRGAN_ONLY
-    dropped += () if variant.uses_vgg else VGG_ONLY
-    dropped += () if variant.total_variation else TV_ONLY
-    for key in dropped:
-        _drop_key(tree, key)
-    return {"variant": variant.name, "config": tree}
-
-
-def run_hash(config: Config, variant: Variant) -> str:
-    """A short hash of :func:`run_identity` (what checkpoints and final.json record)."""
-    return config_hash(run_identity(config, variant))
-
-
-def rerun_trigger(config: Config, variant: Variant) -> str:
-    """What makes the workflow rerun ``variant``'s training job, as text (Snakemake compares
-    it with the value recorded at the last run): the run identity and the schedule's length.
-    ``srgan train`` then starts over (another identity), continues (more steps) or starts over
-    (fewer steps), so the job never ends with a stale model."""
-    key = {"identity": run_hash(config, variant), "steps": schedule(config, variant).steps}
-    return json.dumps(key, sort_keys=True)
-
-
-# --- demo runs ----------------------------------------------------------------------------------
-
-
-def demo_reasons(config: Config, variant: Variant | None = None) -> list[str]:
-    """Why results of ``config`` (for ``variant``, or for any variant when None) are not
-    comparable with the paper: the demo profile, or VGG19 with random weights where the
-    loss uses VGG; and, for results (``variant`` None, not a trained model), perceptual
-    scores with stand-in weights. Empty for a real run."""
-    reasons = []
-    if config.demo:
-        reasons.append("demo run (profile: demo): small model and schedule")
-    uses_vgg = variant.uses_vgg if variant is not None else True
-    if uses_vgg and config.vgg.weights == "random":
-        reasons.append("VGG19 with random weights (vgg.weights: random), not the paper's")
-    perceptual = config.evaluate.perceptual
-    if variant is None and perceptual.enabled and perceptual.weights == PERCEPTUAL_STANDIN:
-        reasons.append(
-            "LPIPS and NIQE with stand-in weights (evaluate.perceptual.weights: standin): "
-            "random LPIPS backbones, no pristine NIQE model; not comparable to published values"
-        )
-    return reasons

@@ -32,7 +32,6 @@ import ctypes
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +39,7 @@ from tqdm import tqdm
 
 from srgan.core.errors import UserError
 from srgan.core.fileio import require_writable
+from srgan.core.record import RunRecord
 from srgan.core.runtime import resolve_device
 from srgan.image.colour import PIXEL_MAX, quantise_8bit
 from srgan.image.io import IMAGE_EXTENSIONS, list_image_files, read_photo, write_png_bands
@@ -71,17 +71,18 @@ PNG_CONTENTS = {1: "gray", 2: "gray + alpha", 3: "RGB", 4: "RGB + alpha"}
 # --------------------------------------------------------------------------------------------
 
 
-def load_generator_with_metadata(
+def load_generator_with_record(
     path: Path, device: str | torch.device = "auto"
-) -> tuple[SRResNet, dict[str, Any]]:
-    """The generator of a checkpoint (eval mode, frozen, on ``device``) and the checkpoint's
-    ``metadata`` dict ({} when it has none, as in a resumable ``step_*.pt``)."""
+) -> tuple[SRResNet, RunRecord | None]:
+    """The generator of a checkpoint (eval mode, frozen, on ``device``) and its run record
+    (None for a file without one: a snapshot, a resumable ``step_*.pt``). A ``final.pt`` is
+    checked against its final.json and its folder (``checkpoints.check_final``)."""
     return checkpoints.load_generator(path, resolve_device(device))
 
 
 def load_generator(path: Path, device: str | torch.device = "auto") -> SRResNet:
     """The generator of a checkpoint, in eval mode, frozen, on ``device``."""
-    return load_generator_with_metadata(path, device)[0]
+    return load_generator_with_record(path, device)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,11 +314,11 @@ def upscale_files(
     files = expand_inputs(inputs)
     output = Path(output)
     require_writable(output.parent if output.suffix.lower() == ".png" else output, f"-o {output}")
-    generator, metadata = load_generator_with_metadata(checkpoint, device)
+    generator, found = load_generator_with_record(checkpoint, device)
     scale = generator.config["scale"]
     targets = output_paths(files, output, scale=scale)
-    if metadata.get("demo"):
-        print(f"note: {checkpoint} comes from a demo run (tiny model); expect little of it")
+    for reason in found.reasons if found is not None else ():
+        print(f"note: {checkpoint} is not comparable with the paper's models: {reason}")
     colour = generator_upscaler(generator, tile=0)  # a tile's worth at a time, below
     margin = default_overlap(generator) if overlap is None else overlap
     bar = tqdm(

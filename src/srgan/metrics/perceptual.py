@@ -23,7 +23,7 @@ with one line per file (its name, what torchvision publishes about its size and 
 where to put it). ``standin`` is for the offline demo and tests only: LPIPS with randomly
 initialised backbones (seeded; the shipped linear layers), NIQE with a stand-in "pristine"
 model (mean 0, identity covariance). Such numbers only show that the pipeline runs; every
-report says so (``srgan.core.variants.demo_reasons``).
+report says so (``srgan.core.comparability``).
 
 Imports: torch, and torchmetrics, torchvision and pyiqa only where a metric is built (they
 import slowly); ``imageops`` and the leaves ``config``, ``errors`` and ``variants``.

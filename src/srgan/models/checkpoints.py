@@ -3,9 +3,12 @@
 A run folder (:class:`srgan.core.paths.RunFolder`) holds:
 
 * ``final.pt``: the trained generator, ``{"format": GENERATOR_FORMAT, "version", "model"
-  (the SRResNet constructor arguments), "generator" (its state dict), "metadata"}``;
-* ``final.json``: the same ``metadata`` (plus format and version) as JSON, so reports,
-  provenance and the workflow read it without importing torch;
+  (the SRResNet constructor arguments), "generator" (its state dict), "record"}``, where
+  ``record`` is its :class:`srgan.core.record.RunRecord` as JSON-ready data;
+* ``final.json``: the same record as JSON, so reports, provenance and the workflow read it
+  without importing torch. final.pt's is the authoritative copy: loading a trained model
+  checks that final.pt, final.json and the folder it sits in describe the same model
+  (:func:`check_final`), and ``srgan train`` rewrites a final.json that does not;
 * ``checkpoints/step_<N>.pt``: resumable state after N steps, ``{"format": STATE_FORMAT,
   "version", "step", "model", "generator", ...}`` (the trainer decides the rest: D,
   optimisers, RNG, data); the newest ``KEEP_CHECKPOINTS`` are kept;
@@ -22,8 +25,10 @@ torch file, or pickled objects that are not weights). A generator file is any fi
 ``model`` and ``generator`` (``final.pt`` or a ``step_*.pt``). A write that fails (a full
 disk) raises the ``OSError`` itself, not torch's wrapper of it.
 
-torch is imported inside the functions that need it, so :func:`read_final_metadata` and the
-listing functions stay torch-free. Imports: models, paths and the leaves errors, fileio.
+Files of version 1 (``metadata``: an untyped dict) are read and upgraded
+(:func:`srgan.core.record.upgrade`). torch is imported inside the functions that need it, so
+:func:`read_record` and the listing functions stay torch-free. Imports: ``srgan.models.networks``
+and ``srgan.core``.
 """
 
 from __future__ import annotations
@@ -41,9 +46,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from srgan.core import record as records
+from srgan.core import variants
 from srgan.core.errors import UserError
 from srgan.core.fileio import atomic_write, write_json_atomic
 from srgan.core.paths import RunFolder
+from srgan.core.record import RunRecord
 
 if TYPE_CHECKING:
     import torch
@@ -52,7 +60,8 @@ if TYPE_CHECKING:
 
 STATE_FORMAT = "srgan-train-state"
 GENERATOR_FORMAT = "srgan-generator"
-FORMAT_VERSION = 1
+#: Version 2: final.pt holds a ``record`` (a RunRecord); version 1 held a ``metadata`` dict.
+FORMAT_VERSION = 2
 #: Resumable checkpoints kept: the newest and the one before it.
 KEEP_CHECKPOINTS = 2
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)\.pt$")
@@ -99,22 +108,26 @@ def write_final(
     folder: RunFolder,
     model: dict[str, Any],
     generator: Mapping[str, torch.Tensor],
-    metadata: dict[str, Any],
+    record: RunRecord,
 ) -> Path:
-    """Write ``final.pt`` (CPU tensors) and then ``final.json`` (the metadata)."""
-    save_atomic(_generator_file(model, generator, metadata), folder.final)
-    header = {"format": GENERATOR_FORMAT, "version": FORMAT_VERSION}
-    write_json_atomic(folder.final_metadata, {**header, "metadata": metadata})
+    """Write ``final.pt`` (CPU tensors and the record), then ``final.json`` (the record)."""
+    file = _generator_file(model, generator)
+    save_atomic({**file, "record": record.to_dict()}, folder.final)
+    write_record(folder, record)
     return folder.final
 
 
-def _generator_file(
-    model: dict[str, Any], generator: Mapping[str, torch.Tensor], metadata: dict[str, Any]
-) -> dict[str, Any]:
-    """What a generator file holds: format, version, model settings, CPU weights, metadata."""
+def write_record(folder: RunFolder, record: RunRecord) -> Path:
+    """Write ``final.json``: the run record as JSON (atomically)."""
+    write_json_atomic(folder.final_metadata, record.to_dict())
+    return folder.final_metadata
+
+
+def _generator_file(model: dict[str, Any], generator: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """What every generator file holds: format, version, model settings, CPU weights."""
     weights = {k: v.detach().cpu().contiguous() for k, v in generator.items()}
     header = {"format": GENERATOR_FORMAT, "version": FORMAT_VERSION}
-    return {**header, "model": model, "generator": weights, "metadata": metadata}
+    return {**header, "model": model, "generator": weights}
 
 
 def write_snapshot(
@@ -126,7 +139,7 @@ def write_snapshot(
 ) -> Path:
     """Write the generator of ``step`` as ``snapshots/step_<N>.pt`` (a generator file)."""
     path = folder.snapshot(step)
-    save_atomic(_generator_file(model, generator, metadata), path)
+    save_atomic({**_generator_file(model, generator), "metadata": metadata}, path)
     return path
 
 
@@ -194,17 +207,19 @@ def latest_state(folder: RunFolder) -> tuple[Path, dict[str, Any]] | None:
     return None
 
 
-def final_record(folder: RunFolder) -> dict[str, Any] | None:
-    """The metadata of a run's ``final.pt``, read from final.pt itself ({} if it has none).
+def final_record(folder: RunFolder) -> RunRecord | None:
+    """The run record of a run's ``final.pt``, read from final.pt itself.
 
-    None when there is no final.pt, or when it cannot be read: then it is set aside into
-    ``unreadable/`` with its final.json (a warning says so), and the run's checkpoints
-    decide where training continues.
+    None when there is no final.pt, or when it cannot be read (or holds no record this
+    version reads): then it is set aside into ``unreadable/`` with its final.json (a warning
+    says so), and the run's checkpoints decide where training continues.
     """
     if not (folder.final.exists() or folder.final.is_symlink()):
         return None
     try:
-        metadata = read_generator_file(folder.final).get("metadata")
+        found = record_of(read_generator_file(folder.final), folder.final)
+        if found is None:
+            raise UserError(f"{folder.final} holds no run record (not written by srgan train)")
     except UserError as err:
         moved = [set_aside(folder, folder.final)]
         if folder.final_metadata.exists():
@@ -212,33 +227,84 @@ def final_record(folder: RunFolder) -> dict[str, Any] | None:
         names = " and ".join(p.name for p in moved)
         print(f"warning: {err}; moved {names} to {folder.unreadable}", file=sys.stderr)
         return None
-    return metadata if isinstance(metadata, dict) else {}
+    return found
 
 
 # --- reading ----------------------------------------------------------------------------------
 
 
-def read_final_metadata(folder: RunFolder) -> dict[str, Any] | None:
-    """The metadata of a run's ``final.pt`` from ``final.json``, without torch.
+def read_record(folder: RunFolder) -> RunRecord | None:
+    """The run record of a run's ``final.pt`` from ``final.json``, without torch.
 
     None when there is no ``final.pt``. When ``final.json`` is missing or unreadable (a run
-    killed between the two writes, or trained before final.json existed) the metadata is
-    read from ``final.pt`` itself; ``{}`` when neither can be read.
+    killed between the two writes) the record is read from ``final.pt`` itself (torch). A
+    record that cannot be read at all is a one-line UserError naming the file.
     """
     if not folder.final.is_file():
         return None
     try:
         blob = json.loads(folder.final_metadata.read_text())
-        metadata = blob.get("metadata") if isinstance(blob, dict) else None
     except (OSError, ValueError):
-        metadata = None
-    if isinstance(metadata, dict):
-        return metadata
-    try:
-        metadata = read_generator_file(folder.final).get("metadata")
-    except UserError:
-        return {}
-    return metadata if isinstance(metadata, dict) else {}
+        blob = None
+    if blob is not None:
+        return records.read(blob, str(folder.final_metadata))
+    found = record_of(read_generator_file(folder.final), folder.final)
+    if found is None:
+        raise UserError(f"{folder.final} holds no run record (not written by srgan train)")
+    return found
+
+
+def record_of(data: Mapping[str, Any], source: str | Path) -> RunRecord | None:
+    """The run record a generator file holds (``final.pt``: its ``record``, or a version-1
+    ``metadata`` dict, upgraded); None for a file without one (a snapshot, a checkpoint)."""
+    if "record" in data:
+        return records.read(data["record"], str(source))
+    metadata = data.get("metadata")
+    legacy = data.get("version") == records.LEGACY_VERSION and isinstance(metadata, dict)
+    if legacy and "config" in metadata:  # a version-1 final.pt (a snapshot has no config)
+        return records.upgrade(metadata, str(source))
+    return None
+
+
+def check_final(path: Path, data: Mapping[str, Any]) -> RunRecord:
+    """The record of a loaded ``final.pt``, after checking that it, the ``final.json`` beside
+    it and the folder it sits in describe the same model, and that its weights are the ones
+    it records. Any disagreement is a one-line UserError saying what to run."""
+    path = Path(path)
+    folder = RunFolder(path.parent)
+    found = record_of(data, path)
+    if found is None:
+        raise UserError(f"{path} holds no run record: it was not written by `srgan train`")
+    rerun = f"`srgan train {found.variant} --workdir {folder.root}`"
+    if folder.root.name in variants.NAMES and folder.root.name != found.variant:
+        raise UserError(
+            f"{path} is a trained {found.variant} generator (its run record), not the "
+            f"{folder.root.name} its folder names: put back the right final.pt, or retrain "
+            f"with `srgan train {folder.root.name} --workdir {folder.root}`"
+        )
+    if found.weights_digest is not None:
+        digest = weights_digest(data["generator"])
+        if digest != found.weights_digest:
+            raise UserError(
+                f"{path}: its weights (digest {digest}) are not the ones its run record names "
+                f"({found.weights_digest}): the file was altered; retrain with {rerun}"
+            )
+    if folder.final_metadata.exists():
+        try:
+            beside = records.read(json.loads(folder.final_metadata.read_text()), "final.json")
+        except (OSError, ValueError, UserError):
+            beside = None
+        if beside is None or beside.to_dict() != found.to_dict():
+            said = "cannot be read" if beside is None else f"describes {_describe(beside)}"
+            raise UserError(
+                f"{folder.final_metadata} {said}, but {path} holds {_describe(found)}: rerun "
+                f"{rerun} to rewrite final.json from final.pt (nothing is retrained)"
+            )
+    return found
+
+
+def _describe(found: RunRecord) -> str:
+    return f"{found.variant} at step {found.step} (identity {found.identity})"
 
 
 def read_generator_file(path: Path) -> dict[str, Any]:
@@ -337,15 +403,17 @@ def generator_from_data(data: Mapping[str, Any], source: str | Path) -> SRResNet
 
 def load_generator(
     path: Path, device: str | torch.device = "cpu"
-) -> tuple[SRResNet, dict[str, Any]]:
-    """The generator of a file (eval mode, frozen, on ``device``) and its ``metadata`` dict
-    ({} when it has none, as in a resumable ``step_*.pt``)."""
+) -> tuple[SRResNet, RunRecord | None]:
+    """The generator of a file (eval mode, frozen, on ``device``) and its run record (None for
+    a file without one: a snapshot, a resumable ``step_*.pt``). A ``final.pt`` is checked
+    against its final.json and its folder first (:func:`check_final`)."""
+    path = Path(path)
     data = read_generator_file(path)
+    found = check_final(path, data) if path.name == RunFolder(path.parent).final.name else None
     generator = generator_from_data(data, path)
     generator.requires_grad_(False)
-    metadata = data.get("metadata")
     generator = generator.eval().to(device)
-    return generator, metadata if isinstance(metadata, dict) else {}
+    return generator, found
 
 
 def weights_digest(state: Mapping[str, torch.Tensor]) -> str:

@@ -40,7 +40,7 @@ from typing import TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from srgan.core import paths, variants
+from srgan.core import comparability, paths, variants
 from srgan.core.config import Config
 from srgan.core.errors import UserError
 from srgan.core.fileio import (
@@ -338,7 +338,7 @@ def create_study(
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "software": software(),
             "config_hash": config.hash(),
-            "demo_reasons": variants.demo_reasons(config),
+            "reasons": comparability.reasons(config, results=True),
             "settings": {
                 **config.to_dict()["mos"],
                 "calibration_dir": str(paths.mos_calibration_dir(config)),

@@ -27,22 +27,21 @@ from srgan.report import tables
 
 #: Figure resolution (dots per inch).
 DPI = 110
-#: The line every figure of a demo run carries.
-DEMO_STAMP = "DEMO: small CPU run, numbers NOT comparable to the paper"
 #: A model's dot against our bicubic by the sign of the difference: above, below, bicubic.
 SIGN_COLOURS = {1: "#1a7f37", -1: "#c62828", 0: "#9e9e9e"}
 
 
-def save(fig: Figure, path: Path, demo: bool = False) -> Path:
+def save(fig: Figure, path: Path, stamp: str | None = None) -> Path:
     """Write ``fig`` as a PNG at ``path``, atomically (``fileio.atomic_write``).
 
-    With ``demo`` the figure is stamped with ``DEMO_STAMP`` in red above everything else.
+    A ``stamp`` (``srgan.report.render.stamp``: the numbers are not comparable with the
+    paper's) is written in red above everything else.
     """
-    if demo:
+    if stamp:
         fig.text(
             0.5,
             1.0,
-            DEMO_STAMP,
+            stamp,
             ha="center",
             va="bottom",
             color="#c62828",

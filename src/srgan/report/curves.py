@@ -8,7 +8,7 @@ test set named from the logged metric (``eval/<set>_psnr``), and each loss term 
 the weight it enters the generator's loss with (``LOSS_WEIGHTS``). ``srgan.report.charts.save``
 writes a figure.
 
-This module uses ``srgan.models.checkpoints`` (torch-free ``read_final_metadata``) and
+This module uses ``srgan.models.checkpoints`` (torch-free ``read_record``) and
 ``srgan.core`` (paper, paths, errors). It does not import torch.
 """
 
@@ -24,8 +24,10 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter
 
-from srgan.core import paper, paths
+from srgan.core import paper, paths, variants
+from srgan.core.config import from_dict
 from srgan.core.errors import UserError
+from srgan.core.record import RunRecord
 from srgan.models import checkpoints
 
 # --- DVCLive logs and the runs they belong to ----------------------------------------------------
@@ -113,32 +115,33 @@ class TrainingRun:
         return f"{self.label} (from step {self.start:,})" if self.start else self.label
 
 
-def _init_step(meta: dict[str, Any] | None, config: dict[str, Any]) -> int:
-    """The step of the generator an SRGAN run started from: final.json's ``init.step``, else
-    the configured SRResNet schedule."""
-    init = (meta or {}).get("init") or {}
-    step = init.get("step")
-    return int(step) if isinstance(step, int | float) else int(config["train"]["srresnet"]["steps"])
+def _init_step(found: RunRecord | None, config: dict[str, Any]) -> int:
+    """The step of the generator an SRGAN run started from: its run record's, else (a run
+    still training) the configured schedule of the variant it starts from."""
+    if found is not None and found.init is not None:
+        return found.start_step
+    typed = from_dict(config)
+    return variants.schedule(typed, variants.get(variants.INIT)).steps
 
 
 def training_runs(
     config: dict[str, Any],
     runs_dir: Path = paths.RUNS_DIR,
-    variants: tuple[str, ...] = paper.TABLE1_METHODS,
+    names: tuple[str, ...] = paper.TABLE1_METHODS,
 ) -> list[TrainingRun]:
-    """The runs of ``variants`` that logged anything (``paths.run_dir`` under ``runs_dir``),
-    with their start on the common step axis and the loss weights of ``config`` (the
+    """The runs of the variants ``names`` that logged anything (``paths.run_dir`` under
+    ``runs_dir``), with their start on the common step axis and the loss weights of ``config`` (the
     effective configuration dict)."""
     weights = {term: float(config["loss"][key]) for term, key in LOSS_WEIGHTS.items()}
     found = []
-    for variant in variants:
+    for variant in names:
         folder = paths.RunFolder(paths.rebased(paths.run_dir(variant), runs_dir))
         curves = read_dvclive(folder.root)
         if not curves:
             continue
-        meta = checkpoints.read_final_metadata(folder)
-        adversarial = "train/adversarial" in curves or (meta or {}).get("init") is not None
-        start = _init_step(meta, config) if adversarial else 0
+        record = checkpoints.read_record(folder)
+        adversarial = "train/adversarial" in curves or (record is not None and record.init)
+        start = _init_step(record, config) if adversarial else 0
         found.append(TrainingRun(variant, curves, start, weights))
     return found
 

@@ -322,9 +322,9 @@ def evolution_panels(
     _, lr = make_lr(hr, scale)
     stages = [("start", f"{paper.LABELS[variants.INIT]} (the start)", init)] if init else []
     stages += [(f"step{step}", f"step {step:,}", path) for step, path in snapshots]
-    if run.final.is_file():
-        step = (checkpoints.read_final_metadata(run) or {}).get("step", "?")
-        stages.append(("final", f"final (step {step:,})", run.final))
+    found = checkpoints.read_record(run)
+    if found is not None:
+        stages.append(("final", f"final (step {found.step:,})", run.final))
     panels = [Panel(LR_PANEL, LR_TITLE, crop.cut(lr_repeated(lr, scale)))]
     s = scale
     for name, title, path in stages:

@@ -29,8 +29,8 @@ from srgan.report.render import (
     TOLERANCE_TEXT,
     TOLERANCES,
     WITHIN_STYLE,
+    banner_html,
     delta_style,
-    demo_banner_html,
     figure_caption,
     markdown_html,
     method_label,
@@ -115,27 +115,29 @@ def _first_seen(column: pd.Series) -> dict[Any, int]:
     return {value: i for i, value in enumerate(dict.fromkeys(column))}
 
 
-#: The mark over the verdict of a run that is not the replication, by why.
-NOT_REPLICATION = {
-    "demo": "DEMO: the verdict is computed as for a real run, but this is not a replication "
-    "(see the banner above).",
-    "quick": "QUICK PROFILE: the verdict is computed as for a real run, but on a shortened "
-    "schedule: a check, not the replication's numbers (see the note above).",
-}
+#: The mark over the verdict of results not comparable with the paper's (demo, or not).
+NOT_REPLICATION_DEMO = (
+    "DEMO: the verdict is computed as for a real run, but this is not a replication "
+    "(see the banner above)."
+)
+NOT_REPLICATION = (
+    "NOT COMPARABLE: the verdict is computed as for a real run, but these results are not the "
+    "replication's numbers (the banner above says why)."
+)
 
 
 def verdict_html(
-    frame: pd.DataFrame | None, demo: bool, plot: str = "", quick: bool = False
+    frame: pd.DataFrame | None, not_comparable: bool, plot: str = "", demo: bool = False
 ) -> str:
     """The index's answer to "was it reproduced?": "k of n rows reproduced", the tolerance
     and why, every row we ran beside the paper's (``tables.verdict``), and ``plot`` (the dot
-    plot's HTML). A demo or ``quick`` profile run gets the same, marked as not a
-    replication."""
+    plot's HTML). Results that are ``not_comparable`` with the paper's (a ``demo``, a shorter
+    schedule...) get the same, marked as not a replication."""
     if frame is None:
         return "<p><em>No tables yet (run <code>srgan tables</code>).</em></p>"
     k, n = tables.verdict_count(frame)
-    why = "demo" if demo else "quick" if quick else None
-    mark = f"<p class='not-replication'>{NOT_REPLICATION[why]}</p>" if why else ""
+    text = NOT_REPLICATION_DEMO if demo else NOT_REPLICATION
+    mark = f"<p class='not-replication'>{text}</p>" if not_comparable else ""
     judged = frame[frame["verdict"] != ""]
     # Outside the paper each model once (SRResNet-MSE is Table 1's and Table 2's SRResNet).
     outside = frame[frame["verdict"] == ""].drop_duplicates(["dataset", "model"])
@@ -186,8 +188,9 @@ class IndexPage:
 
     built: dt.datetime
     provenance_line: str
-    demo_reasons: tuple[str, ...]
-    demo_settings: tuple[str, ...]
+    reasons: tuple[str, ...]  # why the numbers are not comparable with the paper's
+    demo: bool  # the demo profile
+    deviations: tuple[str, ...]
     profile_note: str | None
     verdict: pd.DataFrame | None
     verdict_plot: str  # the dot plot's HTML, "" when there is none
@@ -217,18 +220,17 @@ def _figure_item(href: str) -> str:
 
 
 def index_html(page: IndexPage) -> str:
-    """The index: the demo banner, the verdict, links to reports, tables, figures, and the
+    """The index: the banner, the verdict, links to reports, tables, figures, and the
     provenance."""
-    demo = bool(page.demo_reasons)
     parts = [
         f"<h1>{SITE_TITLE}: results</h1>",
         f"<p class='note'>Replication of {html.escape(paper.CITATION)}. "
         f"Built {page.built:%Y-%m-%d %H:%M %Z}. "
         f"{html.escape(page.provenance_line)}</p>",
-        demo_banner_html(page.demo_reasons, page.demo_settings),
+        banner_html(page.reasons, page.deviations, page.demo),
         profile_note_html(page.profile_note),
         "<h2>Was it reproduced? Tables 1 and 2, ours against the paper</h2>",
-        verdict_html(page.verdict, demo, page.verdict_plot, quick=bool(page.profile_note)),
+        verdict_html(page.verdict, bool(page.reasons), page.verdict_plot, page.demo),
         f"<p class='note'>Ours: mean over the test set, from <code>"
         f"{html.escape(page.tables_path)}</code> (built from the evaluation JSON files named in"
         " their <code>source</code> column). MOS: the paper's on the table pages; ours only after a"

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from srgan.core import paths
+from srgan.core import comparability, paths
 from srgan.core.config import from_dict, merged_config_dict
 from srgan.core.errors import UserError
 from srgan.core.fileio import atomic_write
@@ -114,21 +114,27 @@ class ReportContext:
         return _rel(Path(path), self.reports_dir)
 
     def show_figure(self, fig: Any, name: str, alt: str) -> str:
-        """Save ``fig`` as figure ``name`` (stamped when a demo) and return its HTML: inline,
-        linked to the PNG file at full size."""
-        path = charts.save(fig, self.figure(name), self.demo)
+        """Save ``fig`` as figure ``name`` (stamped when its numbers are not comparable with
+        the paper's) and return its HTML: inline, linked to the PNG file at full size."""
+        path = charts.save(fig, self.figure(name), render.stamp(self.reasons, self.demo))
         return render.html_image(path, alt, self.href(path))
 
     @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why these results are not comparable with the paper's (empty when they are)."""
+        return tuple(self.provenance["reasons"])
+
+    @property
     def demo(self) -> bool:
-        return bool(self.provenance["demo_reasons"])
+        """Whether the configuration is the demo profile."""
+        return bool(self.provenance["demo"])
 
     def banner(self) -> str:
-        """The demo banner (naming the settings that depart from the paper), or the quick
-        profile's note, as HTML ('' for the paper's run)."""
+        """The banner of results not comparable with the paper's (naming why, and the settings
+        that depart from the paper), and the quick profile's note, as HTML ('' for none)."""
         prov = self.provenance
-        return render.demo_banner_html(
-            prov["demo_reasons"], prov["deviations"]
+        return render.banner_html(
+            self.reasons, prov["deviations"], self.demo
         ) + render.profile_note_html(prov["profile_note"])
 
 
@@ -144,10 +150,13 @@ def context(
 ) -> ReportContext:
     """The notebooks' parameters turned into a ``ReportContext``.
 
-    ``profile`` adds ``config/<profile>.yaml`` before ``config_files``; an empty ``data_dir``
-    means the config's test sets (``paths.test_sets_dir``).
+    The configuration is layered as every command layers it (``merged_config_dict``): the
+    workflow passes its effective configuration as ``params_file`` (``results/config.yaml``);
+    by hand, ``profile`` adds ``config/<profile>.yaml`` (``paths.profile_file``) before
+    ``config_files``. An empty ``data_dir`` means the config's test sets
+    (``paths.test_sets_dir``).
     """
-    overlays = [Path(f"config/{profile}.yaml")] if profile else []
+    overlays = [paths.profile_file(profile)] if profile else []
     overlays += [Path(p) for p in config_files]
     config = merged_config_dict(Path(params_file), overlays, list(config_sets))
     hr_dir = Path(data_dir) if data_dir else paths.test_sets_dir(from_dict(config))
@@ -278,7 +287,7 @@ def _report_link(name: str, title: str, reports_dir: Path) -> index_page.ReportL
 def build_index(
     reports_dir: Path = paths.REPORTS_DIR,
     tables_dir: Path = paths.TABLES_DIR,
-    demo_reasons: list[str] | tuple[str, ...] = (),
+    reasons: list[str] | tuple[str, ...] = (),
     provenance_line: str = "",
     prov: dict[str, Any] | None = None,
     profile_note: str | None = None,
@@ -287,9 +296,9 @@ def build_index(
     ``paths.VERDICT_PLOT``), links to every report, figure and table, the provenance
     (``provenance.gather``'s ``prov``, when given).
 
-    The demo banner shows when ``demo_reasons`` is not empty or a table says it is a demo
-    run, the quick profile's note when ``profile_note`` is given; the verdict is then marked
-    as not a replication.
+    The banner shows when ``reasons`` is not empty or a table records reasons of its own, the
+    quick profile's note when ``profile_note`` is given; the verdict is then marked as not a
+    replication.
     """
     reports_dir, tables_dir = Path(reports_dir), Path(tables_dir)
     found = {
@@ -297,16 +306,15 @@ def build_index(
         for name in (tables.TABLE1, tables.TABLE2)
     }
     read = {name: tables.read_table(path) for name, path in found.items() if path.is_file()}
-    reasons = list(demo_reasons)
-    for name, table in read.items():
-        if table["demo"].astype(str).eq("True").any():
-            reasons.append(f"{found[name]} was built from a demo run")
+    reasons = comparability.merged(reasons, *(tables.table_reasons(t) for t in read.values()))
+    demo = bool(prov and prov.get("demo"))
     verdict = tables.verdict(read) if read else None
     plot = ""
     if verdict is not None:
         fig = charts.verdict_figure(verdict) or charts.sanity_figure(verdict)
         if fig is not None:
-            path = charts.save(fig, paths.rebased(paths.VERDICT_PLOT, reports_dir), bool(reasons))
+            stamp = render.stamp(reasons, demo)
+            path = charts.save(fig, paths.rebased(paths.VERDICT_PLOT, reports_dir), stamp)
             plot = render.html_image(path, "Ours against the paper's", _rel(path, reports_dir))
     table_files = [
         path
@@ -318,8 +326,9 @@ def build_index(
     page = index_page.IndexPage(
         built=dt.datetime.now().astimezone(),
         provenance_line=provenance_line,
-        demo_reasons=tuple(reasons),
-        demo_settings=tuple(prov.get("deviations", ())),
+        reasons=tuple(reasons),
+        demo=demo,
+        deviations=tuple(prov.get("deviations", ())),
         profile_note=profile_note,
         verdict=verdict,
         verdict_plot=plot,

@@ -2,14 +2,14 @@
 
 Every report shows ``gather(...)``: the git commit (and whether the tree had local changes),
 the hash of the effective configuration, package versions, the machine, the training time of
-each model (Snakemake's ``benchmark:`` files in ``results/timings/``), the metadata of each
+each model (Snakemake's ``benchmark:`` files in ``results/timings/``), the run record of each
 trained model (its ``final.json``), checksums of the data, and the deviations from the paper
-that the configuration puts in force. ``demo_reasons`` says why numbers must not be compared
-with the paper: the configuration's reasons (``srgan.core.variants.demo_reasons``) and the trained
-models' own ``demo`` and ``vgg_weights`` records. ``srgan.report.render`` turns it into Markdown.
+that the configuration puts in force. ``reasons`` says why numbers must not be compared with
+the paper (:func:`result_reasons`): the configuration's (``srgan.core.comparability.reasons``)
+and those each trained model recorded. ``srgan.report.render`` turns it into Markdown.
 
-This module uses checkpoints (torch-free ``read_final_metadata``), config, paper, paths,
-variants and the leaves errors and fileio. It does not import torch.
+This module uses ``srgan.models.checkpoints`` (torch-free ``read_record``) and ``srgan.core``.
+It does not import torch.
 """
 
 from __future__ import annotations
@@ -21,15 +21,17 @@ import platform
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from srgan.core import datasets, paper, paths, variants
+from srgan.core import comparability, datasets, paper, paths, variants
 from srgan.core.config import QUICK_PROFILE, Config, from_dict
 from srgan.core.errors import UserError
 from srgan.core.fileio import git_state, read_sums, sha256_file, sums_digest
+from srgan.core.record import RunRecord
 from srgan.models import checkpoints
 
 #: Packages whose versions a report lists.
@@ -56,16 +58,18 @@ TOOL_TIMEOUT_S = 10
 #: Columns of a Snakemake benchmark file this module reads (seconds, peak resident memory MB).
 BENCHMARK_SECONDS, BENCHMARK_RSS = "s", "max_rss"
 SECONDS_PER_MINUTE, SECONDS_PER_HOUR, SECONDS_PER_DAY = 60, 3600, 86400
-#: Metadata keys of a trained model (``final.json``, ``srgan.models.checkpoints``) a report shows.
-MODEL_KEYS = (
+#: The columns of the report's table of trained models (from their run records).
+MODEL_COLUMNS = (
+    "model",
     "variant",
     "step",
+    "profile",
     "config_hash",
     "git_commit",
     "vgg_weights",
-    "demo",
     "device",
     "precision",
+    "reasons",
 )
 #: Characters of a git commit shown in tables.
 GIT_SHORT = 12
@@ -190,33 +194,54 @@ def _final_files(top: Path) -> list[Path]:
     return sorted(Path(top).glob(paths.RunFolder(Path("*")).final.as_posix()))
 
 
-def models(runs_dir: Path = paths.RUNS_DIR) -> list[dict[str, Any]]:
-    """Metadata of every trained model, variants (``runs/<variant>/final.pt``) then depth
-    models (``runs/depth/<name>/final.pt``), each sorted, with its ``path``.
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained model the reports show: its name (``srgan_mse``, ``depth/b4_skip1``), its
+    ``final.pt`` and its run record."""
 
-    Read from ``final.json`` by ``checkpoints.read_final_metadata``, without torch.
-    """
+    name: str
+    path: Path
+    record: RunRecord
+
+
+def models(runs_dir: Path = paths.RUNS_DIR) -> list[TrainedModel]:
+    """Every trained model, variants (``runs/<variant>/final.pt``) then depth models
+    (``runs/depth/<name>/final.pt``), each sorted. Their records come from ``final.json``
+    (``checkpoints.read_record``), without torch; one that cannot be read is a one-line
+    UserError naming it."""
     runs_dir = Path(runs_dir)
     depth_dir = paths.rebased(paths.DEPTH_RUNS_DIR, runs_dir)
     found = []
     for final in _final_files(runs_dir) + _final_files(depth_dir):
-        meta = checkpoints.read_final_metadata(paths.RunFolder(final.parent)) or {}
-        found.append({"path": str(final), **meta})
+        record = checkpoints.read_record(paths.RunFolder(final.parent))
+        if record is not None:
+            found.append(TrainedModel(_model_name(final), final, record))
     return found
 
 
-def models_frame(found: list[dict[str, Any]], current_hash: str | None = None) -> pd.DataFrame:
-    """The report's model table: MODEL_KEYS per model and whether its config is the current one."""
+def models_frame(found: list[TrainedModel], current_hash: str | None = None) -> pd.DataFrame:
+    """The report's model table (``MODEL_COLUMNS``), and whether each was trained with the
+    current configuration (``same_config``)."""
     rows = []
-    for meta in found:
-        row = {"model": _model_name(meta)}
-        row.update({k: meta.get(k, "–") for k in MODEL_KEYS})
-        if isinstance(row["git_commit"], str):
-            row["git_commit"] = row["git_commit"][:GIT_SHORT]
+    for model in found:
+        record = model.record
+        row = {
+            "model": model.name,
+            "variant": record.variant,
+            "step": record.step,
+            "profile": record.profile,
+            "config_hash": record.config_hash,
+            "git_commit": record.software.git_commit[:GIT_SHORT],
+            "vgg_weights": record.vgg_weights or "–",
+            "device": record.software.device,
+            "precision": record.software.precision,
+            "reasons": "; ".join(record.reasons) or "–",
+        }
         if current_hash is not None:
-            row["same_config"] = meta.get("config_hash") == current_hash
+            row["same_config"] = record.config_hash == current_hash
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = [*MODEL_COLUMNS, *(["same_config"] if current_hash is not None else [])]
+    return pd.DataFrame(rows, columns=columns)
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -324,32 +349,34 @@ def open_point_choices(config: dict[str, Any]) -> list[str]:
     return [f"{what}: {_lookup(config, key)!r} ({key})" for key, what in paper.OPEN_POINTS.items()]
 
 
-def _model_name(meta: dict[str, Any]) -> str:
+def _model_name(final: Path) -> str:
     """``runs/srgan_mse/final.pt`` -> ``srgan_mse`` (``depth/b4_skip1`` for depth models)."""
-    run = Path(meta["path"]).parent if "path" in meta else Path("?")
+    run = Path(final).parent
     depth = run.parent.name == paths.DEPTH_RUNS_DIR.name
     return f"{paths.DEPTH_RUNS_DIR.name}/{run.name}" if depth else run.name
 
 
-def demo_reasons(
-    config: Config, found_models: list[dict[str, Any]] | tuple[dict[str, Any], ...] = ()
+def result_reasons(
+    config: Config, found: list[TrainedModel] | tuple[TrainedModel, ...] = ()
 ) -> list[str]:
-    """Why these numbers are not comparable with the paper's (empty when they are): the
-    configuration's reasons (``variants.demo_reasons``), then the trained models that record
-    a demo run or random VGG19 weights."""
-    reasons = variants.demo_reasons(config)
-    demo_models = [_model_name(m) for m in found_models if m.get("demo")]
-    if demo_models:
-        reasons.append(f"models trained by a demo run: {', '.join(demo_models)}")
-    random_vgg = [_model_name(m) for m in found_models if m.get("vgg_weights") == "random"]
-    if random_vgg:
-        reasons.append(f"models trained with random VGG19 weights: {', '.join(random_vgg)}")
-    return reasons
+    """Why these results are not comparable with the paper's ([] when they are): the
+    configuration's (``comparability.reasons`` of its results), then each reason a trained
+    model recorded that the configuration would not give that model, naming the models."""
+    reasons = comparability.reasons(config, results=True)
+    recorded: dict[str, list[str]] = {}
+    for model in found:
+        given = comparability.reasons(config, variants.get(model.record.variant))
+        for reason in model.record.reasons:
+            if reason not in given and reason not in reasons:
+                recorded.setdefault(reason, []).append(model.name)
+    return reasons + [
+        f"{reason} (models: {', '.join(names)})" for reason, names in recorded.items()
+    ]
 
 
 def profile_note(config: Config) -> str | None:
     """What the reports say about a shortened but real run (the quick profile); None for the
-    paper's profile, and for the demo, whose banner says more (:func:`demo_reasons`)."""
+    paper's profile, and for the demo, whose banner says more (:func:`result_reasons`)."""
     if config.profile != QUICK_PROFILE:
         return None
     srresnet, srgan = config.train.srresnet, config.train.srgan
@@ -378,7 +405,8 @@ def gather(
     return {
         "git": git_state(repo),
         "config_hash": config_hash,
-        "demo_reasons": demo_reasons(typed, found),
+        "reasons": result_reasons(typed, found),
+        "demo": typed.demo,
         "profile_note": profile_note(typed),
         "deviations": deviations(config),
         "open_points": open_point_choices(config),

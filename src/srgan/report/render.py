@@ -8,8 +8,9 @@ matplotlib figures); this module turns it into text, and nothing else does:
   the verdict; how to read it (:func:`table_guide`); where its numbers come from
   (:func:`sources_frame`);
 * the provenance section (:func:`provenance_markdown`);
-* the demo banner (:func:`demo_banner_html`), the one warning every page of a demo run shows,
-  naming each setting that departs from the paper;
+* the banner of results that are not comparable with the paper's (:func:`banner_html`), the
+  one warning every such page shows, naming why and each setting that departs from the paper,
+  and the stamp of their figures (:func:`stamp`);
 * every page's frame (:func:`page_html`): title, navigation bar, style, nothing fetched from
   the network;
 * the pieces the results page (:mod:`srgan.report.index_page`) is made of;
@@ -286,7 +287,19 @@ def provenance_markdown(prov: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# --- the demo banner ------------------------------------------------------------------------------
+# --- results not comparable with the paper's: the banner and the figures' stamp -------------------
+
+#: The line a figure of a demo run, or of other results not comparable with the paper's, carries.
+DEMO_STAMP = "DEMO: small CPU run, numbers NOT comparable to the paper"
+NOT_COMPARABLE_STAMP = "NOT comparable to the paper's numbers (see the page's banner)"
+
+
+def stamp(reasons: list[str] | tuple[str, ...], demo: bool) -> str | None:
+    """The stamp of a figure: the demo's, another when there are ``reasons``, else None."""
+    if not reasons:
+        return None
+    return DEMO_STAMP if demo else NOT_COMPARABLE_STAMP
+
 
 DEMO_BANNER_STYLE = (
     "border: 3px solid #c62828; background: #fdecea; color: #8b1a1a; padding: 12px 16px; "
@@ -294,12 +307,23 @@ DEMO_BANNER_STYLE = (
 )
 
 
-def demo_banner_html(
-    reasons: list[str] | tuple[str, ...], settings: list[str] | tuple[str, ...] = ()
+#: The banner's headline: for the demo profile, and for any other results with reasons.
+DEMO_HEADLINE = (
+    "DEMO OUTPUT: these numbers come from a small CPU run and are NOT comparable to the paper."
+    "</strong> They show the pipeline end to end, not a replication."
+)
+NOT_COMPARABLE_HEADLINE = "These numbers are NOT comparable to the paper's.</strong> Why:"
+
+
+def banner_html(
+    reasons: list[str] | tuple[str, ...],
+    settings: list[str] | tuple[str, ...] = (),
+    demo: bool = False,
 ) -> str:
-    """A visible warning that the numbers come from a small CPU run ('' when there is none),
-    with ``settings``, the configuration's departures from the paper
-    (``provenance.deviations``: each demo-only setting, derived from the configuration)."""
+    """A visible warning that the numbers are not comparable with the paper's, listing the
+    ``reasons`` ('' when there are none), with ``settings``, the configuration's departures
+    from the paper (``provenance.deviations``, derived from the configuration); headed as the
+    demo's when ``demo``."""
     if not reasons:
         return ""
     items = "".join(f"<li>{html.escape(r)}</li>" for r in reasons)
@@ -312,8 +336,7 @@ def demo_banner_html(
     )
     return (
         f'<div class="srgan-demo-banner" style="{DEMO_BANNER_STYLE}">'
-        "<strong>DEMO OUTPUT: these numbers come from a small CPU run and are NOT comparable "
-        "to the paper.</strong> They show the pipeline end to end, not a replication."
+        f"<strong>{DEMO_HEADLINE if demo else NOT_COMPARABLE_HEADLINE}"
         f"<ul style='margin: 6px 0 0 0'>{items}</ul>{listed}</div>"
     )
 

@@ -61,12 +61,14 @@ COLUMNS = (
     "mos_paper",  # the paper's mean opinion score (ours: srgan mos)
     "n_images",
     "source",  # where "ours" came from
-    "demo",  # True when the numbers come from the tiny demo profile
+    "reasons",  # why the numbers are not comparable with the paper's ("; "-joined), or ""
 )
 #: The tables' names (``results/tables/<name>.csv``, ``paths.table_file``), and the suffixes
 #: of a table's full CSV and of its JSON metrics.
 TABLE1, TABLE2, DEPTH = "table1", "table2", "depth"
 CSV, METRICS = ".csv", ".json"
+#: Between two reasons in a table's ``reasons`` cell.
+REASON_SEPARATOR = "; "
 #: Keys every dataset entry of an eval JSON must have.
 EVAL_KEYS = ("psnr", "ssim", "ssim_wang", "n_images", "images")
 #: Keys an eval JSON has per set and per image when ``evaluate.perceptual`` was on
@@ -143,7 +145,7 @@ def _row(
     score: paper.PaperScore,
     evals: dict[str, dict[str, Any]],
     evals_dir: Path,
-    demo: bool,
+    reasons: tuple[str, ...],
 ) -> dict[str, Any]:
     """One table row: the paper's ``score`` beside ``model``'s evaluation on ``dataset``."""
     entry = evals.get(model, {}).get(dataset) if model else None
@@ -176,7 +178,7 @@ def _row(
         "mos_paper": score.mos,
         "n_images": int(entry["n_images"]) if entry else 0,
         "source": source,
-        "demo": demo,
+        "reasons": REASON_SEPARATOR.join(reasons),
     }
 
 
@@ -194,14 +196,16 @@ def extra_datasets(evals: dict[str, dict[str, Any]], known: tuple[str, ...]) -> 
 
 
 def table1(
-    evals: dict[str, dict[str, Any]], evals_dir: Path = paths.EVALS_DIR, demo: bool = False
+    evals: dict[str, dict[str, Any]],
+    evals_dir: Path = paths.EVALS_DIR,
+    reasons: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Table 1 (content-loss study): 5 variants x Set5, Set14, dataset-major, paper order.
 
     Test sets outside the paper's Table 1 that the evaluations cover (BSD100, the demo's
     test set) follow, without paper numbers."""
     rows = [
-        _row(ds, m, m, paper.TABLE1[m].get(ds, NO_PAPER_SCORE), evals, Path(evals_dir), demo)
+        _row(ds, m, m, paper.TABLE1[m].get(ds, NO_PAPER_SCORE), evals, Path(evals_dir), reasons)
         for ds in (*paper.TABLE1_DATASETS, *extra_datasets(evals, paper.TABLE1_DATASETS))
         for m in paper.TABLE1_METHODS
     ]
@@ -209,7 +213,9 @@ def table1(
 
 
 def table2(
-    evals: dict[str, dict[str, Any]], evals_dir: Path = paths.EVALS_DIR, demo: bool = False
+    evals: dict[str, dict[str, Any]],
+    evals_dir: Path = paths.EVALS_DIR,
+    reasons: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Table 2 (comparison): the paper's 9 methods x Set5, Set14, BSD100, paper order.
 
@@ -217,22 +223,39 @@ def table2(
     run (NN, bicubic, SRResNet, SRGAN) only, without paper numbers."""
     evals_dir = Path(evals_dir)
     rows = [
-        _row(ds, m, paper.TABLE2_REPRODUCED.get(m, ""), paper.TABLE2[m][ds], evals, evals_dir, demo)
+        _row(
+            ds,
+            m,
+            paper.TABLE2_REPRODUCED.get(m, ""),
+            paper.TABLE2[m][ds],
+            evals,
+            evals_dir,
+            reasons,
+        )
         for ds in paper.TABLE2_DATASETS
         for m in paper.TABLE2_METHODS
     ]
     rows += [
-        _row(ds, m, model, NO_PAPER_SCORE, evals, evals_dir, demo)
+        _row(ds, m, model, NO_PAPER_SCORE, evals, evals_dir, reasons)
         for ds in extra_datasets(evals, paper.TABLE2_DATASETS)
         for m, model in paper.TABLE2_REPRODUCED.items()
     ]
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def build_tables(evals_dir: Path, demo: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Tables 1 and 2 from the eval JSONs in ``evals_dir``."""
+def build_tables(
+    evals_dir: Path, reasons: tuple[str, ...] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tables 1 and 2 from the eval JSONs in ``evals_dir``; ``reasons``: why the results are
+    not comparable with the paper's (``srgan.report.provenance.result_reasons``)."""
     evals = load_evals(Path(evals_dir))
-    return table1(evals, evals_dir, demo), table2(evals, evals_dir, demo)
+    return table1(evals, evals_dir, reasons), table2(evals, evals_dir, reasons)
+
+
+def table_reasons(table: pd.DataFrame) -> list[str]:
+    """The reasons a table records (its ``reasons`` column), each once."""
+    values = table["reasons"].fillna("").astype(str) if "reasons" in table else []
+    return list(dict.fromkeys(r for v in values for r in v.split(REASON_SEPARATOR) if r))
 
 
 def metrics(table: pd.DataFrame, name: str) -> dict[str, Any]:
@@ -275,10 +298,13 @@ def write_table(table: pd.DataFrame, out_dir: Path, name: str) -> list[Path]:
 
 
 def write_tables(
-    evals_dir: Path, out_dir: Path, demo: bool = False, depth_dir: Path | None = None
+    evals_dir: Path,
+    out_dir: Path,
+    reasons: tuple[str, ...] = (),
+    depth_dir: Path | None = None,
 ) -> list[Path]:
     """Build and write table1/table2 (CSV + JSON) and, with depth results, depth.csv."""
-    t1, t2 = build_tables(evals_dir, demo)
+    t1, t2 = build_tables(evals_dir, reasons)
     written = write_table(t1, out_dir, TABLE1) + write_table(t2, out_dir, TABLE2)
     if depth_dir is not None:
         depth = depth_table(depth_dir)

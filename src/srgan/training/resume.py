@@ -15,6 +15,7 @@ import contextlib
 import datetime
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from srgan.core import paths
 from srgan.core.config import Config
 from srgan.core.errors import UserError
 from srgan.core.fileio import LockBusy, file_lock, remove_stale_temp_files
+from srgan.core.record import InitModel, RunRecord, TrainingData
 from srgan.core.variants import Variant
 from srgan.data.trainset import scan_images
 from srgan.models import checkpoints
@@ -61,15 +63,26 @@ def read_init(init: Path, config: Config) -> dict[str, Any]:
     return data
 
 
-def init_summary(init: Path, data: dict[str, Any]) -> dict[str, Any]:
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-    return {
-        "path": str(init),
-        "digest": checkpoints.weights_digest(data["generator"]),
-        "variant": metadata.get("variant", data.get("variant")),
-        "step": metadata.get("step", data.get("step")),
-        "train_hash": metadata.get("train_hash", data.get("train_hash")),
-    }
+def init_model(init: Path, data: dict[str, Any]) -> InitModel:
+    """What a run records of the generator it starts from: path, weights digest, and the
+    variant, step and identity of its run record (None for a file without one)."""
+    found = checkpoints.record_of(data, init)
+    return InitModel(
+        path=str(init),
+        digest=checkpoints.weights_digest(data["generator"]),
+        variant=found.variant if found else None,
+        step=found.step if found else None,
+        identity=found.identity if found else None,
+    )
+
+
+def init_from_state(state: dict[str, Any] | None) -> InitModel | None:
+    """The init generator a checkpoint recorded (``train_hash`` is its identity's older name)."""
+    if state is None:
+        return None
+    identity = state.get("identity", state.get("train_hash"))
+    keep = {k: state.get(k) for k in ("path", "digest", "variant", "step")}
+    return InitModel(**keep, identity=identity)
 
 
 # --------------------------------------------------------------------------------------------
@@ -77,54 +90,67 @@ def init_summary(init: Path, data: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def mismatch(
-    record: dict[str, Any], identity: str, init: dict[str, Any] | None, steps: int
-) -> str | None:
-    """Why a final.pt's metadata or a checkpoint cannot continue into the requested run
-    (identity: :func:`srgan.core.variants.run_hash`; ``init``: the ``--init`` summary, if any;
-    ``steps``: the schedule's total), or None when it can."""
-    if record.get("train_hash") != identity:
+@dataclass(frozen=True)
+class Requested:
+    """The run ``srgan train`` was asked for: its identity (``srgan.core.identity.run_hash``), the
+    ``--init`` generator, the schedule's total steps, the training files."""
+
+    identity: str
+    init: InitModel | None
+    steps: int
+    data: TrainingData
+
+
+def mismatch(identity: Any, init_digest: Any, step: int, requested: Requested) -> str | None:
+    """Why a run (a final.pt's record or a checkpoint) with ``identity``, init weights
+    ``init_digest`` and ``step`` steps cannot continue into the ``requested`` run, or None."""
+    if identity != requested.identity:
         return (
-            f"another configuration or variant (training hash {record.get('train_hash')}, "
-            f"now {identity})"
+            f"another configuration or variant (training hash {identity}, now {requested.identity})"
         )
-    recorded_init = (record.get("init") or {}).get("digest")
-    if init is not None and recorded_init != init["digest"]:
-        return f"another --init generator (weights {recorded_init}, now {init['digest']})"
-    if int(record.get("step", 0)) > steps:
-        return f"{record.get('step')} steps, more than the {steps} asked for"
+    if requested.init is not None and init_digest != requested.init.digest:
+        return f"another --init generator (weights {init_digest}, now {requested.init.digest})"
+    if step > requested.steps:
+        return f"{step} steps, more than the {requested.steps} asked for"
     return None
 
 
-def is_complete(
-    record: dict[str, Any] | None, identity: str, init: dict[str, Any] | None, steps: int
-) -> bool:
-    """Whether a final.pt with metadata ``record`` is the requested run, finished: then
-    ``srgan train`` does nothing (None: there is no readable final.pt; {}: it has no
-    metadata)."""
+def record_mismatch(found: RunRecord, requested: Requested) -> str | None:
+    """:func:`mismatch` for a final.pt's run record."""
+    init_digest = found.init.digest if found.init is not None else None
+    return mismatch(found.identity, init_digest, found.step, requested)
+
+
+def state_mismatch(state: dict[str, Any], requested: Requested) -> str | None:
+    """:func:`mismatch` for a checkpoint's state, and its training files."""
+    init_digest = (state.get("init") or {}).get("digest")
+    why = mismatch(state.get("train_hash"), init_digest, int(state.get("step", 0)), requested)
+    if why is None and state["data"]["files_digest"] != requested.data.files_digest:
+        then, now = state["data"]["n_files"], requested.data.n_files
+        why = f"other training images ({then} files then, {now} now)"
+    return why
+
+
+def is_complete(found: RunRecord | None, requested: Requested) -> bool:
+    """Whether a final.pt with run record ``found`` is the requested run, finished: then
+    ``srgan train`` does nothing (None: there is no readable final.pt)."""
     return (
-        bool(record)
-        and mismatch(record, identity, init, steps) is None
-        and (record.get("step") == steps)
+        found is not None
+        and record_mismatch(found, requested) is None
+        and found.step == requested.steps
     )
 
 
 def assess(
-    folder: paths.RunFolder,
-    record: dict[str, Any] | None,
-    identity: str,
-    init: dict[str, Any] | None,
-    steps: int,
-    data: dict[str, Any],
-    final_set_aside: bool,
+    folder: paths.RunFolder, found: RunRecord | None, requested: Requested, final_set_aside: bool
 ) -> tuple[tuple[Path, dict[str, Any]] | None, str | None]:
     """(the checkpoint to resume from, or None; why the folder's state cannot continue into
-    the requested run, or None). ``record`` is final.pt's metadata (None: no final.pt, or
+    the requested run, or None). ``found`` is final.pt's run record (None: no final.pt, or
     an unreadable one that was set aside: ``final_set_aside``). Unreadable checkpoints
     newer than the one chosen are set aside (:func:`srgan.models.checkpoints.latest_state`)."""
     final = folder.final
-    if record is not None:
-        why = mismatch(record, identity, init, steps)
+    if found is not None:
+        why = record_mismatch(found, requested)
         if why is not None:
             return None, f"{final} is from {why}"
     latest = checkpoints.latest_state(folder)
@@ -132,13 +158,9 @@ def assess(
         if final_set_aside:
             return None, f"{final} was unreadable and no checkpoint is left to continue from"
         missing = f"{final} has fewer steps and no checkpoint is left to continue from"
-        return None, missing if record is not None else None
+        return None, missing if found is not None else None
     path, state = latest
-    why = mismatch(state, identity, init, steps)
-    if why is None and state["data"]["files_digest"] != data["files_digest"]:
-        why = (
-            f"other training images ({state['data']['n_files']} files then, {data['n_files']} now)"
-        )
+    why = state_mismatch(state, requested)
     return (None, f"checkpoint {path} is from {why}") if why else (latest, None)
 
 

@@ -19,7 +19,7 @@ A run lives in a work folder (:class:`srgan.core.paths.RunFolder`):
 
 Rerunning the same command resumes from the newest readable checkpoint; once ``final.pt``
 holds the requested number of steps it does nothing; asking for more steps continues. What
-counts as "the same run" is the *run identity* (:func:`srgan.core.variants.run_identity`), plus
+counts as "the same run" is the *run identity* (:func:`srgan.core.identity.run_identity`), plus
 the weights of the ``--init`` generator and the training files. State that cannot continue
 into the requested run (another identity, init or file list, or more steps than asked for) is
 moved to ``DIR/superseded/<UTC time>/`` and the run starts over: this is what happens when
@@ -53,7 +53,9 @@ signals are :mod:`srgan.training.signals`'. Imports: those, ``srgan.training.ste
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
+import json
 import signal
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -63,13 +65,15 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from srgan.core import paths, variants
+from srgan.core import comparability, paths, variants
 from srgan.core.config import Config
 from srgan.core.errors import UserError
 from srgan.core.fileio import (
     git_state,
     require_writable,
 )
+from srgan.core.identity import run_hash
+from srgan.core.record import InitModel, RunRecord, Software, TrainingData
 from srgan.core.runtime import resolve_device, rng_state, set_rng_state, torch_settings
 from srgan.core.variants import Schedule, Variant
 from srgan.data.patches import PIPELINE_WORDS, make_batches, resolve_pipeline
@@ -114,8 +118,8 @@ class _Run:
     device: torch.device
     trainer: Trainer
     meter: LossMeter
-    data_state: dict[str, Any]
-    init: dict[str, Any] | None
+    data: TrainingData
+    init: InitModel | None
 
     def checkpoint_state(self) -> dict[str, Any]:
         """The resumable state (``checkpoints.write_state`` adds format and step)."""
@@ -127,42 +131,39 @@ class _Run:
             **self.trainer.state(),
             "meter": self.meter.state_dict(),
             "rng": rng_state(),
-            "data": self.data_state,
-            "init": self.init,
+            "data": dataclasses.asdict(self.data),
+            "init": None if self.init is None else dataclasses.asdict(self.init),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.trainer.load_state(state)
         self.meter.load_state_dict(state["meter"])
-        self.init = state["init"]
+        self.init = resume.init_from_state(state["init"])
         set_rng_state(state["rng"])
 
-    def final_metadata(self, step: int) -> dict[str, Any]:
-        """What final.pt and final.json record about the trained generator."""
-        notes = variants.demo_reasons(self.config, self.variant)
-        return {
-            "variant": self.variant.name,
-            "step": step,
-            "config_hash": self.config.hash(),
-            "train_hash": self.identity,
-            "config": self.config.to_dict(),
-            "model": self.trainer.generator.config,
-            "schedule": {
-                "steps": self.schedule.steps,
-                "lr": self.schedule.lr,
-                "decay_step": self.schedule.decay_step,
-                "decay": self.schedule.decay,
-            },
-            "init": self.init,
-            "vgg_weights": self.config.vgg.weights if self.variant.uses_vgg else None,
-            "demo": self.config.demo,  # the profile; why else it is not comparable: notes
-            "notes": notes,
-            "git_commit": git_commit(),
-            "torch_version": str(torch.__version__),
-            "device": str(self.device),
-            "precision": self.config.train.precision,
-            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        }
+    def record(self, step: int) -> RunRecord:
+        """The run record of the trained generator (final.pt and final.json)."""
+        generator = self.trainer.generator
+        return RunRecord(
+            variant=self.variant.name,
+            step=step,
+            identity=self.identity,
+            config_hash=self.config.hash(),
+            config=self.config.to_dict(),
+            model=generator.config,
+            schedule=self.schedule,
+            init=self.init,
+            data=self.data,
+            weights_digest=checkpoints.weights_digest(generator.state_dict()),
+            reasons=tuple(comparability.reasons(self.config, self.variant)),
+            software=Software(
+                git_commit=git_commit(),
+                torch_version=str(torch.__version__),
+                device=str(self.device),
+                precision=self.config.train.precision,
+                created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            ),
+        )
 
 
 def _evaluate(generator: SRResNet, evaluate: Evaluator) -> dict[str, float]:
@@ -225,35 +226,31 @@ def train(
     every = config.train.checkpoint_every if checkpoint_every is None else checkpoint_every
     if every < 1:
         raise UserError(f"--checkpoint-every must be >= 1, got {every}")
-    identity = variants.run_hash(config, spec)
+    identity = run_hash(config, spec)
     final = folder.final
     tag = f"srgan train {spec.name}"
     require_writable(folder.root, f"--workdir {folder.root}")
 
     init_data = resume.read_init(init, config) if init is not None else None
-    init_info = resume.init_summary(init, init_data) if init_data is not None else None
+    init_info = resume.init_model(init, init_data) if init_data is not None else None
     device = resolve_device(config.device)
     check_content_loss_weights(spec.content, config.vgg.weights)
     images_dir, files = resume.training_files(config, progress)
-    data_state = {
-        "seed": config.seed,
-        "files_digest": files_digest(files, images_dir),
-        "n_files": len(files),
-    }
+    data = TrainingData(files_digest(files, images_dir), len(files), config.seed)
+    requested = resume.Requested(identity, init_info, schedule.steps, data)
     if spec.adversarial and init_info is None and not checkpoints.list_checkpoints(folder):
         raise resume.init_required(spec)  # early: nothing to resume from, so no lock needed
 
     with resume.folder_lock(folder):
         resume.remove_stale_files(folder)
         had_final = final.exists()
-        record = checkpoints.final_record(folder)  # an unreadable final.pt is set aside
-        if resume.is_complete(record, identity, init_info, schedule.steps):
+        found = checkpoints.final_record(folder)  # an unreadable final.pt is set aside
+        if resume.is_complete(found, requested):
             print(f"{tag}: {final} is complete ({schedule.steps} steps, same run); nothing to do")
+            _repair_record(folder, found, tag)
             return final
-        set_aside = had_final and record is None
-        latest, superseded = resume.assess(
-            folder, record, identity, init_info, schedule.steps, data_state, set_aside
-        )
+        set_aside = had_final and found is None
+        latest, superseded = resume.assess(folder, found, requested, set_aside)
         if latest is None and init_info is None and spec.adversarial:
             raise resume.init_required(spec)
         if superseded is not None:
@@ -269,7 +266,7 @@ def train(
                 device=device,
                 trainer=build_trainer(spec, config, device),
                 meter=LossMeter(loss_names(spec), device),
-                data_state=data_state,
+                data=data,
                 init=None,
             )
             start = 0
@@ -284,8 +281,8 @@ def train(
                 print(f"{tag}: generator initialised from {init}")
             words = PIPELINE_WORDS[resolve_pipeline(config.data.pipeline, device)]
             print(f"{tag}: {device}: {describe_step(config, device)}; {words}")
-            for note in variants.demo_reasons(config, spec):
-                print(f"{tag}: note: {note}; numbers are not comparable to the paper")
+            for reason in comparability.reasons(config, spec):
+                print(f"{tag}: not comparable with the paper: {reason}")
             _loop(run, start, every, files, progress, evaluate)
             last = folder.checkpoint(schedule.steps)
             with _written(final, f"the trained state is in {last}", "write final.pt"):
@@ -293,10 +290,22 @@ def train(
                     folder,
                     run.trainer.generator.config,
                     run.trainer.generator.state_dict(),
-                    run.final_metadata(schedule.steps),
+                    run.record(schedule.steps),
                 )
     print(f"{tag}: done, {schedule.steps} steps; generator written to {final}")
     return final
+
+
+def _repair_record(folder: paths.RunFolder, found: RunRecord, tag: str) -> None:
+    """Rewrite final.json from final.pt's record when it is missing or says otherwise (a run
+    killed between the two writes, a file copied over): final.pt's record is authoritative."""
+    try:
+        beside = json.loads(folder.final_metadata.read_text())
+    except (OSError, ValueError):
+        beside = None
+    if beside != found.to_dict():
+        checkpoints.write_record(folder, found)
+        print(f"{tag}: rewrote {folder.final_metadata} from {folder.final}'s run record")
 
 
 def _loop(
