@@ -214,7 +214,7 @@ def peer_iteration(variant: str, config: Config, device: torch.device) -> Callab
         spec.content,
         vgg_weights=config.vgg.weights,
         vgg_normalization=config.vgg.normalization,
-        vgg_rescale=1 / config.loss.vgg_divisor,
+        vgg_divisor=config.loss.vgg_divisor,
     ).to(device)
     lr_value = variants.schedule(config, spec).lr
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr_value)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srgan.core.paths import RunFolder
+from srgan.core.paper import SCALE
 from srgan.models import checkpoints
 from srgan.models.networks import SRResNet
 
@@ -59,11 +59,14 @@ def test_image(width: int, height: int, path: Path) -> None:
 
 
 def generator_file(blocks: int, channels: int, folder: Path) -> Path:
-    generator = SRResNet(num_blocks=blocks, channels=channels)
-    metadata = {"variant": "benchmark", "step": 0}
-    return checkpoints.write_final(
-        RunFolder(folder), generator.config, generator.state_dict(), metadata
+    """An untrained generator of the paper's design as a generator file (no run record)."""
+    generator = SRResNet(
+        num_blocks=blocks, channels=channels, prelu="per_channel", long_skip=True, scale=SCALE
     )
+    path = Path(folder) / "generator.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoints.save_atomic({"model": generator.config, "generator": generator.state_dict()}, path)
+    return path
 
 
 def peak_rss(command: list[str], env: dict[str, str]) -> tuple[float, float, int]:

@@ -69,3 +69,32 @@ def make_record(generator, variant: str = "srresnet_mse", step: int = 7, **chang
         software=Software("0" * 40, "2.14.1", "cpu", "fp32", "2026-12-03T00:00:00+00:00"),
     )
     return dataclasses.replace(record, **changes)
+
+
+def paper_generator(**changes):
+    """The paper's SRResNet (16 blocks of 64 channels, x4; srgan.core.paper), with ``changes``."""
+    from srgan.core import paper
+    from srgan.models.networks import SRResNet
+
+    settings = {
+        "num_blocks": paper.RESIDUAL_BLOCKS,
+        "channels": paper.FEATURE_CHANNELS,
+        "prelu": "per_channel",
+        "long_skip": True,
+        "scale": paper.SCALE,
+    }
+    return SRResNet(**{**settings, **changes})
+
+
+def paper_discriminator(**changes):
+    """The paper's discriminator (96 px crops; srgan.core.paper), with ``changes``."""
+    from srgan.core import paper
+    from srgan.models.networks import Discriminator
+
+    settings = {
+        "input_size": paper.HR_CROP,
+        "channels": paper.DISCRIMINATOR_CHANNELS,
+        "strides": paper.DISCRIMINATOR_STRIDES,
+        "dense": paper.DISCRIMINATOR_DENSE,
+    }
+    return Discriminator(**{**settings, **changes})

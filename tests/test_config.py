@@ -157,6 +157,21 @@ def test_nan_and_infinity_are_refused(override, key):
         load_config(PARAMS, sets=[override])
 
 
+@pytest.mark.parametrize("crop", [50, 2, 97])
+def test_a_crop_that_is_not_a_multiple_of_the_scale_is_refused_once(crop):
+    """The one check of data.crop_size (config.check_crop_size): at validation, naming it."""
+    with pytest.raises(UserError) as info:
+        load_config(PARAMS, sets=[f"data.crop_size={crop}"])
+    message = str(info.value)
+    assert (
+        message.endswith(
+            f"bad value for data.crop_size: {crop} is not a positive multiple of the scale 4"
+        )
+        or f"bad value for data.crop_size: {crop} is less than the minimum of 8" in message
+    )
+    assert load_config(PARAMS, sets=["data.crop_size=100"]).data.crop_size == 100
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

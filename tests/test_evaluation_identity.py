@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from conftest import paper_generator
 from workflow_dag import (
     REPO,
     Workflow,
@@ -34,7 +35,6 @@ from srgan.core.config import merged_config_dict
 from srgan.image.io import write_png
 from srgan.metrics import perceptual
 from srgan.models import checkpoints
-from srgan.models.networks import SRResNet
 
 PROFILE = ["config/demo.yaml", "config/demo_mirror.yaml"]
 EVALUATE_RULES = ("evaluate_model", "evaluate_baseline")
@@ -66,7 +66,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workflow, 
     mirror = _mirror(root / "mirror")
     shutil.copytree(mirror, root / "mirror2")
     torch.manual_seed(0)
-    generator = SRResNet(num_blocks=1, channels=8)
+    generator = paper_generator(num_blocks=1, channels=8)
     model = root / "generator.pt"
     checkpoints.save_atomic({"model": generator.config, "generator": generator.state_dict()}, model)
     (root / "workflow").mkdir()

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_record
+from conftest import make_record, paper_generator
 from PIL import Image
 
 from srgan.cli import main as cli
 from srgan.core.errors import UserError
+from srgan.core.paper import SCALE
 from srgan.core.paths import RunFolder
 from srgan.evaluation import inference
 from srgan.models import checkpoints
@@ -33,7 +34,9 @@ def tiny_generator(
 ) -> SRResNet:
     """A small SRResNet in eval mode with non-trivial BN statistics and outputs in range."""
     torch.manual_seed(seed)
-    generator = SRResNet(num_blocks=blocks, channels=8, prelu="shared", scale=scale).to(dtype)
+    generator = paper_generator(num_blocks=blocks, channels=8, prelu="shared", scale=scale).to(
+        dtype
+    )
     for module in generator.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.2, 0.2)
@@ -53,7 +56,7 @@ def save_checkpoint(generator: SRResNet, path: Path, **extra: object) -> Path:
 
 @pytest.mark.parametrize("blocks", [1, 2])
 def test_receptive_radius_matches_autograd(blocks: int) -> None:
-    radius = inference.receptive_radius(blocks)
+    radius = inference.receptive_radius(blocks, SCALE)
     assert radius == 2 * blocks + 8
     generator = tiny_generator(blocks, dtype=torch.float64).requires_grad_(False)
     size = 2 * radius + 7
@@ -65,7 +68,7 @@ def test_receptive_radius_matches_autograd(blocks: int) -> None:
         touched = (lr.grad[0].abs().sum(0) != 0).nonzero()
         reach = max(reach, int((touched - centre).abs().max()))
     assert reach == radius
-    assert inference.receptive_radius(16) == 40
+    assert inference.receptive_radius(16, SCALE) == 40
 
 
 def test_tiled_equals_untiled_when_the_overlap_covers_the_receptive_field() -> None:
@@ -73,9 +76,9 @@ def test_tiled_equals_untiled_when_the_overlap_covers_the_receptive_field() -> N
     torch.manual_seed(1)
     lr = torch.rand(1, 3, 37, 45)
     with torch.inference_mode():
-        whole = inference.upscale_tensor_tiled(generator, lr, tile=0, overlap=0)
-        tiled = inference.upscale_tensor_tiled(generator, lr, tile=16, overlap=12)
-        no_margin = inference.upscale_tensor_tiled(generator, lr, tile=16, overlap=0)
+        whole = inference.upscale_tensor_tiled(generator, lr, tile=0, overlap=0, scale=SCALE)
+        tiled = inference.upscale_tensor_tiled(generator, lr, tile=16, overlap=12, scale=SCALE)
+        no_margin = inference.upscale_tensor_tiled(generator, lr, tile=16, overlap=0, scale=SCALE)
     assert whole.shape == tiled.shape == (1, 3, 148, 180)
     assert 0.05 < whole.mean() < 0.95  # mostly unclamped
     assert (tiled - whole).abs().max() < 1e-5
@@ -187,11 +190,11 @@ def test_upscale_files_name_and_size_follow_the_checkpoint_scale(tmp_path: Path)
 
 def test_output_paths() -> None:
     one = [Path("a/x.jpg")]
-    assert inference.output_paths(one, Path("o/y.png")) == [Path("o/y.png")]
-    assert inference.output_paths(one, Path("o")) == [Path("o/x_x4.png")]
+    assert inference.output_paths(one, Path("o/y.png"), SCALE) == [Path("o/y.png")]
+    assert inference.output_paths(one, Path("o"), SCALE) == [Path("o/x_x4.png")]
     assert inference.output_paths(one, Path("o"), scale=8) == [Path("o/x_x8.png")]
     with pytest.raises(UserError, match="both be written"):
-        inference.output_paths([Path("a/x.jpg"), Path("b/x.png")], Path("o"))
+        inference.output_paths([Path("a/x.jpg"), Path("b/x.png")], Path("o"), SCALE)
 
 
 def _upscale(inputs: list[Path], output: Path, checkpoint: Path, *extra: str) -> int:

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srgan.core import paper
 from srgan.core.config import load_config
-from srgan.models import losses
 from srgan.models.losses import (
     VGGLoss,
     discriminator_loss,
@@ -29,12 +29,16 @@ def vgg22() -> VGGFeatures:
     return VGGFeatures(layer="relu2_2", weights="random")
 
 
+#: The paper's rescaling of the VGG feature maps, 1/12.75.
+RESCALE = 1 / paper.VGG_DIVISOR
+
+
 def test_params_yaml_holds_the_paper_loss_weights() -> None:
     loss = load_config(PARAMS).loss
-    assert loss.adversarial_weight == losses.ADVERSARIAL_WEIGHT == 1e-3
-    assert loss.tv_weight == losses.TV_WEIGHT == 2e-8
-    assert 1 / loss.vgg_divisor == losses.VGG_RESCALE == 1 / 12.75
-    assert round(losses.VGG_RESCALE**2, 5) == 0.00615  # the paper's "about 0.006"
+    assert loss.adversarial_weight == paper.ADVERSARIAL_WEIGHT == 1e-3
+    assert loss.tv_weight == paper.TV_WEIGHT == 2e-8
+    assert loss.vgg_divisor == paper.VGG_DIVISOR == 12.75
+    assert round(RESCALE**2, 5) == 0.00615  # the paper's "about 0.006"
 
 
 def test_mse_of_constant_offset_is_exact() -> None:
@@ -47,7 +51,7 @@ def test_losses_refuse_broadcasting(vgg22: VGGFeatures) -> None:
     with pytest.raises(ValueError, match="shape"):
         mse_loss(torch.zeros(2, 3, 8, 8), torch.zeros(1, 3, 8, 8))
     with pytest.raises(ValueError, match="shape"):
-        VGGLoss(vgg22)(torch.zeros(2, 3, 8, 8), torch.zeros(1, 3, 8, 8))
+        VGGLoss(vgg22, RESCALE)(torch.zeros(2, 3, 8, 8), torch.zeros(1, 3, 8, 8))
 
 
 def test_tv_of_known_tensor_is_exact() -> None:
@@ -98,16 +102,16 @@ def test_vgg_loss_zero_on_identical_inputs_and_scales_by_rescale_squared(
     torch.manual_seed(1)
     hr = torch.rand(2, 3, 24, 24) * 2 - 1
     sr = torch.rand(2, 3, 24, 24) * 2 - 1
-    assert VGGLoss(vgg22)(hr, hr).item() == 0.0
+    assert VGGLoss(vgg22, RESCALE)(hr, hr).item() == 0.0
     plain = F.mse_loss(vgg22(sr), vgg22(hr))
     torch.testing.assert_close(VGGLoss(vgg22, rescale=1.0)(sr, hr), plain)
-    torch.testing.assert_close(VGGLoss(vgg22)(sr, hr), plain * losses.VGG_RESCALE**2)
+    torch.testing.assert_close(VGGLoss(vgg22, RESCALE)(sr, hr), plain * RESCALE**2)
 
 
 def test_vgg_loss_gradient_reaches_sr_only(vgg22: VGGFeatures) -> None:
     sr = (torch.rand(1, 3, 16, 16) * 2 - 1).requires_grad_(True)
     hr = (torch.rand(1, 3, 16, 16) * 2 - 1).requires_grad_(True)
-    VGGLoss(vgg22)(sr, hr).backward()
+    VGGLoss(vgg22, RESCALE)(sr, hr).backward()
     assert sr.grad is not None and sr.grad.abs().sum() > 0
     assert hr.grad is None  # the target's features are computed without gradient
     assert all(p.grad is None for p in vgg22.parameters())
@@ -122,6 +126,6 @@ def test_vgg_loss_takes_any_feature_module() -> None:
     sr = hr + torch.tensor([0.5, 9.0, 0.25]).view(1, 3, 1, 1)  # green is not seen
     # feature differences: 0.5 and 2 * 0.25 everywhere -> feature MSE 0.25
     assert VGGLoss(features, rescale=2.0)(sr, hr).item() == 0.25 * 2.0**2
-    assert VGGLoss(lambda x: x[:, :1])(sr, hr).item() == pytest.approx(
-        0.25 * losses.VGG_RESCALE**2, rel=1e-6
+    assert VGGLoss(lambda x: x[:, :1], RESCALE)(sr, hr).item() == pytest.approx(
+        0.25 * RESCALE**2, rel=1e-6
     )

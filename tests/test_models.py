@@ -2,11 +2,12 @@
 
 import pytest
 import torch
+from conftest import paper_discriminator, paper_generator
 from torch import nn
 
 from srgan.core.errors import UserError
 from srgan.core.runtime import resolve_device
-from srgan.models.networks import Discriminator, SRResNet, conv_output_size, count_parameters
+from srgan.models.networks import SRResNet, conv_output_size, count_parameters
 
 # Hand count, B = 16, 64 channels, convs followed by BN without bias:
 # head 3*64*81 + 64 = 15,616; block 2*(64*64*9) + 2*128 BN = 73,984 (+ PReLU slopes);
@@ -29,8 +30,8 @@ def _seed() -> None:
 
 
 def test_srresnet_parameter_counts_are_exact() -> None:
-    assert count_parameters(SRResNet(prelu="shared")) == SRRESNET_PARAMS_SHARED
-    assert count_parameters(SRResNet(prelu="per_channel")) == SRRESNET_PARAMS_PER_CHANNEL
+    assert count_parameters(paper_generator(prelu="shared")) == SRRESNET_PARAMS_SHARED
+    assert count_parameters(paper_generator(prelu="per_channel")) == SRRESNET_PARAMS_PER_CHANNEL
     assert SRRESNET_PARAMS_PER_CHANNEL - SRRESNET_PARAMS_SHARED == 19 * 63
 
 
@@ -41,12 +42,12 @@ def test_srresnet_parameter_counts_are_exact() -> None:
 def test_srresnet_parameters_grow_linearly_with_depth(prelu: str, per_block: int) -> None:
     full = SRRESNET_PARAMS_SHARED if prelu == "shared" else SRRESNET_PARAMS_PER_CHANNEL
     for blocks in (0, 3):
-        got = count_parameters(SRResNet(num_blocks=blocks, prelu=prelu))
+        got = count_parameters(paper_generator(num_blocks=blocks, prelu=prelu))
         assert got == full - (16 - blocks) * per_block
 
 
 def test_srresnet_bias_only_where_no_batchnorm_follows() -> None:
-    net = SRResNet(num_blocks=2)
+    net = paper_generator(num_blocks=2)
     convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
     without_bias = [m for m in convs if m.bias is None]
     # 2 per block + the trunk end; head, 2 upsampling convs and tail keep their bias.
@@ -57,7 +58,9 @@ def test_srresnet_bias_only_where_no_batchnorm_follows() -> None:
 
 @pytest.mark.parametrize(("prelu", "slopes"), [("shared", 1), ("per_channel", 64)])
 def test_srresnet_prelu_slopes(prelu: str, slopes: int) -> None:
-    prelus = [m for m in SRResNet(num_blocks=2, prelu=prelu).modules() if isinstance(m, nn.PReLU)]
+    prelus = [
+        m for m in paper_generator(num_blocks=2, prelu=prelu).modules() if isinstance(m, nn.PReLU)
+    ]
     assert len(prelus) == 1 + 2 + 2
     assert all(m.weight.numel() == slopes for m in prelus)
     assert all(torch.all(m.weight == 0.25) for m in prelus)
@@ -65,21 +68,21 @@ def test_srresnet_prelu_slopes(prelu: str, slopes: int) -> None:
 
 @pytest.mark.parametrize(("size", "expected"), [((24, 24), (96, 96)), ((17, 23), (68, 92))])
 def test_srresnet_upscales_by_four(size: tuple[int, int], expected: tuple[int, int]) -> None:
-    out = SRResNet()(torch.rand(2, 3, *size))
+    out = paper_generator()(torch.rand(2, 3, *size))
     assert out.shape == (2, 3, *expected)
 
 
 @pytest.mark.parametrize("scale", [2, 8])
 def test_srresnet_other_scales(scale: int) -> None:
-    net = SRResNet(num_blocks=1, scale=scale)
+    net = paper_generator(num_blocks=1, scale=scale)
     upsampling_convs = [m for m in net.upsample.modules() if isinstance(m, nn.Conv2d)]
     assert len(upsampling_convs) == {2: 1, 8: 3}[scale]
     assert net(torch.rand(1, 3, 5, 7)).shape == (1, 3, 5 * scale, 7 * scale)
 
 
 def test_long_skip_off_keeps_parameters_and_changes_output() -> None:
-    with_skip = SRResNet(num_blocks=2).eval()
-    without = SRResNet(num_blocks=2, long_skip=False).eval()
+    with_skip = paper_generator(num_blocks=2).eval()
+    without = paper_generator(num_blocks=2, long_skip=False).eval()
     without.load_state_dict(with_skip.state_dict(), strict=True)
     assert count_parameters(with_skip) == count_parameters(without)
     lr = torch.rand(1, 3, 12, 12)
@@ -92,7 +95,7 @@ def test_long_skip_off_keeps_parameters_and_changes_output() -> None:
 
 
 def test_srresnet_config_round_trip() -> None:
-    net = SRResNet(num_blocks=3, channels=16, prelu="shared", long_skip=False, scale=2)
+    net = paper_generator(num_blocks=3, channels=16, prelu="shared", long_skip=False, scale=2)
     config = net.config
     assert config == {
         "num_blocks": 3,
@@ -120,7 +123,14 @@ def test_srresnet_config_round_trip() -> None:
 )
 def test_srresnet_rejects_bad_settings(kwargs: dict, fragment: str) -> None:
     with pytest.raises(UserError, match=fragment):
-        SRResNet(**kwargs)
+        paper_generator(**kwargs)
+
+
+def test_srresnet_from_config_rejects_missing_keys() -> None:
+    settings = paper_generator(num_blocks=1).config
+    del settings["long_skip"]
+    with pytest.raises(UserError, match=r"missing \['long_skip'\]"):
+        SRResNet.from_config(settings)
 
 
 def test_srresnet_from_config_rejects_unknown_keys() -> None:
@@ -132,7 +142,7 @@ def test_srresnet_from_config_rejects_unknown_keys() -> None:
 
 
 def test_discriminator_parameter_count_and_logit_shape() -> None:
-    disc = Discriminator()
+    disc = paper_discriminator()
     assert count_parameters(disc) == DISCRIMINATOR_PARAMS_96
     logits = disc(torch.rand(4, 3, 96, 96) * 2 - 1)
     assert logits.shape == (4, 1)
@@ -145,7 +155,7 @@ def test_discriminator_parameter_count_and_logit_shape() -> None:
 
 @pytest.mark.parametrize(("size", "final"), [(96, 6), (32, 2), (20, 2), (17, 2)])
 def test_discriminator_flatten_size_follows_input_size(size: int, final: int) -> None:
-    disc = Discriminator(input_size=size)
+    disc = paper_discriminator(input_size=size)
     assert disc.classifier[1].in_features == 512 * final * final
     assert disc.features(torch.rand(2, 3, size, size)).shape == (2, 512, final, final)
     assert disc(torch.rand(2, 3, size, size)).shape == (2, 1)
@@ -158,20 +168,20 @@ def test_conv_output_size_is_ceil_of_size_over_stride() -> None:
 
 def test_discriminator_rejects_wrong_input_size_and_bad_layout() -> None:
     with pytest.raises(ValueError, match="96x96"):
-        Discriminator()(torch.rand(1, 3, 64, 64))
+        paper_discriminator()(torch.rand(1, 3, 64, 64))
     with pytest.raises(UserError, match="strides"):
-        Discriminator(channels=(64, 64), strides=(1,))
+        paper_discriminator(channels=(64, 64), strides=(1,))
 
 
 def test_discriminator_custom_layout() -> None:
-    disc = Discriminator(input_size=16, channels=(8, 16), strides=(2, 2))
+    disc = paper_discriminator(input_size=16, channels=(8, 16), strides=(2, 2))
     # conv 3*8*9 + 8; conv 8*16*9 (no bias) + BN 32; Dense 16*4*4*1024 + 1024; Dense 1025.
     assert count_parameters(disc) == 224 + 1152 + 32 + 262_144 + 1024 + 1025
     assert disc(torch.rand(3, 3, 16, 16)).shape == (3, 1)
 
 
 def test_discriminator_hidden_width_is_configurable():
-    small = Discriminator(input_size=16, channels=(8, 16), strides=(2, 2), dense=10)
+    small = paper_discriminator(input_size=16, channels=(8, 16), strides=(2, 2), dense=10)
     # conv1 3*8*9+8, conv2 8*16*9 + BN 2*16, flatten 16*4*4 -> dense 10 (+10), dense 1 (+1)
     expected = (3 * 8 * 9 + 8) + (8 * 16 * 9 + 2 * 16) + (16 * 4 * 4 * 10 + 10) + (10 + 1)
     assert sum(p.numel() for p in small.parameters()) == expected

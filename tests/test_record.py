@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO_ROOT, make_record
+from conftest import REPO_ROOT, make_record, paper_generator
 
 from srgan.core import comparability, identity, record, variants
 from srgan.core.config import load_config
@@ -28,7 +28,7 @@ PROFILES = REPO_ROOT / "config"
 
 def _generator(seed: int = 0) -> SRResNet:
     torch.manual_seed(seed)
-    return SRResNet(num_blocks=1, channels=4)
+    return paper_generator(num_blocks=1, channels=4)
 
 
 def _final(root: Path, variant: str = "srresnet_mse", seed: int = 0) -> tuple[RunFolder, SRResNet]:

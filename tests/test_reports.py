@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import make_record
+from conftest import make_record, paper_generator
 from matplotlib.colors import to_hex
 from PIL import Image
 
@@ -35,7 +35,6 @@ from srgan.core.fileio import format_sums, read_sums, sums_digest
 from srgan.core.paper import SCALE
 from srgan.core.record import InitModel, Software
 from srgan.models import checkpoints
-from srgan.models import networks as models
 from srgan.report import charts, curves, figures, provenance, render, tables
 from srgan.report import notebooks as reports
 
@@ -70,7 +69,7 @@ PERCEPTUAL = {
 #: The generator every synthetic final.pt and snapshot holds (a real one: the evolution
 #: figure runs them), and the steps of the synthetic snapshots.
 torch.manual_seed(0)
-TINY = models.SRResNet(num_blocks=1, channels=4)
+TINY = paper_generator(num_blocks=1, channels=4)
 SNAPSHOT_STEPS = (10, 20)
 BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MODEL
+from conftest import TINY_MODEL, paper_generator
 from PIL import Image
 from torch import nn
 
@@ -35,7 +35,6 @@ from srgan.evaluation import inference
 from srgan.evaluation import protocol as evaluation
 from srgan.models import checkpoints
 from srgan.models.losses import VGGLoss, content_loss
-from srgan.models.networks import SRResNet
 from srgan.training import log as trainlog
 from srgan.training import run as training
 from srgan.training import step as trainer
@@ -363,7 +362,7 @@ def test_srgan_needs_a_matching_init(tmp_path: Path, images: Path) -> None:
         training.train("srgan_mse", tmp_path / "a", config, steps=2, progress=False)
     with pytest.raises(UserError, match="checkpoint not found"):
         training.train("srgan_mse", tmp_path / "a", config, steps=2, init=tmp_path / "no.pt")
-    other = SRResNet(num_blocks=2, channels=8, prelu="shared")
+    other = paper_generator(num_blocks=2, channels=8, prelu="shared")
     torch.save({"model": other.config, "generator": other.state_dict()}, tmp_path / "g.pt")
     with pytest.raises(UserError, match="num_blocks"):
         training.train("srgan_mse", tmp_path / "a", config, steps=2, init=tmp_path / "g.pt")
@@ -913,15 +912,16 @@ def test_batches_follow_the_configured_scale(
 
 def test_content_loss_by_name() -> None:
     sr, hr = torch.zeros(1, 3, 16, 16), torch.full((1, 3, 16, 16), 0.5)
-    assert content_loss("mse")(sr, hr).item() == 0.25
-    vgg22 = content_loss("vgg22", vgg_weights="random", vgg_normalization="none")
-    vgg54 = content_loss("vgg54", vgg_weights="random", vgg_rescale=0.5)
+    vgg = {"vgg_weights": "random", "vgg_normalization": "imagenet", "vgg_divisor": 12.75}
+    assert content_loss("mse", **vgg)(sr, hr).item() == 0.25
+    vgg22 = content_loss("vgg22", **{**vgg, "vgg_normalization": "none"})
+    vgg54 = content_loss("vgg54", **{**vgg, "vgg_divisor": 2.0})
     assert isinstance(vgg22, VGGLoss) and isinstance(vgg54, VGGLoss)
     assert (vgg22.features.layer, vgg22.features.normalization) == ("relu2_2", "none")
     assert (vgg54.features.layer, vgg54.features.normalization) == ("relu5_4", "imagenet")
     assert vgg22.rescale == 1 / 12.75 and vgg54.rescale == 0.5
     with pytest.raises(UserError, match="vgg19"):
-        content_loss("vgg19")
+        content_loss("vgg19", **vgg)
 
 
 def test_rng_state_round_trips_through_a_weights_only_load(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import yaml
 
 from srgan.core.config import from_dict, load_schema, validate
 from srgan.core.errors import UserError
+from srgan.core.paper import SCALE
 from srgan.data import acquire
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,8 +129,7 @@ def candidates(key: str, value: Any, folders: dict[str, Path]) -> list[Any]:
     if isinstance(value, bool):
         return [not value]
     if isinstance(value, int):
-        step = node.get("multipleOf", 1)
-        return [value + step, value - step]
+        return [value + 1, value - 1, value + SCALE, value - SCALE]  # crop sizes: the scale
     if isinstance(value, float):
         return [value / 2, value * 2]
     if isinstance(value, list):

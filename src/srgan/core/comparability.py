@@ -35,8 +35,7 @@ STANDIN_PERCEPTUAL = (
 
 
 def _paper_steps(variant: Variant) -> int:
-    key = "train.srgan.steps" if variant.adversarial else "train.srresnet.steps"
-    return next(s.value for s in paper.PAPER_SETTINGS if s.key == key)
+    return paper.SRGAN_STEPS if variant.adversarial else paper.SRRESNET_STEPS
 
 
 def short_schedule(config: Config, variants: list[Variant]) -> str | None:

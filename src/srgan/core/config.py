@@ -374,6 +374,7 @@ def validate(config: dict[str, Any], source: str = "config") -> None:
     validator = jsonschema.Draft7Validator(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if not errors:
+        _check_relations(config, source)
         return
     error = errors[0]
     key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
@@ -385,6 +386,22 @@ def validate(config: dict[str, Any], source: str = "config") -> None:
             f"{source}: unknown key {', '.join(unknown)} {where} (known: {', '.join(allowed)})"
         )
     raise UserError(f"{source}: bad value for {key}: {error.message}")
+
+
+def check_crop_size(crop_size: int, scale: int, source: str = "config") -> None:
+    """The HR crop must be a positive multiple of the scale (its LR crop is crop / scale): the
+    one check of ``data.crop_size``, made when a configuration is validated and by
+    ``srgan.data.patches.make_batches``."""
+    if crop_size < scale or crop_size % scale:
+        raise UserError(
+            f"{source}: bad value for data.crop_size: {crop_size} is not a positive multiple of "
+            f"the scale {scale}"
+        )
+
+
+def _check_relations(config: dict[str, Any], source: str) -> None:
+    """What the schema cannot say: values that must agree with each other."""
+    check_crop_size(config["data"]["crop_size"], config["scale"], source)
 
 
 def _leaves(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

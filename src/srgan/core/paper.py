@@ -184,35 +184,59 @@ class PaperSetting:
 
 #: Number of ImageNet images the paper trained on (only meaningful with data.train_set ImageNet).
 IMAGENET_SAMPLES = 350_000
+#: The paper's models (Figure 4): residual blocks B, feature maps, the discriminator's convolutions
+#: (channels and strides) and its dense layer, trained on HR crops of this size, in mini-batches.
+RESIDUAL_BLOCKS = 16
+FEATURE_CHANNELS = 64
+DISCRIMINATOR_CHANNELS = [64, 64, 128, 128, 256, 256, 512, 512]
+DISCRIMINATOR_STRIDES = [1, 2, 1, 2, 1, 2, 1, 2]
+DISCRIMINATOR_DENSE = 1024
+HR_CROP = 96
+BATCH_SIZE = 16
+#: The losses (equations 3-6, Section 3.4): l_SR = content + 1e-3 adversarial; VGG feature maps
+#: divided by 12.75; SRResNet-VGG22 adds a total-variation loss of weight 2e-8.
+ADVERSARIAL_WEIGHT = 1e-3
+VGG_DIVISOR = 12.75
+TV_WEIGHT = 2e-8
+#: The schedules (Section 3.2): SRResNet 1e6 iterations at 1e-4; SRGAN 1e5 at 1e-4 then 1e5 at
+#: 1e-5, k = 1 discriminator update per generator update; Adam with beta1 = 0.9.
+SRRESNET_STEPS, SRRESNET_LR = 1_000_000, 1e-4
+SRGAN_STEPS, SRGAN_LR, SRGAN_LR_DECAY_STEP, SRGAN_LR_DECAY = 200_000, 1e-4, 100_000, 0.1
+DISCRIMINATOR_STEPS = 1
+ADAM_BETA1 = 0.9
 
 #: Settings the paper states; a configuration that differs from one of them is a deviation.
 PAPER_SETTINGS = (
     PaperSetting("data.train_set", "ImageNet", "training set: 350 thousand ImageNet images"),
-    PaperSetting("data.crop_size", 96, "HR crop size 96x96"),
-    PaperSetting("data.batch_size", 16, "mini-batch of 16 crops"),
-    PaperSetting("model.blocks", 16, "16 residual blocks"),
-    PaperSetting("model.channels", 64, "64 feature maps"),
+    PaperSetting("data.crop_size", HR_CROP, "HR crop size 96x96"),
+    PaperSetting("data.batch_size", BATCH_SIZE, "mini-batch of 16 crops"),
+    PaperSetting("model.blocks", RESIDUAL_BLOCKS, "16 residual blocks"),
+    PaperSetting("model.channels", FEATURE_CHANNELS, "64 feature maps"),
     PaperSetting("model.long_skip", True, "long skip connection"),
     PaperSetting(
-        "discriminator.channels",
-        [64, 64, 128, 128, 256, 256, 512, 512],
-        "discriminator channels 64..512",
+        "discriminator.channels", DISCRIMINATOR_CHANNELS, "discriminator channels 64..512"
     ),
-    PaperSetting("discriminator.strides", [1, 2, 1, 2, 1, 2, 1, 2], "discriminator strides"),
-    PaperSetting("discriminator.dense", 1024, "discriminator Dense(1024)"),
+    PaperSetting("discriminator.strides", DISCRIMINATOR_STRIDES, "discriminator strides"),
+    PaperSetting("discriminator.dense", DISCRIMINATOR_DENSE, "discriminator Dense(1024)"),
     PaperSetting("vgg.weights", "imagenet", "VGG19 pretrained on ImageNet"),
-    PaperSetting("loss.adversarial_weight", 1e-3, "adversarial weight 1e-3"),
-    PaperSetting("loss.vgg_divisor", 12.75, "VGG feature maps rescaled by 1/12.75"),
-    PaperSetting("loss.tv_weight", 2e-8, "TV weight 2e-8 (SRResNet-VGG22)"),
-    PaperSetting("train.srresnet.steps", 1_000_000, "SRResNet: 1e6 iterations"),
-    PaperSetting("train.srresnet.lr", 1e-4, "SRResNet: learning rate 1e-4"),
+    PaperSetting("loss.adversarial_weight", ADVERSARIAL_WEIGHT, "adversarial weight 1e-3"),
+    PaperSetting("loss.vgg_divisor", VGG_DIVISOR, "VGG feature maps rescaled by 1/12.75"),
+    PaperSetting("loss.tv_weight", TV_WEIGHT, "TV weight 2e-8 (SRResNet-VGG22)"),
+    PaperSetting("train.srresnet.steps", SRRESNET_STEPS, "SRResNet: 1e6 iterations"),
+    PaperSetting("train.srresnet.lr", SRRESNET_LR, "SRResNet: learning rate 1e-4"),
     PaperSetting("train.srresnet.lr_decay_step", 0, "SRResNet: a constant learning rate"),
-    PaperSetting("train.srgan.steps", 200_000, "SRGAN: 2e5 iterations"),
-    PaperSetting("train.srgan.lr", 1e-4, "SRGAN: learning rate 1e-4"),
-    PaperSetting("train.srgan.lr_decay_step", 100_000, "SRGAN: learning rate drop after 1e5"),
-    PaperSetting("train.srgan.lr_decay", 0.1, "SRGAN: learning rate drop to 1e-5"),
-    PaperSetting("train.srgan.d_steps", 1, "k = 1 discriminator update per generator update"),
-    PaperSetting("train.adam_beta1", 0.9, "Adam beta1 = 0.9"),
+    PaperSetting("train.srgan.steps", SRGAN_STEPS, "SRGAN: 2e5 iterations"),
+    PaperSetting("train.srgan.lr", SRGAN_LR, "SRGAN: learning rate 1e-4"),
+    PaperSetting(
+        "train.srgan.lr_decay_step", SRGAN_LR_DECAY_STEP, "SRGAN: learning rate drop after 1e5"
+    ),
+    PaperSetting("train.srgan.lr_decay", SRGAN_LR_DECAY, "SRGAN: learning rate drop to 1e-5"),
+    PaperSetting(
+        "train.srgan.d_steps",
+        DISCRIMINATOR_STEPS,
+        "k = 1 discriminator update per generator update",
+    ),
+    PaperSetting("train.adam_beta1", ADAM_BETA1, "Adam beta1 = 0.9"),
 )
 
 #: Settings the paper leaves open (README, "Deviations from the paper and open points"): the

@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from srgan.core.config import check_crop_size
 from srgan.core.errors import UserError
 from srgan.data.trainset import DecodedStore, DecodingSource, open_store
 from srgan.image.colour import PIXEL_MAX
@@ -144,13 +145,6 @@ def to_model_range(lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, to
     return lr.float() / PIXEL_MAX, hr.float() / HR_HALF_RANGE - 1.0
 
 
-def _check_crop_size(crop_size: int, scale: int) -> None:
-    if crop_size < scale or crop_size % scale:
-        raise UserError(
-            f"data.crop_size {crop_size} must be a positive multiple of the scale {scale}"
-        )
-
-
 class CropDataset(torch.utils.data.Dataset):
     """Item t is the uint8 (LR, HR) batch of step t: ((B, 3, c/s, c/s), (B, 3, c, c)).
 
@@ -167,7 +161,6 @@ class CropDataset(torch.utils.data.Dataset):
         store: DecodedStore | None = None,
         cache_images: int = 0,
     ) -> None:
-        _check_crop_size(crop_size, scale)
         if store is not None and len(store) != len(files):
             raise ValueError(f"store holds {len(store)} images, not {len(files)}")
         self.files = [Path(f) for f in files]
@@ -242,7 +235,7 @@ def make_batches(
         raise ValueError(f"start_step must be >= 0, got {start_step}")
     if workers < 0:
         raise UserError(f"data.workers must be >= 0, got {workers}")
-    _check_crop_size(crop_size, scale)
+    check_crop_size(crop_size, scale, "make_batches")
     PatchSampler(len(files), batch_size, seed)  # checks the batch size before a store is built
     device = torch.device(device)
     store = open_store(files, store_dir, progress=progress) if store_dir is not None else None

@@ -90,7 +90,7 @@ def load_generator(path: Path, device: str | torch.device = "auto") -> SRResNet:
 # --------------------------------------------------------------------------------------------
 
 
-def receptive_radius(num_blocks: int, scale: int = 4) -> int:
+def receptive_radius(num_blocks: int, scale: int) -> int:
     """Receptive-field radius of SRResNet in LR pixels, rounded up (2 B + 8 at scale 4).
 
     An output pixel depends on LR pixels within this distance: the 9x9 head (4), two 3x3
@@ -170,7 +170,7 @@ def upscale_tensor_tiled(
     lr: torch.Tensor,
     tile: int,
     overlap: int,
-    scale: int = 4,
+    scale: int,
 ) -> torch.Tensor:
     """Super-resolve ``lr`` (1, 3, h, w) in [0, 1] tile by tile; returns (1, 3, sh, sw) in [0, 1].
 
@@ -269,7 +269,7 @@ def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
     return files
 
 
-def output_paths(inputs: Sequence[Path], output: Path, scale: int = 4) -> list[Path]:
+def output_paths(inputs: Sequence[Path], output: Path, scale: int) -> list[Path]:
     """Where each SR image goes: ``output/<stem>_x<scale>.png``, or ``output`` itself when
     there is one input and ``output`` ends in ``.png``."""
     output = Path(output)

@@ -2,9 +2,9 @@
 
 All images are in the HR's [-1, 1] space. Every loss is a mean over the batch, so the loss
 weights below do not depend on the batch size. The perceptual loss of the paper is
-``content + ADVERSARIAL_WEIGHT * generator_adversarial_loss`` (plus ``TV_WEIGHT * tv_loss``
-for SRResNet-VGG22); combining the terms is the training loop's job, with the weights of
-the configuration (params.yaml holds these paper values; tests/test_losses.py checks it).
+``content + loss.adversarial_weight * generator_adversarial_loss`` (plus ``loss.tv_weight *
+tv_loss`` for SRResNet-VGG22); combining the terms is the training step's job, with the weights
+of the configuration (params.yaml holds the paper's, ``srgan.core.paper``; a test checks it).
 
 ``content_loss(kind, ...)`` builds the content loss of a variant: pixel MSE, or the VGG loss
 on the frozen VGG19 features phi_{2,2} (VGG22) or phi_{5,4} (VGG54) of :mod:`srgan.models.vgg`
@@ -26,9 +26,6 @@ from srgan.core.errors import UserError
 from srgan.core.variants import CONTENT_LOSSES, MSE, VGG22, VGG54
 from srgan.models.vgg import VGGFeatures, check_vgg_weights
 
-ADVERSARIAL_WEIGHT = 1e-3  # l_SR = content + 1e-3 * adversarial (paper, eq. 3)
-VGG_RESCALE = 1 / 12.75  # VGG feature maps are scaled by 1/12.75 (loss x (1/12.75)^2 ~ 0.00615)
-TV_WEIGHT = 2e-8  # total-variation weight of SRResNet-VGG22 (paper, Section 3.4)
 #: The VGG19 layer of each VGG content loss: phi_{2,2} = relu2_2, phi_{5,4} = relu5_4.
 CONTENT_LAYERS = {VGG22: "relu2_2", VGG54: "relu5_4"}
 
@@ -55,7 +52,8 @@ class MSELoss(nn.Module):
 class VGGLoss(nn.Module):
     """VGG content loss (paper, eq. 5): MSE between rescaled VGG feature maps.
 
-    Both feature maps are multiplied by ``rescale`` (1/12.75) before the MSE, which equals the
+    Both feature maps are multiplied by ``rescale`` (1 / ``loss.vgg_divisor``: 1/12.75) before
+    the MSE, which equals the
     plain feature MSE times rescale^2 (about 0.00615, the paper's "about 0.006"). The mean runs
     over all feature elements (channels included) and the batch. The HR features are the
     target and are computed without gradient. ``features`` is the frozen feature extractor
@@ -63,9 +61,7 @@ class VGGLoss(nn.Module):
     maps works.
     """
 
-    def __init__(
-        self, features: Callable[[torch.Tensor], torch.Tensor], rescale: float = VGG_RESCALE
-    ) -> None:
+    def __init__(self, features: Callable[[torch.Tensor], torch.Tensor], rescale: float) -> None:
         super().__init__()
         self.features = features
         self.rescale = rescale
@@ -106,17 +102,14 @@ def discriminator_loss(d_real_logits: torch.Tensor, d_fake_logits: torch.Tensor)
 
 
 def content_loss(
-    kind: str,
-    *,
-    vgg_weights: str = "imagenet",
-    vgg_normalization: str = "imagenet",
-    vgg_rescale: float | None = None,
+    kind: str, *, vgg_weights: str, vgg_normalization: str, vgg_divisor: float
 ) -> nn.Module:
     """The content loss named ``kind``: "mse", "vgg22" (relu2_2) or "vgg54" (relu5_4).
 
-    Returns a module called as ``loss(sr, hr)``. The ``vgg_*`` arguments only matter for the
-    VGG kinds (see :class:`srgan.models.vgg.VGGFeatures` and :class:`VGGLoss`;
-    ``vgg_rescale=None`` keeps VGGLoss's default, the paper's 1/12.75).
+    Returns a module called as ``loss(sr, hr)``. The ``vgg_*`` arguments (the configuration's
+    ``vgg`` and ``loss.vgg_divisor``) only matter for the VGG kinds (see
+    :class:`srgan.models.vgg.VGGFeatures` and :class:`VGGLoss`, which multiplies the feature
+    maps by 1 / ``vgg_divisor``).
     """
     if kind == MSE:
         return MSELoss()
@@ -124,7 +117,7 @@ def content_loss(
         features = VGGFeatures(
             layer=CONTENT_LAYERS[kind], weights=vgg_weights, normalization=vgg_normalization
         )
-        return VGGLoss(features) if vgg_rescale is None else VGGLoss(features, vgg_rescale)
+        return VGGLoss(features, 1 / vgg_divisor)
     raise UserError(f"content loss must be one of {list(CONTENT_LOSSES)}, got {kind!r}")
 
 

@@ -85,12 +85,7 @@ class SRResNet(nn.Module):
     """
 
     def __init__(
-        self,
-        num_blocks: int = 16,
-        channels: int = 64,
-        prelu: str = "per_channel",
-        long_skip: bool = True,
-        scale: int = 4,
+        self, *, num_blocks: int, channels: int, prelu: str, long_skip: bool, scale: int
     ) -> None:
         super().__init__()
         _check_srresnet_args(num_blocks, channels, prelu, scale)
@@ -129,11 +124,13 @@ class SRResNet(nn.Module):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SRResNet:
-        """Rebuild from :attr:`config`; unknown keys raise UserError, missing keys use defaults."""
+        """Rebuild from :attr:`config`; an unknown or missing key is a UserError."""
         unknown = sorted(set(config) - set(_SRRESNET_KEYS))
-        if unknown:
+        missing = sorted(set(_SRRESNET_KEYS) - set(config))
+        if unknown or missing:
             raise UserError(
-                f"unknown SRResNet setting(s) {unknown}; expected some of {list(_SRRESNET_KEYS)}"
+                f"SRResNet settings {dict(config)}: unknown {unknown}, missing {missing}; "
+                f"expected {list(_SRRESNET_KEYS)}"
             )
         return cls(**config)
 
@@ -159,9 +156,6 @@ def _check_srresnet_args(num_blocks: int, channels: int, prelu: str, scale: int)
 
 # --- Discriminator ----------------------------------------------------------------------------
 
-DISCRIMINATOR_CHANNELS = (64, 64, 128, 128, 256, 256, 512, 512)  # paper, Figure 4
-DISCRIMINATOR_STRIDES = (1, 2, 1, 2, 1, 2, 1, 2)
-DISCRIMINATOR_HIDDEN = 1024  # Dense(1024)
 LEAKY_SLOPE = 0.2  # LeakyReLU(alpha = 0.2)
 
 
@@ -183,11 +177,7 @@ class Discriminator(nn.Module):
     """
 
     def __init__(
-        self,
-        input_size: int = 96,
-        channels: Sequence[int] = DISCRIMINATOR_CHANNELS,
-        strides: Sequence[int] = DISCRIMINATOR_STRIDES,
-        dense: int = DISCRIMINATOR_HIDDEN,
+        self, *, input_size: int, channels: Sequence[int], strides: Sequence[int], dense: int
     ) -> None:
         super().__init__()
         if len(channels) != len(strides) or not channels:

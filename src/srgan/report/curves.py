@@ -148,9 +148,8 @@ def training_runs(
 
 # --- the paper's schedule -----------------------------------------------------------------------
 
-_PAPER = {setting.key: setting.value for setting in paper.PAPER_SETTINGS}
-_SRRESNET_END = _PAPER["train.srresnet.steps"]
-_SRGAN_DROP, _SRGAN_END = _PAPER["train.srgan.lr_decay_step"], _PAPER["train.srgan.steps"]
+_SRRESNET_END = paper.SRRESNET_STEPS
+_SRGAN_DROP, _SRGAN_END = paper.SRGAN_LR_DECAY_STEP, paper.SRGAN_STEPS
 #: The paper's schedule, (step, what happens there): on the common axis (SRGAN after the
 #: SRResNet steps it starts from), and on an SRGAN run's own steps.
 #: (step, what happens there, line style).

@@ -221,7 +221,7 @@ def build_trainer(variant: Variant, config: Config, device: torch.device) -> Tra
         variant.content,
         vgg_weights=config.vgg.weights,
         vgg_normalization=config.vgg.normalization,
-        vgg_rescale=1 / config.loss.vgg_divisor,
+        vgg_divisor=config.loss.vgg_divisor,
     ).to(device, memory_format=memory_format)
     graph = step_mode(config, device) == GRAPH
     kernel = adam_kernel(config, device)
