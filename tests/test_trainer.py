@@ -231,6 +231,39 @@ def test_optimiser_state_loads_into_any_step_mode_keeping_its_own_settings() -> 
     assert_close_weights(plain, graph, atol=1e-6)
 
 
+def test_a_contiguous_checkpoint_resumed_into_channels_last_keeps_each_parameters_layout() -> None:
+    """CUDA's fused Adam requires each state tensor to have its parameter's strides. A state
+    written on the CPU (or with train.channels_last off) holds contiguous tensors; loaded into
+    channels_last parameters, every state tensor takes the parameter's layout and keeps its
+    values. (On the CPU the models are never channels_last: they are made so here.)"""
+    spec = variants.get(variants.SRGAN_MSE)
+    data = batches(STEPS)
+    source = trainer.build_trainer(spec, tiny_config("train.step=eager"), CPU)
+    train_steps(source, data[:DECAY_AT])
+    state = copy.deepcopy(source.state())  # contiguous, as a CPU run writes it
+    resumed = trainer.build_trainer(spec, tiny_config("train.step=eager"), CPU)
+    for module in (resumed.generator, resumed.discriminator, resumed.content):
+        module.to(memory_format=torch.channels_last)
+    resumed.load_state(copy.deepcopy(state))
+    layouts = []
+    for optimizer, saved in ((resumed.opt_g, state["optimizer_g"]),
+                             (resumed.opt_d, state["optimizer_d"])):  # fmt: skip
+        assert optimizer is not None
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        for index, param in enumerate(params):
+            for key, value in optimizer.state[param].items():
+                if key == "step":
+                    continue
+                layouts.append((param.stride(), value.stride()))
+                assert value.stride() == param.stride(), (key, tuple(param.shape))
+                assert torch.equal(value, saved["state"][index][key])
+    # the 4-d weights are the ones whose layout differs: (C*k*k, 1, k*C, C) against (.., k, 1)
+    assert any(p != tuple(sorted(p, reverse=True)) for p, _ in layouts)
+    train_steps(source, data[DECAY_AT:])
+    train_steps(resumed, data[DECAY_AT:])
+    assert_close_weights(source, resumed, atol=1e-6)
+
+
 # --- the capture protocol, with stand-ins for the CUDA graph API -----------------------------
 
 

@@ -20,8 +20,9 @@ How a step runs (``train.step``, ``train.adam_kernel``; neither changes what it 
   schedule change reaches the captured step. Without CUDA the same step runs uncaptured (what
   the CPU tests exercise).
 * Adam is PyTorch's default implementation or ``fused`` (one kernel for all parameters; the
-  CUDA default). What a checkpoint restores is the optimisers' state; their implementation
-  flags and learning rate stay those of the device a run trains on (``RUNTIME_OPTIMIZER_KEYS``).
+  CUDA default). What a checkpoint restores is the optimisers' state, each tensor in its
+  parameter's memory layout (fused Adam requires it); their implementation flags and learning
+  rate stay those of the device a run trains on (``RUNTIME_OPTIMIZER_KEYS``).
 
 The run around the steps (resume, loop, checkpoints, signals, logging) is :mod:`srgan.training.run`.
 Imports: models, losses, runtime, variants and the leaves config, errors.
@@ -326,6 +327,25 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]
         for saved, current in zip(state["param_groups"], optimizer.param_groups, strict=True)
     ]
     optimizer.load_state_dict({**state, "param_groups": groups})
+    match_parameter_layouts(optimizer)
+
+
+def match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give every per-parameter state tensor (Adam's ``exp_avg``, ``exp_avg_sq``) its
+    parameter's strides, values unchanged. A checkpoint written on the CPU or with
+    ``train.channels_last`` off holds contiguous tensors; CUDA's fused Adam requires each state
+    tensor to have its parameter's layout (a channels_last weight's strides differ), and
+    PyTorch's loading keeps the saved strides."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.shape == param.shape
+                    and value.stride() != param.stride()
+                ):
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 class CapturedStep:
