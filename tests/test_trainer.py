@@ -113,6 +113,28 @@ def test_torch_settings_state_pytorchs_tf32_defaults_and_restore_the_callers() -
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
 
 
+def test_a_run_on_cuda_n_has_that_device_current(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``torch_settings`` makes cuda:N the current device for the run (pinned-memory threads,
+    streams and anything else that uses the current device), and restores the caller's."""
+    entered: list[object] = []
+
+    @contextlib.contextmanager
+    def device(where: torch.device) -> contextlib.AbstractContextManager:
+        entered.append(where)
+        yield
+        entered.append("left")
+
+    monkeypatch.setattr(torch.cuda, "device", device)
+    with runtime.torch_settings(deterministic=False, device=torch.device("cuda", 1)):
+        assert entered == [torch.device("cuda", 1)]
+    assert entered[-1] == "left"
+    entered.clear()
+    for plain in (CPU, torch.device("cuda")):  # no index: the current device is the one
+        with runtime.torch_settings(deterministic=False, device=plain):
+            pass
+    assert entered == []
+
+
 def test_eager_mode_on_cpu_builds_the_optimiser_as_before() -> None:
     """The CPU default is the step and Adam as they were: a float learning rate, PyTorch's
     default kernel, nothing captured."""
@@ -287,6 +309,7 @@ def fake_cuda_graphs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "Stream", lambda device: _FakeStream())
     monkeypatch.setattr(torch.cuda, "current_stream", lambda device: _FakeStream())
     monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
     monkeypatch.setattr(torch.Tensor, "record_stream", lambda self, stream: None)
 
 
@@ -335,6 +358,61 @@ def test_a_failed_capture_says_how_to_train_without_one(
         "capturing the training step as a CUDA graph failed (operation not permitted when "
         "stream is capturing); train with train.step=eager"
     )
+
+
+
+class _DeviceGuard:
+    """``torch.cuda.device`` stand-in: records which CUDA device is current."""
+
+    current: list[int] = [0]
+
+    def __init__(self, device: torch.device | int) -> None:
+        self.index = device if isinstance(device, int) else device.index
+
+    def __enter__(self) -> None:
+        _DeviceGuard.current.append(self.index)
+
+    def __exit__(self, *exc: object) -> None:
+        _DeviceGuard.current.pop()
+
+
+def test_the_capture_is_made_on_the_models_device(
+    fake_cuda_graphs: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On cuda:1 the graph is captured with cuda:1 current and on a stream made on cuda:1
+    (``torch.cuda.graph``'s default stream is made on the current device, cuda:0 unless
+    guarded: the step would run once, uncaptured, and replays would train nothing); the
+    replays run with cuda:1 current too."""
+    device = torch.device("cuda", 1)
+    streams: list[torch.device] = []
+    captures: list[tuple[object, int]] = []
+    replays: list[int] = []
+
+    class Stream(_FakeStream):
+        def __init__(self, where: torch.device) -> None:
+            streams.append(torch.device(where))
+
+    class Graph(_FakeGraph):
+        def replay(self) -> None:
+            replays.append(_DeviceGuard.current[-1])
+
+    def graph(cuda_graph: object, stream: object = None, **options: object) -> object:
+        captures.append((stream, _DeviceGuard.current[-1]))
+        return contextlib.nullcontext()
+
+    _DeviceGuard.current = [0]
+    monkeypatch.setattr(torch.cuda, "device", _DeviceGuard)
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
+    monkeypatch.setattr(torch.cuda, "graph", graph)
+    captured = trainer.CapturedStep(lambda lr, hr: lr.sum(), device, warmup=1)
+    for _ in range(3):
+        captured(torch.zeros(1), torch.zeros(1))
+    [(stream, current)] = captures
+    assert isinstance(stream, Stream) and current == 1
+    assert streams and all(made == device for made in streams)
+    assert replays == [1, 1]
+    assert _DeviceGuard.current == [0]  # the caller's device is current again
 
 
 # --- on a GPU ----------------------------------------------------------------------------------

@@ -54,7 +54,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 @contextlib.contextmanager
 def torch_settings(deterministic: bool, device: torch.device) -> Iterator[None]:
     """The torch settings of a training run: deterministic algorithms (exact resume; best
-    effort on CUDA) or cudnn autotuning. Everything is restored afterwards, including
+    effort on CUDA) or cudnn autotuning, and ``device`` as the current CUDA device
+    (:func:`device_current`). Everything is restored afterwards, including
     ``CUBLAS_WORKSPACE_CONFIG`` (set for deterministic CUDA runs when the user has not)."""
     saved = (
         torch.are_deterministic_algorithms_enabled(),
@@ -77,7 +78,8 @@ def torch_settings(deterministic: bool, device: torch.device) -> Iterator[None]:
     torch.backends.cudnn.allow_tf32 = CONV_TF32
     torch.backends.cuda.matmul.allow_tf32 = MATMUL_TF32
     try:
-        yield
+        with device_current(device):
+            yield
     finally:
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
         torch.backends.cudnn.benchmark = saved[2]
@@ -86,6 +88,15 @@ def torch_settings(deterministic: bool, device: torch.device) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = saved[5]
         if set_cublas:
             os.environ.pop(CUBLAS_WORKSPACE_ENV, None)
+
+
+def device_current(device: torch.device) -> contextlib.AbstractContextManager:
+    """``cuda:N`` as the current CUDA device within the block (what streams, pinned-memory
+    threads and a CUDA graph's capture use unless told otherwise); nothing for the CPU or a
+    bare ``cuda``, which is the current device already."""
+    if device.type == "cuda" and device.index is not None:
+        return torch.cuda.device(device)
+    return contextlib.nullcontext()
 
 
 def seed_everything(seed: int) -> None:
