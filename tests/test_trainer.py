@@ -360,7 +360,6 @@ def test_a_failed_capture_says_how_to_train_without_one(
     )
 
 
-
 class _DeviceGuard:
     """``torch.cuda.device`` stand-in: records which CUDA device is current."""
 
