@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,20 +98,44 @@ def test_auto_settings_are_graph_and_fused_on_cuda_eager_and_default_elsewhere()
     )
 
 
-def test_torch_settings_state_pytorchs_tf32_defaults_and_restore_the_callers() -> None:
-    """TF32 convolutions, full-fp32 matmuls during a run; the caller's choice afterwards."""
-    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = False, True
+@pytest.fixture
+def legacy_tf32_flags_refused(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every legacy TF32 flag raises when read or set (PyTorch raises when the legacy flags
+    and the ``fp32_precision`` API are mixed)."""
+
+    def refused(*args: object) -> None:
+        raise AssertionError("a legacy TF32 flag was used")
+
+    for name in ("_get_cublas_allow_tf32", "_set_cublas_allow_tf32",
+                 "_get_float32_matmul_precision", "_set_float32_matmul_precision"):  # fmt: skip
+        monkeypatch.setattr(torch._C, name, refused)
+    # cudnn.allow_tf32 is a descriptor of the module's class: reading it (as monkeypatch would,
+    # to restore it) runs PyTorch's getter, so the descriptor itself is swapped and restored.
+    cudnn = type(torch.backends.cudnn)
+    descriptor = cudnn.__dict__["allow_tf32"]
+    cudnn.allow_tf32 = property(refused, refused)
+    try:
+        yield
+    finally:
+        cudnn.allow_tf32 = descriptor
+
+
+@pytest.mark.parametrize("before", [("ieee", "tf32"), ("none", "none")])
+def test_torch_settings_state_pytorchs_tf32_defaults_and_restore_the_callers(
+    before: tuple[str, str], legacy_tf32_flags_refused: None
+) -> None:
+    """TF32 convolutions, full-fp32 matmuls during a run, set with the ``fp32_precision`` API
+    only (no legacy flag read or written); the caller's settings afterwards."""
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    saved = (conv.fp32_precision, matmul.fp32_precision)
+    conv.fp32_precision, matmul.fp32_precision = before
     try:
         with runtime.torch_settings(deterministic=False, device=torch.device("cuda")):
-            assert torch.backends.cudnn.allow_tf32 is runtime.CONV_TF32 is True
-            assert torch.backends.cuda.matmul.allow_tf32 is runtime.MATMUL_TF32 is False
-        assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (
-            False,
-            True,
-        )
+            assert conv.fp32_precision == runtime.CONV_FP32_PRECISION == "tf32"
+            assert matmul.fp32_precision == runtime.MATMUL_FP32_PRECISION == "ieee"
+        assert (conv.fp32_precision, matmul.fp32_precision) == before
     finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+        conv.fp32_precision, matmul.fp32_precision = saved
 
 
 def test_a_run_on_cuda_n_has_that_device_current(monkeypatch: pytest.MonkeyPatch) -> None:
