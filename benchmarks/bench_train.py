@@ -49,26 +49,30 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from _common import REPO_ROOT, default_data_dir
-from PIL import Image
 
 from srgan.core import variants
-from srgan.core.config import Config, load_config
+from srgan.core.config import QUICK_PROFILE as QUICK
+from srgan.core.config import Config, load_config, profile_file
 from srgan.data.trainset import scan_images
 from srgan.models.losses import content_loss, discriminator_loss, generator_adversarial_loss
 from srgan.models.networks import Discriminator, SRResNet
 from srgan.training.step import GRAPH_WARMUP_STEPS, generator_settings
-from srgan.training.throughput import RATE_OF, measure, projected_hours, release
+from srgan.training.throughput import (
+    RATE_OF,
+    measure,
+    projected_hours,
+    release,
+    synthetic_images,
+)
 
 PAPER_CROP = 96  # paper: 96 x 96 HR crops
 PAPER_BATCH = 16  # paper: 16 crops per mini-batch
 SYNTHETIC_IMAGES = 32
-SYNTHETIC_SIZE = 256
 CPU_DEFAULTS = {"steps": 2, "warmup": 1}  # a paper-size SRGAN step takes seconds on 2 cores
 CUDA_DEFAULTS = {"steps": 100, "warmup": GRAPH_WARMUP_STEPS + 7}
-QUICK_PROFILE = REPO_ROOT / "config" / "quick.yaml"
+QUICK_PROFILE = profile_file(QUICK, REPO_ROOT / "params.yaml")
 
 #: The step as it was before graph mode, fused Adam and data on the device.
 BEFORE = {
@@ -116,18 +120,6 @@ class Result:
     cpu_ms_per_step: float
     peak_gib: float | None
     ratio: float | None = None
-
-
-def synthetic_images(folder: Path) -> Path:
-    """Smooth random colour fields plus noise, as PNGs (when no real images are at hand)."""
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:SYNTHETIC_SIZE, 0:SYNTHETIC_SIZE] / SYNTHETIC_SIZE
-    for i in range(SYNTHETIC_IMAGES):
-        freq = rng.uniform(2, 20, size=(3, 2))
-        img = np.stack([np.sin(f[0] * x * 6 + f[1] * y * 6) for f in freq], axis=-1)
-        img = 127 + 100 * img + rng.normal(0, 10, img.shape)
-        Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(folder / f"syn{i:03d}.png")
-    return folder
 
 
 def row_config(spec: RowSpec, device: torch.device, args: argparse.Namespace, root: Path) -> Config:
@@ -309,7 +301,7 @@ def main() -> None:
         data_dir = args.data or default_data_dir("train/BSD200")
         if not data_dir.is_dir():
             print(f"no training images at {data_dir}: using {SYNTHETIC_IMAGES} synthetic ones")
-            data_dir = synthetic_images(Path(tmp))
+            data_dir = synthetic_images(Path(tmp), SYNTHETIC_IMAGES)
         files = scan_images(data_dir, args.crop, "skip", progress=False)
         print(
             f"{name} ({device}), torch {torch.__version__}, {torch.get_num_threads()} CPU "

@@ -5,7 +5,7 @@ calls one function of the package. A ``UserError`` (bad path, bad config value, 
 image), and a write the machine refuses (a full disk, a read-only folder:
 ``srgan.core.fileio.WRITE_ERRNOS``), is printed as one line and exits with status 2; nothing
 imports this package. Each group of commands is a module: ``evaluate`` (evaluate, upscale),
-``train``, ``status``, ``demo``, ``data``, ``reports`` (tables, report, index), ``mos``;
+``train``, ``status``, ``check``, ``demo``, ``data``, ``reports`` (tables, report, index), ``mos``;
 ``common`` holds what they share.
 
     srgan evaluate --method bicubic --data-dir DIR --datasets Set5 Set14 BSD100 --out FILE.json
@@ -13,6 +13,7 @@ imports this package. Each group of commands is a module: ``evaluate`` (evaluate
     srgan train VARIANT --workdir DIR [--config FILE] [--steps N] [--checkpoint-every K]
                 [--init CKPT] [--set key=value ...]
     srgan status [--json FILE] [config args]     (where each model of the profile stands)
+    srgan check [--json FILE] [config args]      (what this machine does: run it first)
     srgan upscale INPUT... -o OUT --checkpoint CKPT
     srgan demo [--mirror DIR]
     srgan data download|extract|mirror|bundled|imagenet|manifest ...
@@ -28,7 +29,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from srgan.cli import data, demo, evaluate, mos, reports, status, train
+from srgan.cli import check, data, demo, evaluate, mos, reports, status, train
 from srgan.core.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_evaluate(sub)
     train.add_train(sub)
     status.add_status(sub)
+    check.add_check(sub)
     evaluate.add_upscale(sub)
     demo.add_demo(sub)
     data.add_data(sub)

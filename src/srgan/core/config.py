@@ -37,6 +37,8 @@ PERCEPTUAL_STANDIN = "standin"
 
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
 PARAMS_FILE = "params.yaml"
+#: The profiles' files, beside params.yaml: ``config/<profile>.yaml``.
+PROFILES_DIR = "config"
 
 
 @dataclass(frozen=True)
@@ -328,6 +330,21 @@ def load_config(
 ) -> Config:
     """The effective, validated, typed configuration."""
     return from_dict(merged_config_dict(params, overrides, sets))
+
+
+def with_sets(config: Config, sets: list[str] | tuple[str, ...], source: str) -> Config:
+    """``config`` with ``--set``-style pairs laid over it, validated (``source`` names who
+    asked, in an error)."""
+    merged = deep_merge(config.to_dict(), parse_set(list(sets)))
+    validate(merged, source=source)
+    return from_dict(merged)
+
+
+def profile_file(profile: str, params: Path | None = None) -> Path:
+    """A profile's file, ``config/<profile>.yaml`` beside ``params`` (default: the
+    params.yaml :func:`find_params_file` finds)."""
+    params_path = Path(params) if params else find_params_file()
+    return params_path.parent / PROFILES_DIR / f"{profile}.yaml"
 
 
 def load_schema() -> dict[str, Any]:

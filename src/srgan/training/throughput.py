@@ -8,10 +8,12 @@ the step, add the losses to the meter (no per-step synchronisation), under
 ``steps`` steps after ``warmup`` untimed ones (cudnn autotuning, the graph capture and
 compilation happen there). ``projected_hours`` turns the rates of SRResNet-MSE and SRGAN-VGG54
 into hours of training steps for a profile's variants (``RATE_OF``). ``release`` frees what a
-measurement left on the device before the next one.
+measurement left on the device before the next one; ``synthetic_images`` writes images to
+measure with when no real ones are at hand.
 
 ``benchmarks/bench_train.py`` and ``srgan check`` (:mod:`srgan.training.check`) both measure
-with these functions. Imports: the step, the batches, and the core's runtime and schedules.
+with these functions. Imports: the step, the batches, image files, and the core's runtime and
+schedules.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from srgan.core import runtime, variants
 from srgan.core.config import Config
 from srgan.data.patches import make_batches
+from srgan.image.io import write_png
 from srgan.training.step import LossMeter, build_trainer, loss_names
 
 #: Which measured variant's rate stands for each variant in the projections (by
@@ -35,6 +39,8 @@ from srgan.training.step import LossMeter, build_trainer, loss_names
 RATE_OF = {False: variants.SRRESNET_MSE, True: variants.SRGAN_VGG54}
 SECONDS_PER_HOUR = 3600
 BYTES_PER_GIB = 2**30
+#: Side of the synthetic training images used when no real ones are at hand.
+SYNTHETIC_SIZE = 256
 
 
 @dataclass
@@ -46,6 +52,20 @@ class Measurement:
     ms_per_step: float
     cpu_ms_per_step: float
     peak_gib: float | None
+
+
+def synthetic_images(folder: Path, count: int) -> Path:
+    """``count`` PNGs of smooth random colour fields plus noise in ``folder`` (made if
+    missing), for measuring when no real training images are at hand."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:SYNTHETIC_SIZE, 0:SYNTHETIC_SIZE] / SYNTHETIC_SIZE
+    for i in range(count):
+        freq = rng.uniform(2, 20, size=(3, 2))
+        img = np.stack([np.sin(f[0] * x * 6 + f[1] * y * 6) for f in freq], axis=-1)
+        img = 127 + 100 * img + rng.normal(0, 10, img.shape)
+        write_png(folder / f"syn{i:03d}.png", img.clip(0, 255).astype(np.uint8))
+    return folder
 
 
 def synchronize(device: torch.device) -> None:
