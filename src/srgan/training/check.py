@@ -738,8 +738,9 @@ def _recommend(report: Report, config: Config, device: torch.device) -> list[str
     if device.type != "cuda":
         if CONFIGURED in hours:
             paper = max(hours[CONFIGURED].values())
+            days = float(f"{paper / 24:.2g}")  # two significant digits: a CPU rate is rough
             lines.append(
-                f"no GPU here: training steps alone would take about {paper / 24:,.0f} days; "
+                f"no GPU here: training steps alone would take about {days:,.0f} days; "
                 "run the demo on a CPU (make demo) and the quick profile or the paper's schedule "
                 "on a GPU"
             )
