@@ -210,7 +210,9 @@ class Report:
         return any(v.verdict == FAIL for v in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        record = asdict(self)
+        del record["started"]  # a monotonic clock's reading: meaningless outside this process
+        return record
 
 
 def run_check(config: Config, schedules: dict[str, Config], evaluate: Evaluator | None) -> Report:
