@@ -10,7 +10,8 @@ builds the trainer of ``srgan.training.step`` and the batches of ``srgan.data.pa
 configuration (params.yaml with the row's keys laid over it) and times the loop body of
 ``srgan train``: set the learning rate, fetch the batch, the step, add the losses to the
 meter (no per-step synchronisation), under ``runtime.torch_settings`` (cudnn autotuning, as
-``train.deterministic: false``). Rows (``--rows``; all of them on CUDA, ``eager`` and
+``train.deterministic: false``). The measuring code is ``srgan.training.throughput``'s, which
+``srgan check`` uses too. Rows (``--rows``; all of them on CUDA, ``eager`` and
 ``defaults`` elsewhere):
 
     eager         the step as it was before graph mode: eager, PyTorch's default Adam
@@ -41,38 +42,38 @@ synthetic 256x256 PNGs when that is missing.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from _common import REPO_ROOT, default_data_dir
-from PIL import Image
 
-from srgan.core import runtime, variants
+from srgan.core import variants
+from srgan.core.config import QUICK_PROFILE as QUICK
 from srgan.core.config import Config, load_config
-from srgan.data.patches import make_batches
+from srgan.core.paths import profile_file
 from srgan.data.trainset import scan_images
 from srgan.models.losses import content_loss, discriminator_loss, generator_adversarial_loss
 from srgan.models.networks import Discriminator, SRResNet
-from srgan.training.step import GRAPH_WARMUP_STEPS, LossMeter, build_trainer, generator_settings
-from srgan.training.step import loss_names as trainer_loss_names
+from srgan.training.step import GRAPH_WARMUP_STEPS, generator_settings
+from srgan.training.throughput import (
+    RATE_OF,
+    measure,
+    projected_hours,
+    release,
+    synthetic_images,
+)
 
 PAPER_CROP = 96  # paper: 96 x 96 HR crops
 PAPER_BATCH = 16  # paper: 16 crops per mini-batch
 SYNTHETIC_IMAGES = 32
-SYNTHETIC_SIZE = 256
 CPU_DEFAULTS = {"steps": 2, "warmup": 1}  # a paper-size SRGAN step takes seconds on 2 cores
 CUDA_DEFAULTS = {"steps": 100, "warmup": GRAPH_WARMUP_STEPS + 7}
-QUICK_PROFILE = REPO_ROOT / "config" / "quick.yaml"
-#: Which benchmarked variant's rate stands for each variant in the projections.
-RATE_OF = {False: variants.SRRESNET_MSE, True: variants.SRGAN_VGG54}  # by ``adversarial``
+QUICK_PROFILE = profile_file(QUICK, REPO_ROOT / "params.yaml")
 
 #: The step as it was before graph mode, fused Adam and data on the device.
 BEFORE = {
@@ -122,39 +123,6 @@ class Result:
     ratio: float | None = None
 
 
-def synthetic_images(folder: Path) -> Path:
-    """Smooth random colour fields plus noise, as PNGs (when no real images are at hand)."""
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:SYNTHETIC_SIZE, 0:SYNTHETIC_SIZE] / SYNTHETIC_SIZE
-    for i in range(SYNTHETIC_IMAGES):
-        freq = rng.uniform(2, 20, size=(3, 2))
-        img = np.stack([np.sin(f[0] * x * 6 + f[1] * y * 6) for f in freq], axis=-1)
-        img = 127 + 100 * img + rng.normal(0, 10, img.shape)
-        Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(folder / f"syn{i:03d}.png")
-    return folder
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_loop(
-    iteration: Callable[[int], None], device: torch.device, steps: int, warmup: int
-) -> tuple[float, float]:
-    """Wall and process-CPU seconds per iteration, mean over ``steps`` after ``warmup``. CPU
-    time counts this process's threads only (not data workers); on a shared machine wall
-    time above CPU time / threads means waiting for cores."""
-    start = cpu_start = 0.0
-    for i in range(warmup + steps):
-        if i == warmup:
-            _sync(device)
-            start, cpu_start = time.perf_counter(), time.process_time()
-        iteration(i)
-    _sync(device)
-    return (time.perf_counter() - start) / steps, (time.process_time() - cpu_start) / steps
-
-
 def row_config(spec: RowSpec, device: torch.device, args: argparse.Namespace, root: Path) -> Config:
     sets = [f"{key}={value}" for key, value in spec.keys.items()]
     sets += [
@@ -167,41 +135,6 @@ def row_config(spec: RowSpec, device: torch.device, args: argparse.Namespace, ro
         *args.set,
     ]
     return load_config(REPO_ROOT / "params.yaml", sets=sets)
-
-
-def trainer_iteration(
-    variant: str, config: Config, files: list[Path], device: torch.device
-) -> tuple[Callable[[int], None], Callable[[], None]]:
-    """One iteration of ``srgan train``'s loop for ``config``, and how to stop its data."""
-    spec = variants.get(variant)
-    trainer = build_trainer(spec, config, device)
-    trainer.generator.train()
-    meter = LossMeter(trainer_loss_names(spec), device)
-    lr_value = variants.schedule(config, spec).lr
-    channels_last = config.train.channels_last and device.type == "cuda"
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    batches = make_batches(
-        files,
-        config.data.crop_size,
-        config.data.batch_size,
-        seed=config.seed,
-        workers=config.data.workers,
-        cache_images=0,
-        device=device,
-        scale=config.scale,
-        store_dir=Path(config.data.root) / "cache",
-        progress=False,
-        pipeline=config.data.pipeline,
-    )
-
-    def iteration(step: int) -> None:
-        trainer.set_lr(lr_value)
-        lr, hr = next(batches)
-        lr = lr.to(device, memory_format=memory_format, non_blocking=True)
-        hr = hr.to(device, memory_format=memory_format, non_blocking=True)
-        meter.add(step + 1, trainer.step(lr, hr))
-
-    return iteration, batches.close
 
 
 def peer_iteration(variant: str, config: Config, device: torch.device) -> Callable[[int], None]:
@@ -271,32 +204,17 @@ def bench_row(
     root: Path,
 ) -> Result:
     config = row_config(spec, device, args, root)
-    stop: Callable[[], None] = lambda: None  # noqa: E731
-    with runtime.torch_settings(config.train.deterministic, device):
-        if spec.key == PEER:
-            iteration = peer_iteration(variant, config, device)
-        else:
-            iteration, stop = trainer_iteration(variant, config, files, device)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        try:
-            seconds, cpu_seconds = time_loop(iteration, device, args.steps, args.warmup)
-        finally:
-            stop()
-    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    make_peer = (lambda: peer_iteration(variant, config, device)) if spec.key == PEER else None
+    measured = measure(variant, config, files, device, args.steps, args.warmup, make_peer)
     return Result(
-        variant, spec.key, spec.label, 1 / seconds, 1e3 * seconds, 1e3 * cpu_seconds, peak
+        variant,
+        spec.key,
+        spec.label,
+        measured.it_per_s,
+        measured.ms_per_step,
+        measured.cpu_ms_per_step,
+        measured.peak_gib,
     )
-
-
-def release(device: torch.device) -> None:
-    """Free what a row left (graphs, compiled code, cached blocks) before the next one: a
-    captured step and its trainer refer to each other, so only the collector frees them."""
-    gc.collect()
-    torch._dynamo.reset()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.empty_cache()
 
 
 def add_ratios(results: list[Result]) -> None:
@@ -305,25 +223,17 @@ def add_ratios(results: list[Result]) -> None:
         r.ratio = r.it_per_s / eager[r.variant] if r.variant in eager else None
 
 
-def projected_hours(results: list[Result]) -> dict[str, dict[str, float]]:
+def projected_hours_of_rows(results: list[Result]) -> dict[str, dict[str, float]]:
     """{row: {profile: hours}} of training steps for every row with both rates measured."""
     schedules = {
         "paper": load_config(REPO_ROOT / "params.yaml"),
         "quick": load_config(REPO_ROOT / "params.yaml", [QUICK_PROFILE]),
     }
-    rates = {(r.row, r.variant): r.it_per_s for r in results}
     hours: dict[str, dict[str, float]] = {}
     for row in dict.fromkeys(r.row for r in results):
-        if not all((row, v) in rates for v in RATE_OF.values()):
-            continue
-        hours[row] = {
-            name: sum(
-                variants.schedule(config, spec).steps / rates[(row, RATE_OF[spec.adversarial])]
-                for spec in variants.selected(config)
-            )
-            / 3600
-            for name, config in schedules.items()
-        }
+        rates = {r.variant: r.it_per_s for r in results if r.row == row}
+        if all(v in rates for v in RATE_OF.values()):
+            hours[row] = {name: projected_hours(rates, c) for name, c in schedules.items()}
     return hours
 
 
@@ -392,7 +302,7 @@ def main() -> None:
         data_dir = args.data or default_data_dir("train/BSD200")
         if not data_dir.is_dir():
             print(f"no training images at {data_dir}: using {SYNTHETIC_IMAGES} synthetic ones")
-            data_dir = synthetic_images(Path(tmp))
+            data_dir = synthetic_images(Path(tmp), SYNTHETIC_IMAGES)
         files = scan_images(data_dir, args.crop, "skip", progress=False)
         print(
             f"{name} ({device}), torch {torch.__version__}, {torch.get_num_threads()} CPU "
@@ -407,7 +317,7 @@ def main() -> None:
                 print(f"  {variant} {spec.key}: {result.it_per_s:.3f} it/s", flush=True)
                 release(device)
     add_ratios(results)
-    hours = projected_hours(results)
+    hours = projected_hours_of_rows(results)
     print()
     print_tables(results, hours)
     if args.json:

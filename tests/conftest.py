@@ -1,9 +1,15 @@
-"""Shared test fixtures: where the local data mirror (../shared/data) lives."""
+"""Shared test fixtures: where the local data mirror (../shared/data) lives; tiny models; LR
+images with exact rounding ties and the exact LR to compare with."""
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+
+from srgan.core.paper import SCALE
+from srgan.image.resize import resize_matrix
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: --set pairs that shrink the models until a training step takes milliseconds on a CPU
@@ -98,3 +104,53 @@ def paper_discriminator(**changes):
         "dense": paper.DISCRIMINATOR_DENSE,
     }
     return Discriminator(**{**settings, **changes})
+
+
+# --- LR images with exact .5 ties (test_imageops, test_patches) -------------------------------
+
+#: A crop of the mirror's BSD200 whose exact LR holds a value on a rounding tie (35.5 in the
+#: blue channel at LR (20, 22)), and another of the same image (at (14, 22)): (top, left).
+TIE_IMAGE = Path("train") / "BSD200" / "134008.png"
+TIE_CROPS = {(192, 24): (2, 20, 22), (216, 24): (2, 14, 22)}
+#: Scale-4 bicubic weights are multiples of 2**-12 (tested below).
+WEIGHT_BITS = 12
+
+
+def exact_lr(hr: torch.Tensor) -> torch.Tensor:
+    """The LR of uint8 (N, C, H, W) ``hr`` in integer arithmetic: MATLAB's resize of the exact
+    values, clipped, rounded half up (MATLAB's rounding), as uint8."""
+    one = 1 << WEIGHT_BITS
+    rows, cols = (
+        torch.from_numpy(np.rint(resize_matrix(n, n // SCALE, 1 / SCALE) * one).astype(np.int64))
+        for n in hr.shape[-2:]
+    )
+    total = torch.einsum("oh,nchw,pw->ncop", rows, hr.long(), cols)  # times one**2
+    half, full = one * one // 2, one * one
+    return ((total + half).div(full, rounding_mode="floor")).clamp(0, 255).to(torch.uint8)
+
+
+def tie_crops(count: int, size: int = 32) -> torch.Tensor:
+    """uint8 crops p[i, j] = base + r[i] + c[j] (per channel): their LR is base + (r's resize)
+    + (c's resize), each a multiple of 2**-12, so some of them land exactly on .5."""
+    rng = np.random.default_rng(1)
+    base = rng.integers(40, 200, (count, 3, 1, 1))
+    rows = rng.integers(-20, 21, (count, 3, size, 1))
+    cols = rng.integers(-20, 21, (count, 3, 1, size))
+    return torch.from_numpy((base + rows + cols).astype(np.uint8))
+
+
+def reordered_einsum(equation: str, *operands: torch.Tensor) -> torch.Tensor:
+    """``torch.einsum`` for the resize's two contractions, summing the taps one at a time in
+    reverse order (another device's GEMM sums in its own order)."""
+    if equation == "oh,...hw->...ow":
+        matrix, x = operands
+        terms = [matrix[:, k, None] * x[..., k : k + 1, :] for k in range(matrix.shape[1])]
+    elif equation == "...hw,ow->...ho":
+        x, matrix = operands
+        terms = [x[..., k : k + 1] * matrix[:, k] for k in range(matrix.shape[1])]
+    else:
+        raise AssertionError(equation)
+    total = torch.zeros_like(terms[0])
+    for term in reversed(terms):
+        total = total + term
+    return total

@@ -5,6 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    TIE_CROPS,
+    TIE_IMAGE,
+    WEIGHT_BITS,
+    exact_lr,
+    reordered_einsum,
+    tie_crops,
+)
 from PIL import Image
 
 from srgan.core.errors import UserError
@@ -18,7 +26,13 @@ from srgan.image.io import (
     write_png,
     write_png_bands,
 )
-from srgan.image.resize import downscale_8bit, imresize, modcrop, resize_matrix
+from srgan.image.resize import (
+    downscale_8bit,
+    exact_downscale,
+    imresize,
+    modcrop,
+    resize_matrix,
+)
 
 REFERENCE_NAMES = ["butterfly", "face"]
 
@@ -377,3 +391,69 @@ def test_read_photo_applies_exif_orientation_and_keeps_alpha(tmp_path):
     Image.fromarray(stored[..., 0]).save(tmp_path / "gray.png")
     plain = read_photo(tmp_path / "gray.png")
     assert (plain.alpha, plain.orientation, plain.notes()) == (None, 1, [])
+
+
+# --- LR images: the same on every device, exact ties included ---------------------------------
+
+
+def _lr_every_way(hr: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> list[torch.Tensor]:
+    """downscale_8bit(hr) as computed, on the image flipped either way, transposed, one crop at
+    a time, and with the taps summed in another order."""
+    made = [
+        downscale_8bit(hr, SCALE),
+        downscale_8bit(hr.flip(-1), SCALE).flip(-1),
+        downscale_8bit(hr.flip(-2), SCALE).flip(-2),
+        downscale_8bit(hr.transpose(-1, -2).contiguous(), SCALE).transpose(-1, -2),
+        torch.cat([downscale_8bit(one[None], SCALE) for one in hr]),
+    ]
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "einsum", reordered_einsum)
+        made.append(downscale_8bit(hr, SCALE))
+    return made
+
+
+def test_scale_4_bicubic_weights_are_dyadic_so_the_lr_sums_are_exact() -> None:
+    """What makes the LR exact in float64 whatever the summation order: every weight is a
+    multiple of 2**-12, so every partial sum of levels times weights is exactly representable
+    (for the power-of-two scales; scale 3's weights are not dyadic)."""
+    for size in (16, 24, 32, 96, 100, 512):
+        scaled = resize_matrix(size, size // SCALE, 1 / SCALE) * (1 << WEIGHT_BITS)
+        assert np.array_equal(scaled, np.rint(scaled))
+    assert [exact_downscale((96, 120), s) for s in (2, 3, 4, 8)] == [True, False, True, True]
+    assert exact_downscale((2048, 2048), SCALE)
+
+
+def test_lr_rounds_exact_ties_half_up_whatever_the_summation_order(monkeypatch):
+    """Crops built to hit exact .5 ties: downscale_8bit equals the integer-arithmetic LR (ties
+    rounded half up) however its sums are ordered (as on another device)."""
+    hr = tie_crops(900)
+    exact = exact_lr(hr)
+    one = 1 << WEIGHT_BITS
+    matrix = torch.from_numpy(np.rint(resize_matrix(32, 8, 1 / SCALE) * one).astype(np.int64))
+    total = torch.einsum("oh,nchw,pw->ncop", matrix, hr.long(), matrix)
+    ties = int((total % (one * one) == one * one // 2).sum())
+    assert ties >= 10  # the crops do hit ties
+    for lr in _lr_every_way(hr, monkeypatch):
+        assert torch.equal(lr, exact)
+
+
+def test_lr_of_real_crops_with_exact_ties_is_the_same_whatever_the_order(shared_data, monkeypatch):
+    """Real crops (BSD200, the two with a tie; T91 tiles): the same LR every way it is
+    computed, the exact one, and the tie rounded up."""
+    image = read_image(shared_data / TIE_IMAGE)
+    crops = [image[top : top + 96, left : left + 96] for top, left in TIE_CROPS]
+    t91 = read_image(shared_data / "train" / "T91" / "t1.png")
+    crops += [t91[top : top + 96, left : left + 96] for top in (0, 40) for left in (0, 50)]
+    hr = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy())
+    exact = exact_lr(hr)
+    for k, (channel, row, col) in enumerate(TIE_CROPS.values()):
+        assert exact[k, channel, row, col] == 36  # 35.5, rounded half up
+    for lr in _lr_every_way(hr, monkeypatch):
+        assert torch.equal(lr, exact)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_lr_made_on_cuda_is_the_exact_lr() -> None:
+    """The GPU's matrix products sum in their own order: the LR is still the exact one."""
+    hr = tie_crops(900)
+    assert torch.equal(downscale_8bit(hr.cuda(), SCALE).cpu(), exact_lr(hr))

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import TIE_CROPS, TIE_IMAGE, exact_lr, reordered_einsum
 from PIL import Image
 
 from srgan.core import paths
@@ -558,3 +559,32 @@ def test_store_build_leaves_no_temp_file_and_clears_a_stale_one(tmp_path):
 def test_cache_folder_is_under_the_data_root():
     config = SimpleNamespace(data=SimpleNamespace(root="/some/root"))
     assert paths.cache_dir(config) == Path("/some/root/cache")
+
+
+def test_device_pipeline_gives_real_tie_crops_the_loaders_lr_in_any_sum_order(
+    shared_data, tmp_path, monkeypatch
+):
+    """Two real crops whose exact LR holds a .5 tie, cut and resized by the device pipeline's
+    code (on the CPU, with its sums taken in another order, as a GPU's matrix product takes
+    them) and by the loader's: the same batch, and the exact LR (the ties rounded up)."""
+    image = read_image(shared_data / TIE_IMAGE)
+    files = [_save(tmp_path / f"{k}.png", image) for k in range(2)]
+    height, width = image.shape[:2]
+    corners = np.array(list(TIE_CROPS), dtype=np.float64) + 0.5
+    fractions = corners / np.array([height - 96 + 1, width - 96 + 1])
+    sampler = SimpleNamespace(
+        image_indices=lambda step: np.array([0, 1]), crop_fractions=lambda step: fractions
+    )
+    store = trainset.open_store(files, tmp_path / "cache", progress=False)
+    loader = patches.CropDataset(files, 96, 2, seed=0, scale=SCALE, store=store)
+    loader.sampler = sampler
+    lr8, hr8 = loader[0]
+    expected = patches.to_model_range(lr8, hr8)
+    images = patches.DeviceImages(files, store, 96, torch.device("cpu"))
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "einsum", reordered_einsum)
+        made = next(patches._device_stream(images, sampler, SCALE, start_step=0))
+    assert torch.equal(made[0], expected[0]) and torch.equal(made[1], expected[1])
+    assert torch.equal(lr8, exact_lr(hr8))
+    for k, (channel, row, col) in enumerate(TIE_CROPS.values()):
+        assert lr8[k, channel, row, col] == 36  # 35.5 exactly, rounded up

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,20 +98,66 @@ def test_auto_settings_are_graph_and_fused_on_cuda_eager_and_default_elsewhere()
     )
 
 
-def test_torch_settings_state_pytorchs_tf32_defaults_and_restore_the_callers() -> None:
-    """TF32 convolutions, full-fp32 matmuls during a run; the caller's choice afterwards."""
-    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = False, True
+@pytest.fixture
+def legacy_tf32_flags_refused(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every legacy TF32 flag raises when read or set (PyTorch raises when the legacy flags
+    and the ``fp32_precision`` API are mixed)."""
+
+    def refused(*args: object) -> None:
+        raise AssertionError("a legacy TF32 flag was used")
+
+    for name in ("_get_cublas_allow_tf32", "_set_cublas_allow_tf32",
+                 "_get_float32_matmul_precision", "_set_float32_matmul_precision"):  # fmt: skip
+        monkeypatch.setattr(torch._C, name, refused)
+    # cudnn.allow_tf32 is a descriptor of the module's class: reading it (as monkeypatch would,
+    # to restore it) runs PyTorch's getter, so the descriptor itself is swapped and restored.
+    cudnn = type(torch.backends.cudnn)
+    descriptor = cudnn.__dict__["allow_tf32"]
+    cudnn.allow_tf32 = property(refused, refused)
+    try:
+        yield
+    finally:
+        cudnn.allow_tf32 = descriptor
+
+
+@pytest.mark.parametrize("before", [("ieee", "tf32"), ("none", "none")])
+def test_torch_settings_state_pytorchs_tf32_defaults_and_restore_the_callers(
+    before: tuple[str, str], legacy_tf32_flags_refused: None
+) -> None:
+    """TF32 convolutions, full-fp32 matmuls during a run, set with the ``fp32_precision`` API
+    only (no legacy flag read or written); the caller's settings afterwards."""
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    saved = (conv.fp32_precision, matmul.fp32_precision)
+    conv.fp32_precision, matmul.fp32_precision = before
     try:
         with runtime.torch_settings(deterministic=False, device=torch.device("cuda")):
-            assert torch.backends.cudnn.allow_tf32 is runtime.CONV_TF32 is True
-            assert torch.backends.cuda.matmul.allow_tf32 is runtime.MATMUL_TF32 is False
-        assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (
-            False,
-            True,
-        )
+            assert conv.fp32_precision == runtime.CONV_FP32_PRECISION == "tf32"
+            assert matmul.fp32_precision == runtime.MATMUL_FP32_PRECISION == "ieee"
+        assert (conv.fp32_precision, matmul.fp32_precision) == before
     finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+        conv.fp32_precision, matmul.fp32_precision = saved
+
+
+def test_a_run_on_cuda_n_has_that_device_current(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``torch_settings`` makes cuda:N the current device for the run (pinned-memory threads,
+    streams and anything else that uses the current device), and restores the caller's."""
+    entered: list[object] = []
+
+    @contextlib.contextmanager
+    def device(where: torch.device) -> contextlib.AbstractContextManager:
+        entered.append(where)
+        yield
+        entered.append("left")
+
+    monkeypatch.setattr(torch.cuda, "device", device)
+    with runtime.torch_settings(deterministic=False, device=torch.device("cuda", 1)):
+        assert entered == [torch.device("cuda", 1)]
+    assert entered[-1] == "left"
+    entered.clear()
+    for plain in (CPU, torch.device("cuda")):  # no index: the current device is the one
+        with runtime.torch_settings(deterministic=False, device=plain):
+            pass
+    assert entered == []
 
 
 def test_eager_mode_on_cpu_builds_the_optimiser_as_before() -> None:
@@ -231,6 +278,39 @@ def test_optimiser_state_loads_into_any_step_mode_keeping_its_own_settings() -> 
     assert_close_weights(plain, graph, atol=1e-6)
 
 
+def test_a_contiguous_checkpoint_resumed_into_channels_last_keeps_each_parameters_layout() -> None:
+    """CUDA's fused Adam requires each state tensor to have its parameter's strides. A state
+    written on the CPU (or with train.channels_last off) holds contiguous tensors; loaded into
+    channels_last parameters, every state tensor takes the parameter's layout and keeps its
+    values. (On the CPU the models are never channels_last: they are made so here.)"""
+    spec = variants.get(variants.SRGAN_MSE)
+    data = batches(STEPS)
+    source = trainer.build_trainer(spec, tiny_config("train.step=eager"), CPU)
+    train_steps(source, data[:DECAY_AT])
+    state = copy.deepcopy(source.state())  # contiguous, as a CPU run writes it
+    resumed = trainer.build_trainer(spec, tiny_config("train.step=eager"), CPU)
+    for module in (resumed.generator, resumed.discriminator, resumed.content):
+        module.to(memory_format=torch.channels_last)
+    resumed.load_state(copy.deepcopy(state))
+    layouts = []
+    for optimizer, saved in ((resumed.opt_g, state["optimizer_g"]),
+                             (resumed.opt_d, state["optimizer_d"])):  # fmt: skip
+        assert optimizer is not None
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        for index, param in enumerate(params):
+            for key, value in optimizer.state[param].items():
+                if key == "step":
+                    continue
+                layouts.append((param.stride(), value.stride()))
+                assert value.stride() == param.stride(), (key, tuple(param.shape))
+                assert torch.equal(value, saved["state"][index][key])
+    # the 4-d weights are the ones whose layout differs: (C*k*k, 1, k*C, C) against (.., k, 1)
+    assert any(p != tuple(sorted(p, reverse=True)) for p, _ in layouts)
+    train_steps(source, data[DECAY_AT:])
+    train_steps(resumed, data[DECAY_AT:])
+    assert_close_weights(source, resumed, atol=1e-6)
+
+
 # --- the capture protocol, with stand-ins for the CUDA graph API -----------------------------
 
 
@@ -254,6 +334,7 @@ def fake_cuda_graphs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "Stream", lambda device: _FakeStream())
     monkeypatch.setattr(torch.cuda, "current_stream", lambda device: _FakeStream())
     monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
     monkeypatch.setattr(torch.Tensor, "record_stream", lambda self, stream: None)
 
 
@@ -302,6 +383,60 @@ def test_a_failed_capture_says_how_to_train_without_one(
         "capturing the training step as a CUDA graph failed (operation not permitted when "
         "stream is capturing); train with train.step=eager"
     )
+
+
+class _DeviceGuard:
+    """``torch.cuda.device`` stand-in: records which CUDA device is current."""
+
+    current: list[int] = [0]
+
+    def __init__(self, device: torch.device | int) -> None:
+        self.index = device if isinstance(device, int) else device.index
+
+    def __enter__(self) -> None:
+        _DeviceGuard.current.append(self.index)
+
+    def __exit__(self, *exc: object) -> None:
+        _DeviceGuard.current.pop()
+
+
+def test_the_capture_is_made_on_the_models_device(
+    fake_cuda_graphs: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On cuda:1 the graph is captured with cuda:1 current and on a stream made on cuda:1
+    (``torch.cuda.graph``'s default stream is made on the current device, cuda:0 unless
+    guarded: the step would run once, uncaptured, and replays would train nothing); the
+    replays run with cuda:1 current too."""
+    device = torch.device("cuda", 1)
+    streams: list[torch.device] = []
+    captures: list[tuple[object, int]] = []
+    replays: list[int] = []
+
+    class Stream(_FakeStream):
+        def __init__(self, where: torch.device) -> None:
+            streams.append(torch.device(where))
+
+    class Graph(_FakeGraph):
+        def replay(self) -> None:
+            replays.append(_DeviceGuard.current[-1])
+
+    def graph(cuda_graph: object, stream: object = None, **options: object) -> object:
+        captures.append((stream, _DeviceGuard.current[-1]))
+        return contextlib.nullcontext()
+
+    _DeviceGuard.current = [0]
+    monkeypatch.setattr(torch.cuda, "device", _DeviceGuard)
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
+    monkeypatch.setattr(torch.cuda, "graph", graph)
+    captured = trainer.CapturedStep(lambda lr, hr: lr.sum(), device, warmup=1)
+    for _ in range(3):
+        captured(torch.zeros(1), torch.zeros(1))
+    [(stream, current)] = captures
+    assert isinstance(stream, Stream) and current == 1
+    assert streams and all(made == device for made in streams)
+    assert replays == [1, 1]
+    assert _DeviceGuard.current == [0]  # the caller's device is current again
 
 
 # --- on a GPU ----------------------------------------------------------------------------------

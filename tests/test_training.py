@@ -7,6 +7,7 @@ batch 2) on small synthetic images, so a step takes milliseconds on a CPU.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import math
 import os
@@ -36,8 +37,10 @@ from srgan.evaluation import protocol as evaluation
 from srgan.models import checkpoints
 from srgan.models.losses import VGGLoss, content_loss
 from srgan.training import log as trainlog
+from srgan.training import progress
 from srgan.training import run as training
 from srgan.training import step as trainer
+from srgan.training.progress import ProgressLog
 from srgan.training.signals import TrainingInterrupted
 
 REPO = Path(__file__).resolve().parents[1]
@@ -301,6 +304,37 @@ def test_srresnet_run_outputs(srresnet_run: tuple[Path, Config]) -> None:
     ssim = _metric(workdir, "eval/Set5_ssim")
     assert [row[0] for row in ssim] == ["step", "3", "6"]
     assert all(0 < float(row[1]) <= 1 for row in ssim[1:])
+
+
+def test_a_run_without_the_bar_writes_progress_lines(
+    tmp_path: Path,
+    images: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--no-progress (every workflow rule): plain progress lines in the output, here one per
+    step (the interval set to 0), with the logged loss means and the PSNR of the evaluation."""
+    _write_images(tmp_path / "data" / "test_sets" / "Set5", 2, (24, 28), seed=1)
+    config = make_config(tmp_path, images, "train.eval_every=3", "evaluate.datasets=[Set5]")
+    monkeypatch.setattr(training, "ProgressLog", functools.partial(ProgressLog, every_s=0))
+    evaluate = evaluation.training_evaluator(config)
+    training.train("srresnet_mse", tmp_path / "run", config, steps=6, progress=False,
+                   evaluate=evaluate)  # fmt: skip
+    lines = [progress.parse_line(line) for line in capsys.readouterr().out.splitlines()]
+    made = [line for line in lines if line is not None]
+    assert [(p.variant, p.step, p.total) for p in made] == [("srresnet_mse", s, 6) for s in
+                                                            range(1, 7)]  # fmt: skip
+    assert made[0].losses == {} and made[0].psnr is None
+    content = {int(row[0]): float(row[1]) for row in _metric(tmp_path / "run", "train/content")[1:]}
+    for line in made[1:]:
+        logged = content[line.step - line.step % 2]  # train.log_every=2
+        assert line.losses["content"] == pytest.approx(logged, rel=1e-3)
+    psnr = {int(row[0]): float(row[1]) for row in _metric(tmp_path / "run", "eval/Set5_psnr")[1:]}
+    assert [p.psnr for p in made[2:]] == [("Set5", round(psnr[3], 2), 3)] * 3 + [
+        ("Set5", round(psnr[6], 2), 6)
+    ]
+    assert all(p.rate is not None and p.rate > 0 for p in made[1:])
+    assert made[-1].eta_s == 0
 
 
 def test_no_evaluate_callback_logs_no_scores(

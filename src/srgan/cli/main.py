@@ -5,13 +5,15 @@ calls one function of the package. A ``UserError`` (bad path, bad config value, 
 image), and a write the machine refuses (a full disk, a read-only folder:
 ``srgan.core.fileio.WRITE_ERRNOS``), is printed as one line and exits with status 2; nothing
 imports this package. Each group of commands is a module: ``evaluate`` (evaluate, upscale),
-``train``, ``demo``, ``data``, ``reports`` (tables, report, index), ``mos``; ``common`` holds
-what they share.
+``train``, ``status``, ``check``, ``demo``, ``data``, ``reports`` (tables, report, index), ``mos``;
+``common`` holds what they share.
 
     srgan evaluate --method bicubic --data-dir DIR --datasets Set5 Set14 BSD100 --out FILE.json
     srgan evaluate --checkpoint final.pt --data-dir DIR --datasets Set5 --out FILE.json
     srgan train VARIANT --workdir DIR [--config FILE] [--steps N] [--checkpoint-every K]
                 [--init CKPT] [--set key=value ...]
+    srgan status [--json FILE] [config args]     (where each model of the profile stands)
+    srgan check [--json FILE] [config args]      (what this machine does: run it first)
     srgan upscale INPUT... -o OUT --checkpoint CKPT
     srgan demo [--mirror DIR]
     srgan data download|extract|mirror|bundled|imagenet|manifest ...
@@ -27,7 +29,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from srgan.cli import data, demo, evaluate, mos, reports, train
+from srgan.cli import check, data, demo, evaluate, mos, reports, status, train
 from srgan.core.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -41,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     # Building the parser imports argparse only: each command imports its modules when it runs.
     evaluate.add_evaluate(sub)
     train.add_train(sub)
+    status.add_status(sub)
+    check.add_check(sub)
     evaluate.add_upscale(sub)
     demo.add_demo(sub)
     data.add_data(sub)

@@ -38,6 +38,7 @@ PERCEPTUAL_STANDIN = "standin"
 
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
 PARAMS_FILE = "params.yaml"
+#: The profiles' files, beside params.yaml: ``config/<profile>.yaml``.
 
 
 @dataclass(frozen=True)
@@ -356,6 +357,14 @@ def load_config(
 ) -> Config:
     """The effective, validated, typed configuration."""
     return from_dict(merged_config_dict(params, overrides, sets))
+
+
+def with_sets(config: Config, sets: list[str] | tuple[str, ...], source: str) -> Config:
+    """``config`` with ``--set``-style pairs laid over it, validated (``source`` names who
+    asked, in an error)."""
+    merged = deep_merge(config.to_dict(), parse_set(list(sets)))
+    validate(merged, source=source)
+    return from_dict(merged)
 
 
 def load_schema() -> dict[str, Any]:

@@ -145,9 +145,11 @@ NOTEBOOKS_DIR = Path("notebooks")
 TRAIN_TIMING_PREFIX = "train_"
 
 
-def profile_file(name: str) -> Path:
-    """A profile's file: ``config/<name>.yaml`` (demo, quick, paper, demo_mirror)."""
-    return PROFILES_DIR / f"{name}.yaml"
+def profile_file(name: str, params: Path | None = None) -> Path:
+    """A profile's file: ``config/<name>.yaml`` (demo, quick, paper, demo_mirror), beside the
+    params file ``params`` when given (else relative to the working folder)."""
+    top = Path(params).parent if params is not None else Path()
+    return top / PROFILES_DIR / f"{name}.yaml"
 
 
 def run_dir(variant: str) -> Path:

@@ -2,9 +2,10 @@
 
 ``resolve_device`` turns ``device: auto|cpu|cuda|cuda:N`` into a torch device (a UserError
 when it is not there). ``torch_settings`` switches deterministic algorithms on (exact resume
-on CPU; best effort on CUDA) or cudnn autotuning, sets the fp32 arithmetic of CUDA
-explicitly to PyTorch's defaults (``CONV_TF32``, ``MATMUL_TF32``), and restores everything
-afterwards.
+on CPU; best effort on CUDA) or cudnn autotuning, makes the run's CUDA device the current one,
+sets the fp32 arithmetic of CUDA explicitly to PyTorch's defaults (``CONV_FP32_PRECISION``,
+``MATMUL_FP32_PRECISION``, with PyTorch's ``fp32_precision`` API only: mixing it with the
+legacy ``allow_tf32`` flags raises in PyTorch), and restores everything afterwards.
 ``rng_state``/``set_rng_state`` capture Python's, NumPy's and torch's generators as
 ``weights_only``-loadable values, for checkpoints.
 
@@ -29,9 +30,10 @@ CUBLAS_WORKSPACE = ":4096:8"  # the setting NVIDIA documents for reproducible cu
 #: fp32 on CUDA, as PyTorch does by default (stated here so that it is a decision, not an
 #: accident): cuDNN convolutions may use TF32 tensor cores (fp32 storage and accumulation,
 #: inputs rounded to a 10-bit mantissa; the bulk of SRResNet, D and VGG19), matmuls (D's two
-#: dense layers) stay full fp32. train.precision: bf16 is the deviation chosen for speed.
-CONV_TF32 = True
-MATMUL_TF32 = False
+#: dense layers) stay full fp32 ("ieee"). train.precision: bf16 is the deviation chosen for
+#: speed. Values of PyTorch's ``fp32_precision`` settings.
+CONV_FP32_PRECISION = "tf32"
+MATMUL_FP32_PRECISION = "ieee"
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -54,15 +56,16 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 @contextlib.contextmanager
 def torch_settings(deterministic: bool, device: torch.device) -> Iterator[None]:
     """The torch settings of a training run: deterministic algorithms (exact resume; best
-    effort on CUDA) or cudnn autotuning. Everything is restored afterwards, including
+    effort on CUDA) or cudnn autotuning, and ``device`` as the current CUDA device
+    (:func:`device_current`). Everything is restored afterwards, including
     ``CUBLAS_WORKSPACE_CONFIG`` (set for deterministic CUDA runs when the user has not)."""
     saved = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
         torch.backends.cudnn.benchmark,
         torch.backends.cudnn.deterministic,
-        torch.backends.cudnn.allow_tf32,
-        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.conv.fp32_precision,
+        torch.backends.cuda.matmul.fp32_precision,
     )
     set_cublas = deterministic and device.type == "cuda" and CUBLAS_WORKSPACE_ENV not in os.environ
     if set_cublas:  # cuBLAS needs it for reproducible matmuls
@@ -74,18 +77,28 @@ def torch_settings(deterministic: bool, device: torch.device) -> Iterator[None]:
         torch.backends.cudnn.benchmark = False
     else:
         torch.backends.cudnn.benchmark = device.type == "cuda"
-    torch.backends.cudnn.allow_tf32 = CONV_TF32
-    torch.backends.cuda.matmul.allow_tf32 = MATMUL_TF32
+    torch.backends.cudnn.conv.fp32_precision = CONV_FP32_PRECISION
+    torch.backends.cuda.matmul.fp32_precision = MATMUL_FP32_PRECISION
     try:
-        yield
+        with device_current(device):
+            yield
     finally:
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
         torch.backends.cudnn.benchmark = saved[2]
         torch.backends.cudnn.deterministic = saved[3]
-        torch.backends.cudnn.allow_tf32 = saved[4]
-        torch.backends.cuda.matmul.allow_tf32 = saved[5]
+        torch.backends.cudnn.conv.fp32_precision = saved[4]
+        torch.backends.cuda.matmul.fp32_precision = saved[5]
         if set_cublas:
             os.environ.pop(CUBLAS_WORKSPACE_ENV, None)
+
+
+def device_current(device: torch.device) -> contextlib.AbstractContextManager:
+    """``cuda:N`` as the current CUDA device within the block (what streams, pinned-memory
+    threads and a CUDA graph's capture use unless told otherwise); nothing for the CPU or a
+    bare ``cuda``, which is the current device already."""
+    if device.type == "cuda" and device.index is not None:
+        return torch.cuda.device(device)
+    return contextlib.nullcontext()
 
 
 def seed_everything(seed: int) -> None:

@@ -26,6 +26,7 @@
 
    The LR is MATLAB ``imresize(hr, 1/4, 'bicubic')`` rounded to 8 bits:
    ``srgan.image.resize.downscale_8bit``, the function the evaluation makes its LR images with.
+   Its sums are exact, so a GPU makes the CPU's LR bit for bit, exact .5 ties included.
    ``make_batches`` scales both: LR in [0, 1], HR in [-1, 1].
 
 DataLoader workers ignore SIGINT and SIGTERM (blocked from before they start until they

@@ -1,7 +1,8 @@
 """Pixel values and colour: 8-bit levels, tensors, and MATLAB's luma (BT.601).
 
 ``rgb_to_y`` is MATLAB's ``rgb2ycbcr`` luma, the channel the paper scores PSNR and SSIM on;
-``quantise_8bit`` rounds as MATLAB does for uint8 images (and as a saved PNG keeps);
+``quantise_8bit`` rounds as MATLAB does for uint8 images (and as a saved PNG keeps), and
+``round_levels`` rounds values already on the 0..255 scale the same way;
 ``to_tensor`` and ``to_uint8`` move an image between uint8 arrays and [0, 1] tensors.
 
 Uses nothing else of the package.
@@ -53,7 +54,13 @@ def quantise_8bit(x: torch.Tensor) -> torch.Tensor:
     ``floor(x * 255 + 0.5)``: MATLAB's rounding (half away from zero) for x >= 0, which is what
     MATLAB returns for uint8 images and what saving the image as a PNG keeps.
     """
-    return torch.floor(x.clamp(0.0, 1.0) * PIXEL_MAX + 0.5).to(torch.uint8)
+    return round_levels(x * PIXEL_MAX)
+
+
+def round_levels(levels: torch.Tensor) -> torch.Tensor:
+    """Float tensor of 8-bit levels (0..255 scale) -> uint8: clipped to [0, 255], then rounded
+    half up, ``floor(levels + 0.5)`` (MATLAB's rounding for values >= 0)."""
+    return torch.floor(levels.clamp(0.0, PIXEL_MAX) + 0.5).to(torch.uint8)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,10 +7,12 @@ device, in float32 or float64. It reproduces MATLAB's output to about 1e-12 in f
 (checked against MATLAB-produced vectors in tests/test_imageops.py).
 
 ``downscale_8bit`` is the one place that makes an LR image from an HR one (MATLAB bicubic
-x1/scale rounded to 8 bits): the training batches (``srgan.data.patches``) and the benchmark
-evaluation (``srgan.evaluation.protocol``) both call it, so a training LR crop is bit-exactly
-the evaluation LR of the same pixels. ``modcrop`` crops an HR image to a multiple of the scale
-first. The scale is always the caller's (the configuration's ``scale``).
+x1/scale rounded to 8 bits): the training batches (``srgan.data.patches``, on the CPU or on the
+GPU) and the benchmark evaluation (``srgan.evaluation.protocol``) all call it, so a training LR
+crop is bit-exactly the evaluation LR of the same pixels. Its sums are exact for the
+power-of-two scales (2, 4, 8: :func:`exact_downscale`), so the LR is the same on every device
+and in any summation order, exact .5 ties included. ``modcrop`` crops an HR image to a multiple
+of the scale first. The scale is always the caller's (the configuration's ``scale``).
 
 Uses ``srgan.image.colour`` (8-bit levels) and nothing else of the package.
 """
@@ -23,7 +25,7 @@ import math
 import numpy as np
 import torch
 
-from srgan.image.colour import PIXEL_MAX, quantise_8bit
+from srgan.image.colour import round_levels
 
 # Keys' cubic convolution kernel parameter, as in MATLAB's imresize 'bicubic'.
 CUBIC_A = -0.5
@@ -149,9 +151,15 @@ def downscale_8bit(hr: torch.Tensor, scale: int) -> torch.Tensor:
     """uint8 HR (N, C, H, W) or (C, H, W) -> uint8 LR: MATLAB ``imresize(hr, 1/scale)``.
 
     The LR image of the training crops and of the benchmark evaluation alike: ``imresize`` of
-    HR / 255 in float64 (antialiased bicubic), clipped to [0, 1] and rounded to 8 bits, as
-    MATLAB returns it for a uint8 image and as a benchmark LR PNG holds it. H and W must be
-    multiples of ``scale`` (crop the HR image first, see ``modcrop``).
+    the 8-bit levels in float64 (antialiased bicubic), clipped to [0, 255] and rounded half up
+    to 8 bits, as MATLAB returns it for a uint8 image and as a benchmark LR PNG holds it. H and
+    W must be multiples of ``scale`` (crop the HR image first, see ``modcrop``).
+
+    The levels are resized as they are (integers, not levels / 255): for the power-of-two
+    scales every weight is a multiple of 2**-k with small k (:func:`exact_downscale`), so every
+    partial sum is exact in float64 and the result does not depend on the order a device's
+    matrix product sums in. Some values land exactly on .5 (the bicubic weights are dyadic):
+    they round up on every device, where sums of levels / 255 rounded them either way.
     """
     if hr.dtype != torch.uint8:
         raise TypeError(f"downscale_8bit needs a uint8 tensor, got {hr.dtype}")
@@ -159,5 +167,37 @@ def downscale_8bit(hr: torch.Tensor, scale: int) -> torch.Tensor:
         raise ValueError(
             f"downscale_8bit: HR size {tuple(hr.shape[-2:])} is not a multiple of {scale}"
         )
-    lr = imresize(hr.to(torch.float64) / PIXEL_MAX, scale=1 / scale)
-    return quantise_8bit(lr)
+    return round_levels(imresize(hr.to(torch.float64), scale=1 / scale))
+
+
+#: float64's significand: integers up to 2**53 are exact.
+FLOAT64_EXACT_BITS = 53
+#: The largest 8-bit level, the magnitude the sums of ``downscale_8bit`` start from.
+LEVEL_MAX = 255
+
+
+def exact_downscale(size: tuple[int, int], scale: int) -> bool:
+    """Whether ``downscale_8bit`` of an H x W (``size``) image computes exact sums in float64:
+    every weight of both passes is a multiple of a power of two 2**-k, and the largest value a
+    partial sum can reach, in units of 2**-(k_rows + k_cols), stays below 2**53. True for the
+    power-of-two scales (scale 4: k = 12); false for scale 3, whose weights are not dyadic
+    (there the order of the sums may still move a value within about 1e-13 of a rounding
+    boundary)."""
+    bits, reach = 0, float(LEVEL_MAX)
+    for length in size:
+        matrix = resize_matrix(length, length // scale, 1 / scale)
+        k = _dyadic_bits(matrix)
+        if k is None:
+            return False
+        bits += k
+        reach *= np.abs(matrix).sum(axis=1).max()
+    return math.ldexp(reach, bits) < 2.0**FLOAT64_EXACT_BITS
+
+
+def _dyadic_bits(matrix: np.ndarray) -> int | None:
+    """The least k with every entry of ``matrix`` a multiple of 2**-k (None past float64's)."""
+    for k in range(FLOAT64_EXACT_BITS):
+        scaled = np.ldexp(matrix, k)
+        if np.array_equal(scaled, np.rint(scaled)):
+            return k
+    return None

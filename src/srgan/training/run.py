@@ -45,9 +45,14 @@ Scoring the generator during training is the caller's: :func:`train` takes an op
 :func:`srgan.core.variants.training_eval_set`), so this module needs neither evaluation nor
 inference.
 
+With the progress bar off (``progress=False``, the workflow's ``--no-progress``) the loop
+prints a plain progress line at a steady interval (:mod:`srgan.training.progress`), which
+``srgan status`` reads back.
+
 What to do with the folder's state (nothing, resume, start over) is :mod:`srgan.training.resume`'s;
-signals are :mod:`srgan.training.signals`'. Imports: those, ``srgan.training.step`` and ``log``,
-``srgan.models`` (checkpoints, losses), ``srgan.data`` (patches, trainset), ``srgan.core``.
+signals are :mod:`srgan.training.signals`'. Imports: those, ``srgan.training.step``, ``log``
+and ``progress``, ``srgan.models`` (checkpoints, losses), ``srgan.data`` (patches, trainset),
+``srgan.core``.
 """
 
 from __future__ import annotations
@@ -83,6 +88,7 @@ from srgan.models.losses import check_content_loss_weights
 from srgan.models.networks import SRResNet
 from srgan.training import resume
 from srgan.training.log import log_metrics, open_live
+from srgan.training.progress import ProgressLog
 from srgan.training.signals import TrainingInterrupted, stop_on_signals
 from srgan.training.step import (
     LossMeter,
@@ -344,6 +350,7 @@ def _loop(
         disable=None if progress else True,
         dynamic_ncols=True,
     )
+    lines = ProgressLog(run.variant.name, total, start, enabled=not progress)  # bar off: lines
     trainer.generator.train()
     if trainer.discriminator is not None:
         trainer.discriminator.train()
@@ -364,10 +371,14 @@ def _loop(
                 meter.check(last_good)
                 means = meter.pop_means()
                 bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()}, refresh=False)
+                lines.losses(means)
                 metrics = {f"train/{k}": v for k, v in means.items()}
                 log_metrics(live, done, {**metrics, "train/lr": run.schedule.lr_at(step)})
             if evaluate is not None and eval_every and (done % eval_every == 0 or done == total):
-                log_metrics(live, done, _evaluate(trainer.generator, evaluate))
+                scores = _evaluate(trainer.generator, evaluate)
+                lines.scores(done, scores)
+                log_metrics(live, done, scores)
+            lines.step(done)
             if done in config.train.snapshot_steps:
                 _write_snapshot(run, done)
             if done % every == 0 or done == total or stop.signum is not None:

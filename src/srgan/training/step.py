@@ -20,8 +20,9 @@ How a step runs (``train.step``, ``train.adam_kernel``; neither changes what it 
   schedule change reaches the captured step. Without CUDA the same step runs uncaptured (what
   the CPU tests exercise).
 * Adam is PyTorch's default implementation or ``fused`` (one kernel for all parameters; the
-  CUDA default). What a checkpoint restores is the optimisers' state; their implementation
-  flags and learning rate stay those of the device a run trains on (``RUNTIME_OPTIMIZER_KEYS``).
+  CUDA default). What a checkpoint restores is the optimisers' state, each tensor in its
+  parameter's memory layout (fused Adam requires it); their implementation flags and learning
+  rate stay those of the device a run trains on (``RUNTIME_OPTIMIZER_KEYS``).
 
 The run around the steps (resume, loop, checkpoints, signals, logging) is :mod:`srgan.training.run`.
 Imports: models, losses, runtime, variants and the leaves config, errors.
@@ -326,6 +327,25 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]
         for saved, current in zip(state["param_groups"], optimizer.param_groups, strict=True)
     ]
     optimizer.load_state_dict({**state, "param_groups": groups})
+    match_parameter_layouts(optimizer)
+
+
+def match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give every per-parameter state tensor (Adam's ``exp_avg``, ``exp_avg_sq``) its
+    parameter's strides, values unchanged. A checkpoint written on the CPU or with
+    ``train.channels_last`` off holds contiguous tensors; CUDA's fused Adam requires each state
+    tensor to have its parameter's layout (a channels_last weight's strides differ), and
+    PyTorch's loading keeps the saved strides."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.shape == param.shape
+                    and value.stride() != param.stride()
+                ):
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 class CapturedStep:
@@ -336,8 +356,10 @@ class CapturedStep:
     captures it into a CUDA graph and replays it, and every later call only replays it.
     Everything the function reads must keep its address: parameters, buffers and optimiser
     state are updated in place, the learning rate is a tensor written in place (so load a
-    checkpoint before the first call). Off CUDA nothing is captured: the function runs on
-    the static buffers at every call.
+    checkpoint before the first call). The warm-up, the capture (on a stream made on
+    ``device``) and the replays run with ``device`` as the current CUDA device, whichever
+    device the caller had current. Off CUDA nothing is captured: the function runs on the
+    static buffers at every call.
     """
 
     def __init__(
@@ -368,13 +390,16 @@ class CapturedStep:
         self.calls += 1
         if self.device.type != "cuda":
             return self.function(*self.inputs)
-        if self.graph is None and self.calls <= self.warmup:
-            return self._warmup_step()
-        if self.graph is None:
-            self._capture()
-        assert self.graph is not None and self.output is not None
-        self.graph.replay()
-        return self.output.clone()  # the static output is overwritten by the next replay
+        # The model's device is current throughout: the capture, the streams and the replays
+        # (on cuda:N a capture on another device's stream would record nothing of the step).
+        with torch.cuda.device(self.device):
+            if self.graph is None and self.calls <= self.warmup:
+                return self._warmup_step()
+            if self.graph is None:
+                self._capture()
+            assert self.graph is not None and self.output is not None
+            self.graph.replay()
+            return self.output.clone()  # the static output is overwritten by the next replay
 
     def _warmup_step(self) -> torch.Tensor:
         assert self.inputs is not None
@@ -393,9 +418,12 @@ class CapturedStep:
     def _capture(self) -> None:
         assert self.inputs is not None
         graph = torch.cuda.CUDAGraph()
+        # A capture stream of the model's device: torch.cuda.graph's default one is made once,
+        # on whichever device is current when it is first used.
+        stream = torch.cuda.Stream(self.device)
         try:
             # thread_local: DataLoader's pin-memory thread may call CUDA during the capture
-            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
                 self.output = self.function(*self.inputs)
         except RuntimeError as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
