@@ -42,6 +42,11 @@ OUR_WANG_SSIM = {
     "nearest": {"Set5": 0.73722, "Set14": 0.65288, "BSD100": 0.62931},
     "bicubic": {"Set5": 0.81025, "Set14": 0.70240, "BSD100": 0.66737},
 }
+# Our mean CIEDE2000 colour difference on RGB (ours, not the paper's), measured the same way.
+OUR_CIEDE2000 = {
+    "nearest": {"Set5": 3.93791, "Set14": 4.53781, "BSD100": 4.02592},
+    "bicubic": {"Set5": 3.16730, "Set14": 4.09010, "BSD100": 3.63100},
+}
 
 
 @pytest.fixture(scope="module", params=["nearest", "bicubic"])
@@ -66,6 +71,7 @@ def test_baselines_reproduce_table2(baseline_results, dataset):
     assert abs(got["psnr"] - paper_psnr) <= PSNR_TOLERANCE, got["psnr"]
     assert abs(got["ssim"] - paper_ssim) <= SSIM_TOLERANCE, got["ssim"]
     assert got["ssim_wang"] == pytest.approx(OUR_WANG_SSIM[method][dataset], abs=1e-4)
+    assert got["ciede2000"] == pytest.approx(OUR_CIEDE2000[method][dataset], abs=1e-4)
 
 
 def test_result_structure_and_means(baseline_results):
