@@ -3,9 +3,10 @@
 Usage: .venv/bin/python benchmarks/bench_evaluate.py [--method bicubic] [--data-dir DIR]
            [--datasets Set5 Set14 BSD100] [--threads N] [--perceptual standin|pretrained|off]
 
-Prints the time per stage (read, LR, upscale, Y, PSNR, daala SSIM, Wang SSIM, and LPIPS-alex,
-LPIPS-vgg, NIQE), the total and the time per image, then times ``evaluate(...)`` end to end as
-the CLI calls it, without and with the perceptual metrics. Stand-in weights cost what the real
+Prints the time per stage (read, LR, upscale, Y, PSNR, daala SSIM, Wang SSIM, CIEDE2000 (the
+colour difference on RGB), and LPIPS-alex, LPIPS-vgg, NIQE), the total and the time per image,
+then times ``evaluate(...)`` end to end as the CLI calls it, without and with the perceptual
+metrics. Stand-in weights cost what the real
 ones cost (same networks, same arithmetic), so the default measures the added cost offline.
 """
 
@@ -30,6 +31,7 @@ from srgan.evaluation.protocol import (
 )
 from srgan.image.colour import rgb_to_y
 from srgan.image.io import read_image
+from srgan.metrics.colour import CIEDE2000_KEY, ciede2000
 from srgan.metrics.distortion import psnr, ssim_daala, ssim_wang
 from srgan.metrics.perceptual import PerceptualScorer
 
@@ -67,13 +69,14 @@ def time_stages(
     for dataset in datasets:
         for path in list_images(data_dir / dataset):
             img = timed("read", read_image, path)
-            hr, lr = timed("make LR", make_lr, img)
-            sr = timed("upscale + 8 bit", super_resolve, upscaler, lr, "cpu")
+            hr, lr = timed("make LR", make_lr, img, SCALE)
+            sr = timed("upscale + 8 bit", super_resolve, upscaler, lr, "cpu", SCALE)
             y_sr = timed("Y", rgb_to_y, sr, round_uint8=True)
             y_hr = timed("Y", rgb_to_y, hr, round_uint8=True)
             timed("PSNR", psnr, y_sr, y_hr, border=BORDER)
             timed("SSIM daala", ssim_daala, y_sr, y_hr, border=BORDER)
             timed("SSIM Wang", ssim_wang, y_sr, y_hr, border=BORDER)
+            timed("CIEDE2000", ciede2000, sr, hr, border=BORDER)
             for stage, scorer in scorers.items():
                 timed(stage, scorer.score, sr, hr, border=BORDER)
             n_images += 1
@@ -117,17 +120,17 @@ def main() -> None:
 
     upscaler = baseline_upscaler(args.method, scale=SCALE)
     full = {"weights": args.perceptual, "enabled": True, "lpips": ("alex", "vgg"), "niqe": True}
-    runs = {"PSNR/SSIM only": None}
+    runs = {"PSNR/SSIM/CIEDE2000 only": None}
     if scorers:
         runs["with LPIPS x2 + NIQE"] = PerceptualScorer(PerceptualConfig(**full))
     for title, scorer in runs.items():
         start = time.perf_counter()
         results = evaluate(
-            upscaler, args.data_dir, args.datasets, progress=False, perceptual=scorer
+            upscaler, args.data_dir, args.datasets, SCALE, progress=False, perceptual=scorer
         )
         wall = time.perf_counter() - start
         print(f"\nevaluate() end to end, {title}: {wall:.2f} s, {1000 * wall / n:.1f} ms/image")
-    keys = ["psnr", "ssim", "ssim_wang", *(runs[title].keys if scorers else ())]
+    keys = ["psnr", "ssim", "ssim_wang", CIEDE2000_KEY, *(runs[title].keys if scorers else ())]
     print(f"\n{'dataset':<8}" + "".join(f"{k:>11}" for k in keys))
     for name, r in results.items():
         print(f"{name:<8}" + "".join(f"{r[k]:>11.4f}" for k in keys))

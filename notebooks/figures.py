@@ -44,12 +44,15 @@ def show_panels(name, crop, panels, heading, alt):
 #
 # The same crop of each test image for the LR input (its pixels repeated 4 times), bicubic,
 # the five models of Table 1 and the HR original; below each crop, two regions enlarged
-# (yellow and cyan boxes). The crop and the regions are chosen automatically where the HR
-# image has the most detail. Titles give PSNR [dB] / SSIM (daala) of the whole image: SRGAN
-# trades PSNR for sharper texture. The links under each figure open every crop at full
-# resolution.
+# (yellow and cyan boxes), and below those the crop's colour error against HR: the CIEDE2000
+# difference ΔE00 of each pixel, on one scale for every panel (dark: the colour of HR; bright:
+# a different colour). The crop and the regions are chosen automatically where the HR image
+# has the most detail. Titles give PSNR [dB] / SSIM (daala) / mean ΔE00 of the whole image;
+# the line under each figure ranks the methods by these numbers. The links under it open
+# every crop at full resolution.
 
 # %%
+display(Markdown(render.COLOUR_TEXT))
 per_image = tables.per_image_scores(ctx.evals_dir)
 wanted = comparison_images or figures.DEFAULT_PICKS
 picks = figures.resolve_picks(wanted, ctx.images_dir, ctx.data_dir)
@@ -75,6 +78,8 @@ for dataset, stem in picks:
     )
     heading = figures.comparison_heading(dataset, stem, crop)
     show_panels(name, crop, panels, heading, f"Visual comparison on {dataset}/{stem}")
+    if caption := figures.comparison_caption(per_image, dataset, stem):
+        display(Markdown(caption))
 
 # %% [markdown]
 # ## SRGAN during training
@@ -112,8 +117,10 @@ else:
 # and the PSNR on the test set scored during training, against the training step on a log
 # scale. Each SRGAN variant starts from the trained SRResNet-MSE generator: its loss panel
 # counts its own steps (the title gives the SRResNet-MSE step it starts from), and in the PSNR
-# figure its curve starts where SRResNet-MSE ended. Grey vertical lines mark the paper's
-# schedule (1e6 SRResNet steps, then 1e5 + 1e5 SRGAN steps).
+# figure its curve starts where SRResNet-MSE ended. The step axis is the runs' own (linear for
+# a short run, log for one spanning decades); grey vertical lines mark the paper's schedule
+# (1e6 SRResNet steps, then 1e5 + 1e5 SRGAN steps) where it falls on that axis, and a note in
+# a panel's corner says where it runs past it.
 
 # %%
 runs = curves.training_runs(ctx.config, ctx.runs_dir)
@@ -151,10 +158,11 @@ else:
 # %% [markdown]
 # ## Perception against distortion
 #
-# The paper's claim is perceptual: SRGAN loses PSNR against SRResNet but wins the mean opinion
-# score (MOS). PSNR alone can show only the loss, so here each method and test set is a point
-# at its PSNR (x) and a perceptual score of ours (y: LPIPS, then NIQE; the paper has neither),
-# labelled with the paper's MOS where it has one.
+# Each method and test set is a point at its PSNR (x) and a perceptual score of ours (y:
+# LPIPS, then NIQE; the paper has neither); up and right are better. The legend names each
+# method once, with the paper's mean opinion score (MOS) on each set where it has one. The
+# paper reports SRGAN below SRResNet in PSNR and above it in MOS; the points show where our
+# models fall, whatever that is.
 
 # %%
 evals = tables.load_evals(ctx.evals_dir)

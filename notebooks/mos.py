@@ -32,9 +32,12 @@ from srgan.mos import analysis, formatting, screening, store
 from srgan.report import notebooks, render
 
 
-def show(frame: pd.DataFrame) -> None:
-    """A table without its row numbers."""
-    display(frame.style.hide(axis="index"))
+def show(frame: pd.DataFrame, empty: str = "_Nothing to show._") -> None:
+    """A table without its row numbers; ``empty`` (Markdown) instead of an empty table."""
+    if frame.empty:
+        display(Markdown(empty))
+    else:
+        display(frame.style.hide(axis="index"))
 
 
 ctx = notebooks.context(
@@ -85,40 +88,74 @@ if study.manifest.is_file():
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
+# ## The headline: how much of the gap to HR SRGAN closes
+#
+# The paper's claim in one number per test set: the share of the MOS gap between SRResNet and
+# HR that SRGAN closes, (SRGAN − SRResNet) / (HR − SRResNet) (the paper: more than half), over
+# the raters who rated all three, with a 95% bootstrap interval over those raters.
+
+# %%
+closure = analysis.gap_closure(ratings)
+raters = int(ratings["rater"].nunique())
+if closure.empty:
+    display(Markdown("_Not computed: the study does not rate SRResNet, SRGAN and HR on one set._"))
+elif closure["ours"].isna().all():
+    display(
+        Markdown(
+            f"_Not computed: the headline needs at least {analysis.MIN_HEADLINE_RATERS} raters "
+            f"(`analysis.MIN_HEADLINE_RATERS`); this study has {raters}. With fewer, one "
+            "rater's use of the scale moves the ratio by tens of percent. The MOS below, with "
+            "their intervals, are all this study can say._"
+        )
+    )
+else:
+    show(
+        pd.DataFrame(
+            {
+                "test set": closure["dataset"],
+                "raters": closure["n_raters"],
+                "ours [95% CI]": [
+                    formatting.share_interval(*r)
+                    for r in closure[["ours", "ci_low", "ci_high"]].to_numpy()
+                ],
+                "paper": [formatting.number(v, ".0%") for v in closure["paper"]],
+            }
+        )
+    )
+
+# %% [markdown]
 # ## The paper's MOS tables, ours beside them
 #
 # Table 2's layout (SRResNet is our SRResNet-MSE, SRGAN our SRGAN-VGG54) and Table 1's (the
 # five variants). Ours: the mean over raters of each rater's mean score, with a 95% Student-t
-# interval over the raters. Δ = ours − paper. A test set outside the paper's table shows ours
-# only.
+# interval over the raters (a single rater's MOS has none, and says so). Δ = ours − paper. A
+# test set outside the paper's table shows ours only.
 
 # %%
+in_paper = formatting.paper_sets(tables["paper"])
 for table in (analysis.TABLE2, analysis.TABLE1):
-    if (tables["paper"]["table"] == table).any():
+    if (in_paper["table"] == table).any():
         display(Markdown(f"### {table}"))
-        display(formatting.mos_paper_layout(tables["paper"], table))
-closure = analysis.gap_closure(tables["mos"])
-if not closure.empty:
+        display(formatting.mos_paper_layout(in_paper, table))
+outside = [
+    d for d in dict.fromkeys(tables["paper"]["dataset"]) if d not in set(in_paper["dataset"])
+]
+if outside:
     display(
         Markdown(
-            "**The headline claim**: the share of the MOS gap between SRResNet and HR that "
-            "SRGAN closes, (SRGAN − SRResNet) / (HR − SRResNet) (the paper: more than 50%):"
+            f"_{', '.join(outside)}: not in the paper's MOS tables, so nothing to set beside "
+            "ours; our MOS are in the next section._"
         )
     )
-    show(formatting.format_columns(closure, {"ours": ".0%", "paper": ".0%"}))
 
 # %% [markdown]
 # ## MOS per method and test set
 #
-# All raters. `sd` is the standard deviation of the raters' means.
+# All raters, each MOS with its 95% interval over the raters; the spread is the standard
+# deviation of the raters' means.
 
 # %%
-show(
-    formatting.format_columns(
-        tables["mos"].drop(columns=["method"]),
-        {"mos": ".2f", "sd": ".2f", "ci_low": ".2f", "ci_high": ".2f"},
-    )
-)
+show(formatting.mos_frame(tables["mos"]), "_No test ratings yet._")
 fig = analysis.mos_figure(tables["mos"])
 if fig is not None:
     display(HTML(ctx.show_figure(fig, "mos", "MOS per method with 95% intervals")))
@@ -132,21 +169,32 @@ if fig is not None:
 # ratings share that rater's bias and use of the scale); pairing single ratings would treat
 # them as independent and overstate the evidence. Holm's correction over the pairs of a set;
 # *significant*: Holm-adjusted p < 0.05. Below: the same tests per image (the mean over raters
-# of each image), a sensitivity analysis; with 5 images (Set5) no two-sided test reaches 0.05.
+# of each image), a sensitivity analysis. A test with fewer pairs than the exact test needs to
+# reach p < 0.05 at all is not shown (with 5 pairs its smallest p is 2 / 2⁵ = 0.0625).
 
 # %%
-P_COLUMNS = {
-    "mos_a": ".2f",
-    "mos_b": ".2f",
-    "difference": "+.2f",
-    "statistic": ".1f",
-    "p": "p",
-    "p_holm": "p",
-}
-HIDDEN = ["unit", "method_a", "method_b"]
-show(formatting.format_columns(tables["wilcoxon"].drop(columns=HIDDEN), P_COLUMNS))
+FEWEST = analysis.smallest_exact_n(analysis.ALPHA)
+
+
+def show_tests(tests: pd.DataFrame, unit: str) -> None:
+    """The tests with enough pairs to reach ALPHA; a sentence for those without."""
+    able = tests[tests["n"] >= FEWEST]
+    if len(able) < len(tests):
+        most = int(tests["n"].max()) if len(tests) else 0
+        display(
+            Markdown(
+                f"_{len(tests) - len(able)} of {len(tests)} pairs have fewer than {FEWEST} "
+                f"{unit}s (here at most {most}): no two-sided signed-rank test on them can "
+                f"reach p < {analysis.ALPHA}, so they are not shown._"
+            )
+        )
+    if len(able):
+        show(formatting.pairs_frame(able))
+
+
+show_tests(tables["wilcoxon"], "rater")
 display(Markdown("**Per image** (sensitivity):"))
-show(formatting.format_columns(tables["wilcoxon_per_image"].drop(columns=HIDDEN), P_COLUMNS))
+show_tests(tables["wilcoxon_per_image"], "image")
 
 # %% [markdown]
 # ## Rater screening: a sensitivity analysis
@@ -158,33 +206,35 @@ show(formatting.format_columns(tables["wilcoxon_per_image"].drop(columns=HIDDEN)
 # screening: the MOS and the tests without the flagged raters.
 
 # %%
-show(
-    formatting.format_columns(
-        tables["screening"], {"modal_share": ".2f", "panel_r": ".2f", "bt500_share": ".3f"}
-    )
-)
+show(formatting.screening_frame(tables["screening"]), "_No raters yet._")
 flagged = tables["screening"].loc[tables["screening"]["flagged"], "rater"].tolist()
 display(Markdown(f"Flagged: {', '.join(flagged) or 'nobody'}."))
-both = tables["mos"].merge(
-    tables["mos_screened"], on=["dataset", "method", "label"], how="left", suffixes=("", "_kept")
-)
-side_by_side = pd.DataFrame(
-    {
-        "dataset": both["dataset"],
-        "method": both["label"],
-        "MOS, all raters": [
-            formatting.mos_interval(*r) for r in both[["mos", "ci_low", "ci_high"]].to_numpy()
-        ],
-        "MOS, without flagged": [
-            formatting.mos_interval(*r)
-            for r in both[["mos_kept", "ci_low_kept", "ci_high_kept"]].to_numpy()
-        ],
-        "raters kept": both["n_raters_kept"],
-    }
-)
-show(side_by_side)
-display(Markdown("**Wilcoxon tests without the flagged raters**:"))
-show(formatting.format_columns(tables["wilcoxon_screened"].drop(columns=HIDDEN), P_COLUMNS))
+if flagged:
+    both = tables["mos"].merge(
+        tables["mos_screened"],
+        on=["dataset", "method", "label"],
+        how="left",
+        suffixes=("", "_kept"),
+    )
+    side_by_side = pd.DataFrame(
+        {
+            "test set": both["dataset"],
+            "method": both["label"],
+            "MOS, all raters": [
+                formatting.mos_interval(*r) for r in both[["mos", "ci_low", "ci_high"]].to_numpy()
+            ],
+            "MOS, without flagged": [
+                formatting.mos_interval(*r)
+                for r in both[["mos_kept", "ci_low_kept", "ci_high_kept"]].to_numpy()
+            ],
+            "raters kept": [formatting.number(v, ".0f", "0") for v in both["n_raters_kept"]],
+        }
+    )
+    show(side_by_side)
+    display(Markdown("**Wilcoxon tests without the flagged raters**:"))
+    show_tests(tables["wilcoxon_screened"], "rater")
+else:
+    display(Markdown("_Nobody is flagged: the results without flagged raters are those above._"))
 display(
     Markdown(
         f"Thresholds: `screening.ATTENTION_MAX_FAILED_SHARE` = "
@@ -213,11 +263,15 @@ if fig is not None:
 # in the set). Never fewer than the exact test needs to reach α at all. The paper had 26 raters.
 
 # %%
-show(
-    formatting.format_columns(
-        tables["power"], {"p_prime": ".3f", "needed": ".0f", "needed_holm": ".0f"}
+if raters < 2:
+    display(
+        Markdown(
+            f"_Not computed: an effect size needs the differences of at least two raters; this "
+            f"study has {raters}._"
+        )
     )
-)
+else:
+    show(formatting.power_frame(tables["power"]))
 
 # %%
 display(Markdown(render.provenance_markdown(ctx.provenance)))

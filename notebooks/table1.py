@@ -27,11 +27,15 @@ ctx = notebooks.context(
 display(HTML(ctx.banner()))
 
 # %%
-display(Markdown(render.table_guide(tables.TABLE1)))
+display(HTML(render.table_guide_html(tables.TABLE1)))
 table = tables.table1(tables.load_evals(ctx.evals_dir), ctx.evals_dir, ctx.reasons)
-for dataset in table["dataset"].unique():
+for dataset in render.datasets_run(table):  # what we ran first, then what we did not
     display(Markdown(f"### {dataset}"))
-    display(render.style_frame(render.display_frame(table, dataset)))
+    display(render.style_frame(render.display_frame(table, dataset, ran_only=True)))
+    if note := render.not_run_note(table, dataset):
+        display(Markdown(note))
+if not_run := render.not_run_sets_html(table):
+    display(HTML(not_run))
 
 # %%
 display(Markdown("**Where our numbers come from** (one `srgan evaluate` JSON file per model):"))

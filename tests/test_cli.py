@@ -43,11 +43,15 @@ def test_evaluate_writes_the_contracted_json(tmp_path):
     data = json.loads(out.read_text())
     assert list(data) == ["Tiny"]
     row = data["Tiny"]
-    assert set(row) == {"psnr", "ssim", "ssim_wang", "n_images", "images"}
+    assert set(row) == {"psnr", "ssim", "ssim_wang", "ciede2000", "n_images", "images"}
     assert row["n_images"] == 2 and set(row["images"]) == {"img0", "img1"}
     for scores in row["images"].values():
-        assert set(scores) == {"psnr", "ssim", "ssim_wang"}
+        assert set(scores) == {"psnr", "ssim", "ssim_wang", "ciede2000"}
     assert row["psnr"] == pytest.approx(np.mean([s["psnr"] for s in row["images"].values()]))
+    assert row["ciede2000"] == pytest.approx(
+        np.mean([s["ciede2000"] for s in row["images"].values()])
+    )
+    assert f"CIEDE2000 {row['ciede2000']:.2f}, 2 images" in result.stdout  # the printed line
     # the saved SR image has the modcropped HR size (35x29 -> 32x28)
     assert Image.open(saved / "Tiny" / "img1.png").size == (28, 32)
 

@@ -23,6 +23,7 @@ from srgan.evaluation.protocol import (
 from srgan.image.colour import rgb_to_y
 from srgan.image.io import read_image
 from srgan.image.resize import downscale_8bit
+from srgan.metrics.colour import ciede2000
 from srgan.metrics.distortion import psnr, ssim_daala, ssim_wang
 
 DATASETS = ["Set5", "Set14", "BSD100"]
@@ -40,6 +41,11 @@ SSIM_TOLERANCE = 0.003
 OUR_WANG_SSIM = {
     "nearest": {"Set5": 0.73722, "Set14": 0.65288, "BSD100": 0.62931},
     "bicubic": {"Set5": 0.81025, "Set14": 0.70240, "BSD100": 0.66737},
+}
+# Our mean CIEDE2000 colour difference on RGB (ours, not the paper's), measured the same way.
+OUR_CIEDE2000 = {
+    "nearest": {"Set5": 3.93791, "Set14": 4.53781, "BSD100": 4.02592},
+    "bicubic": {"Set5": 3.16730, "Set14": 4.09010, "BSD100": 3.63100},
 }
 
 
@@ -65,15 +71,16 @@ def test_baselines_reproduce_table2(baseline_results, dataset):
     assert abs(got["psnr"] - paper_psnr) <= PSNR_TOLERANCE, got["psnr"]
     assert abs(got["ssim"] - paper_ssim) <= SSIM_TOLERANCE, got["ssim"]
     assert got["ssim_wang"] == pytest.approx(OUR_WANG_SSIM[method][dataset], abs=1e-4)
+    assert got["ciede2000"] == pytest.approx(OUR_CIEDE2000[method][dataset], abs=1e-4)
 
 
 def test_result_structure_and_means(baseline_results):
     _, results = baseline_results
     assert list(results) == DATASETS
     set5 = results["Set5"]
-    assert set(set5) == {"psnr", "ssim", "ssim_wang", "n_images", "images"}
+    assert set(set5) == {"psnr", "ssim", "ssim_wang", "ciede2000", "n_images", "images"}
     assert list(set5["images"]) == ["baby", "bird", "butterfly", "head", "woman"]
-    for key in ("psnr", "ssim", "ssim_wang"):
+    for key in ("psnr", "ssim", "ssim_wang", "ciede2000"):
         per_image = [scores[key] for scores in set5["images"].values()]
         assert set5[key] == pytest.approx(np.mean(per_image), abs=1e-12)
         assert all(isinstance(v, float) for v in per_image)
@@ -130,6 +137,25 @@ def test_score_converts_rgb_to_rounded_y():
     assert got["psnr"] == psnr(y_sr, y_hr, border=BORDER)
     assert got["ssim"] == ssim_daala(y_sr, y_hr, border=BORDER)
     assert got["ssim_wang"] == ssim_wang(y_sr, y_hr, border=BORDER)
+    assert got["ciede2000"] == ciede2000(sr, hr, border=BORDER)  # on RGB, not on Y
+    assert list(got) == ["psnr", "ssim", "ssim_wang", "ciede2000"]
+
+
+def test_a_colour_shift_at_equal_luma_moves_ciede2000_only():
+    """PSNR and SSIM stay the paper's, on luma: swapping chroma at equal Y leaves them as they
+    are, while CIEDE2000 sees the colours change."""
+    rng = np.random.default_rng(3)
+    hr = np.zeros((40, 40, 3), np.uint8)
+    hr[..., 0], hr[..., 2] = rng.integers(60, 200, (40, 40)), rng.integers(60, 200, (40, 40))
+    hr[..., 1] = 100
+    grey = np.repeat(rgb_to_y(hr)[..., None], 3, axis=2)  # Y of a grey pixel v is 16 + 219 v / 255
+    sr = np.round((grey - 16) * 255 / 219).clip(0, 255).astype(np.uint8)
+    y_sr, y_hr = (rgb_to_y(x, round_uint8=True).astype(int) for x in (sr, hr))
+    assert np.abs(y_sr - y_hr).max() <= 1
+    got, same = score(sr, hr), score(hr, hr)
+    assert got["psnr"] > 45  # luma within one level
+    assert same["ciede2000"] == 0.0
+    assert got["ciede2000"] > 10
 
 
 def test_gray_bridge_is_scored_as_is(shared_data):
@@ -142,6 +168,7 @@ def test_gray_bridge_is_scored_as_is(shared_data):
     assert got["psnr"] == psnr(sr, hr, border=BORDER)
     assert got["ssim"] == ssim_daala(sr, hr, border=BORDER)
     assert got["psnr"] == pytest.approx(23.145, abs=0.001)
+    assert got["ciede2000"] == ciede2000(sr, hr, border=BORDER)  # lightness only: gray
     # converting it to Y would compress the range by 219/255 and add about 1.32 dB
     y_psnr = psnr(16 + 219 / 255 * sr.astype(float), 16 + 219 / 255 * hr.astype(float), BORDER)
     assert y_psnr - got["psnr"] == pytest.approx(20 * np.log10(255 / 219), abs=1e-9)

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "srgan"
 RANKS = {
     "core": 0,  # config, paths, data-set catalogue, paper, variants, files, errors, runtime
     "image": 1,  # MATLAB resize, colour, image files
-    "metrics": 2,  # PSNR, SSIM, LPIPS, NIQE
+    "metrics": 2,  # PSNR, SSIM, CIEDE2000, LPIPS, NIQE
     "models": 2,  # networks, losses, VGG, checkpoint files
     "data": 2,  # image sets on disk, training batches
     "training": 3,  # one step, the run, resume, signals

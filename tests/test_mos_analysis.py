@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -261,3 +262,63 @@ def test_analyse_writes_the_report(tmp_path: Path, capsys) -> None:
     assert "Traceback" not in html  # (a failed cell makes the command fail, too)
     assert (reports_dir / "figures" / "mos_histograms.png").is_file()
     assert (reports_dir / "figures" / "mos.png").is_file()
+
+
+# --- what the report may say with few raters -------------------------------------------------
+
+
+def test_the_headline_needs_its_minimum_of_raters_and_has_an_interval() -> None:
+    """(SRGAN - SRResNet) / (HR - SRResNet) from the raters' means, as the MOS are, with a
+    seeded bootstrap interval over the raters; not computed below MIN_HEADLINE_RATERS."""
+    ratings = simulated_panel(raters=26, images=20)
+    closure = analysis.gap_closure(ratings).set_index("dataset")
+    mos = analysis.mos_table(ratings).set_index("method")["mos"]
+    expected = (mos["srgan_vgg54"] - mos["srresnet_mse"]) / (mos["hr"] - mos["srresnet_mse"])
+    row = closure.loc["BSD100"]
+    assert row["n_raters"] == 26 and row["ours"] == pytest.approx(expected, abs=1e-12)
+    assert row["ci_low"] < row["ours"] < row["ci_high"] and row["ci_high"] - row["ci_low"] < 0.5
+    assert row["paper"] == pytest.approx((3.56 - 2.29) / (4.46 - 2.29))  # Table 2, BSD100
+    assert analysis.gap_closure(ratings).equals(analysis.gap_closure(ratings))  # seeded
+    few = ratings[ratings["rater"].isin([f"R{i:02d}" for i in range(1, 10)])]  # 9 raters
+    row = analysis.gap_closure(few).iloc[0]
+    assert row["n_raters"] == 9 == analysis.MIN_HEADLINE_RATERS - 1
+    assert math.isnan(row["ours"]) and math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
+    assert analysis.gap_closure(few, min_raters=9).iloc[0]["ours"] == pytest.approx(
+        (lambda m: (m["srgan_vgg54"] - m["srresnet_mse"]) / (m["hr"] - m["srresnet_mse"]))(
+            analysis.mos_table(few).set_index("method")["mos"]
+        )
+    )
+
+
+def test_a_mos_without_an_interval_says_so() -> None:
+    assert formatting.mos_interval(3.0, math.nan, math.nan) == "3.00 [no interval: 1 rater]"
+    assert formatting.mos_interval(3.0, 2.5, 3.25) == "3.00 [2.50, 3.25]"
+    assert formatting.mos_interval(math.nan, math.nan, math.nan) == "–"
+    assert formatting.share_interval(0.625, 0.5, 0.75) == "62% [50%, 75%]"
+    assert formatting.share_interval(math.nan, math.nan, math.nan) == "–"
+
+
+def test_the_report_of_a_single_rater(tmp_path: Path) -> None:
+    """One rater: no headline, every MOS says it has no interval, no test or power table that
+    cannot say anything, no 'nan', nothing wider than the page; the index, already built,
+    lists the report afterwards."""
+    one = tmp_path / "one.csv"
+    simulated_panel(raters=1, images=5, datasets=("Set5",)).to_csv(one, index=False)
+    reports_dir = tmp_path / "reports"
+    reports_dir.mkdir()
+    (reports_dir / "index.html").write_text("an index of the workflow's reports")
+    argv = ["mos", "analyse", "--ratings", str(one), "--out-dir", str(tmp_path / "mos")]
+    argv += ["--reports-dir", str(reports_dir), "--params", str(REPO / "params.yaml")]
+    argv += ["--param", f"results_dir={tmp_path / 'results'}"]
+    argv += ["--param", f"runs_dir={tmp_path / 'runs'}"]
+    assert cli.main(argv) == 0
+    html = paths.report_page(paths.MOS_REPORT, root=reports_dir).read_text()
+    assert "Not computed: the headline needs at least 10 raters" in html
+    assert "this study has 1." in html
+    assert len(re.findall(r"\d\.\d\d \[no interval: 1 rater\]", html)) >= 5  # each method
+    assert not re.search(r"\bnan\b", re.sub(r"<img [^>]*>", "", html), re.IGNORECASE)
+    assert "no two-sided signed-rank test on them can reach p &lt; 0.05" in html
+    assert "Not computed: an effect size needs the differences of at least two raters" in html
+    assert "<table" in html and not re.search(r"<tbody>\s*</tbody>", html)  # no empty table
+    index = (reports_dir / "index.html").read_text()
+    assert "href='mos.html'>MOS study" in index and "href='mos.ipynb'" in index

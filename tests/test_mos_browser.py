@@ -8,6 +8,7 @@ like the data mirror (.ci/run installs Debian's chromium when it is missing).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sqlite3
@@ -15,9 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from srgan.core import paper, variants
+from srgan.core import paper, paths, variants
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mos_browser import BROWSER, Rater, launch
@@ -135,3 +137,60 @@ def test_two_raters_rate_in_a_browser_with_a_reload_and_a_closed_tab(playwright,
     assert "finished the study" in page.content()
     assert ratings_in(folder) == found
     browser.close()
+
+
+#: Window sizes the rating page must work at: a laptop, a phone.
+LAPTOP, PHONE = (1280, 800), (390, 844)
+#: The calibration photos of the layout test: taller than a laptop's window (as the demo's
+#: bundled photos are), and wider than a phone.
+TALL = (900, 600)
+
+
+def _big_study(root: Path):
+    """The small study, its calibration photos replaced by TALL ones: the first items shown."""
+    from mos_helpers import make_outputs, study_config
+
+    from srgan.image.io import write_png
+    from srgan.mos.study import create_study
+
+    make_outputs(root)
+    rng = np.random.default_rng(0)
+    for stem in CALIBRATION_STEMS:
+        photo = rng.integers(0, 256, size=(*TALL, 3), dtype=np.uint8)
+        write_png(root / CALIBRATION_SET / f"{stem}.png", photo)
+    config = study_config(root)
+    return create_study(config, root / "study", root / paths.SR_IMAGES_DIR, progress=False)
+
+
+@pytest.mark.parametrize("window", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_the_rating_buttons_are_in_view_without_scrolling(playwright, tmp_path, window):
+    """A reference photo taller than the window is scaled down (its shape kept, the scale
+    said) so that every rating button is in view, and nothing overflows sideways."""
+    from mos_helpers import running_server
+
+    folder = _big_study(tmp_path)
+    code = json.loads(folder.manifest.read_text())["raters"][0]["code"]
+    width, height = window
+    with running_server(folder) as running:
+        browser = launch(playwright)
+        page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+        page.goto(f"{running.url}/")
+        page.fill("#code", code)
+        page.click("button[type=submit]")
+        page.wait_for_selector("button[name=score]:not([disabled])")  # the image has loaded
+        assert page.query_selector("#anchor") is not None  # a reference (calibration) photo
+        for button in page.query_selector_all("button[name=score]"):
+            box = button.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
+            assert box["y"] >= 0 and box["y"] + box["height"] <= height, box
+        image = page.query_selector("#stimulus").bounding_box()
+        assert image["y"] + image["height"] <= height and image["width"] <= width
+        assert image["width"] / image["height"] == pytest.approx(TALL[1] / TALL[0], rel=0.01)
+        scale = image["height"] / TALL[0]
+        assert 0.3 < scale < 1
+        assert page.is_visible("#scaled")
+        assert page.inner_text("#scaled").startswith(f"shown at {math.floor(scale * 100)}%")
+        overflow = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        assert page.evaluate(overflow) == 0
+        assert page.evaluate("document.documentElement.scrollHeight") <= height
+        browser.close()

@@ -34,6 +34,7 @@ from srgan.core.errors import UserError
 from srgan.core.fileio import format_sums, read_sums, sums_digest
 from srgan.core.paper import SCALE
 from srgan.core.record import InitModel, Software
+from srgan.metrics.colour import ciede2000_map
 from srgan.models import checkpoints
 from srgan.report import charts, curves, figures, provenance, render, tables
 from srgan.report import notebooks as reports
@@ -253,6 +254,15 @@ def test_the_quick_profile_is_named_in_every_report_and_the_index(tmp_path: Path
     )
     markdown = render.provenance_markdown(prov)
     assert markdown.splitlines()[2] == f"- **Profile**: {note}"
+    # The quick profile's shorter schedule is a reason: its banner lists the deviations, and
+    # the provenance counts them; without a banner, the provenance lists them itself.
+    assert "train.srresnet.steps" not in markdown
+    assert (
+        f"**Deviations from the paper in force**: {len(prov['deviations'])} settings, listed in "
+        "the banner at the top of this page." in markdown
+    )
+    listed = render.provenance_markdown({**prov, "reasons": []})
+    assert "- train.srresnet.steps = 100000 (paper: SRResNet: 1e6 iterations)" in listed
     assert "**Profile**" not in render.provenance_markdown({**prov, "profile_note": None})
     box = render.profile_note_html(note)
     assert box.startswith('<div class="srgan-profile-note"') and "config/quick.yaml" in box
@@ -456,8 +466,18 @@ def test_comparison_figure_has_lr_hr_zooms_and_crops(tmp_path: Path) -> None:
     # The LR panel is the LR image's pixels repeated: constant 4x4 blocks on the LR grid.
     lr = panels[0].image
     assert (lr[::4, ::4].repeat(4, 0).repeat(4, 1) == lr).all()
+    # Each panel but HR has its crop's colour-error map: CIEDE2000 per pixel against HR's crop.
+    assert panels[-1].error is None
+    hr_crop_image = panels[-1].image
+    for panel in panels[:-1]:
+        expected = ciede2000_map(panel.image, hr_crop_image, border=0)
+        assert np.array_equal(panel.error, expected) and panel.error.shape == (crop.side,) * 2
     fig = figures.panels_figure(panels, crop, "heading")
-    assert len(fig.axes) == 8 * (1 + figures.ZOOMS)  # each panel and its two enlargements
+    # each panel, its two enlargements and its map (HR: none), and one colour bar for the maps
+    assert len(fig.axes) == 8 * (1 + figures.ZOOMS) + 7 + 1
+    bar = fig.axes[-1]
+    assert bar.get_xlim() == (0.0, figures.ERROR_MAP_MAX)
+    assert "CIEDE2000" in bar.get_xlabel()
     # Four panels a row, each about 350 px wide in the PNG (not seven squeezed into one row).
     width = fig.get_size_inches()[0] * charts.DPI / figures.PANEL_COLUMNS
     assert width >= 330
@@ -473,6 +493,31 @@ def test_comparison_figure_has_lr_hr_zooms_and_crops(tmp_path: Path) -> None:
     _, panels = figures.comparison_panels("Set14", "comic", images, hr_dir, per_image, scale=SCALE)
     assert panels[5].image is None
     assert _empty_panels(figures.panels_figure(panels, crop, "x")) == []
+
+
+def test_the_comparison_caption_says_what_the_scores_show() -> None:
+    per_image = pd.DataFrame(
+        {
+            "method": ["bicubic", "srresnet_mse", "srgan_vgg54"],
+            "label": ["Bicubic", "SRResNet-MSE", "SRGAN-VGG54"],
+            "dataset": "Set14",
+            "image": "baboon",
+            "psnr": [23.0, 24.5, 22.25],
+            "ssim": [0.6, 0.7, 0.55],
+            "ciede2000": [3.5, 5.25, 6.0],
+        }
+    )
+    assert figures.comparison_caption(per_image, "Set14", "baboon") == (
+        "On Set14/baboon, PSNR [dB] of the whole image: SRResNet-MSE 24.50 > Bicubic 23.00 > "
+        "SRGAN-VGG54 22.25. Colour difference (mean ΔE00, lower is closer to HR): smallest "
+        "Bicubic 3.50, largest SRGAN-VGG54 6.00."
+    )
+    older = per_image.assign(ciede2000=math.nan)  # evaluations made before the colour measure
+    assert figures.comparison_caption(older, "Set14", "baboon").endswith("SRGAN-VGG54 22.25.")
+    assert figures.comparison_caption(per_image, "Set14", "zebra") == ""
+    shown = per_image.assign(ciede2000=[3.456, math.nan, 6.0])
+    assert figures._score(shown, "bicubic", "Set14", "baboon") == "23.00 dB / 0.6000 / ΔE00 3.46"
+    assert figures._score(shown, "srresnet_mse", "Set14", "baboon") == "24.50 dB / 0.7000"
 
 
 def _runs(root: Path, config: dict | None = None) -> list[curves.TrainingRun]:
@@ -505,12 +550,17 @@ def test_training_curves_from_synthetic_logs(tmp_path: Path) -> None:
     losses = curves.loss_figure(runs)
     assert _empty_panels(losses) == []
     assert len(losses.axes) == 5 + 1  # a panel per variant and one for D: no empty panel
-    # An SRGAN panel: its own steps (log), after the SRResNet-MSE steps it starts from, with
-    # the paper's SRGAN schedule marked.
+    # An SRGAN panel: its own steps, after the SRResNet-MSE steps it starts from; 40 steps on
+    # a linear axis that ends at the run's last step, the paper's schedule (to step 200,000)
+    # said under it, not drawn (it would make the run a sliver).
     srgan_ax = next(ax for ax in losses.axes if ax.get_title() == "SRGAN-MSE (from step 40)")
-    assert srgan_ax.get_xscale() == "log" and srgan_ax.get_xlabel() == curves.SRGAN_STEPS_LABEL
-    marks = [line.get_xdata()[0] for line in srgan_ax.lines if line.get_label()[0] == "p"]
-    assert marks == [100_000, 200_000]
+    assert srgan_ax.get_xscale() == "linear"
+    assert srgan_ax.get_xlabel() == (
+        f"{curves.SRGAN_STEPS_LABEL}\n(the paper's schedule runs to step 200,000, off this axis)"
+    )
+    assert srgan_ax.get_xlim() == pytest.approx((-40 * 0.04, 40 * 1.04))
+    assert not [line for line in srgan_ax.lines if line.get_label().startswith("paper")]
+    assert not srgan_ax.texts  # nothing written over the curves
     # One legend below the panels, none inside a loss panel over its curves.
     assert len(losses.legends) == 1
     assert all(ax.get_legend() is None for ax in losses.axes[:-1])
@@ -519,6 +569,30 @@ def test_training_curves_from_synthetic_logs(tmp_path: Path) -> None:
     assert _empty_panels(psnr) == []
     _png_ok(charts.save(psnr, tmp_path / "psnr.png"))
     assert curves.loss_figure([]) is None and curves.psnr_curve_figure([]) is None
+
+
+def test_a_long_run_gets_a_log_axis_with_the_paper_schedule_marked(tmp_path: Path) -> None:
+    """A run past the paper's learning-rate drop: log steps, the drop drawn, the end (beyond
+    the run's last step) in the note."""
+    make_outputs(tmp_path)
+    steps = [1_000, 10_000, 50_000, 120_000]
+    for variant in paper.TABLE1_METHODS:
+        metrics = paths.RunFolder(tmp_path / paths.run_dir(variant)).metrics / "train"
+        for tsv in metrics.glob("*.tsv"):
+            name = tsv.stem
+            _tsv(tsv, name, steps, [0.5 / (1 + s / 1e4) for s in steps])
+    fig = curves.loss_figure(_runs(tmp_path))
+    srgan_ax = next(ax for ax in fig.axes if ax.get_title() == "SRGAN-MSE (from step 40)")
+    assert srgan_ax.get_xscale() == "log"
+    assert srgan_ax.get_xlabel() == (
+        f"{curves.SRGAN_STEPS_LABEL} (log scale)\n"
+        "(the paper's schedule runs to step 200,000, off this axis)"
+    )
+    assert srgan_ax.get_xlim() == pytest.approx((1_000 / 1.4, 120_000 * 1.4))
+    marks = [line.get_xdata()[0] for line in srgan_ax.lines if line.get_label()[0] == "p"]
+    assert marks == [100_000]
+    srresnet_ax = next(ax for ax in fig.axes if ax.get_title() == "SRResNet-MSE")
+    assert srresnet_ax.get_xlabel().endswith("runs to step 1,000,000, off this axis)")
 
 
 def test_loss_terms_are_drawn_with_their_weights(tmp_path: Path) -> None:
@@ -553,8 +627,9 @@ def test_the_training_psnr_names_the_set_of_the_data(tmp_path: Path) -> None:
     assert "Set5" not in ax.get_title() + ax.get_ylabel()
     srgan = next(line for line in ax.lines if line.get_label() == "SRGAN-VGG54")
     assert list(srgan.get_xdata()) == [40, 60, 80] and list(srgan.get_ydata())[0] == 26.5
-    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
-    assert ticks and all(float(t).is_integer() and math.log10(t).is_integer() for t in ticks)
+    # The axis is the runs' own (to step 80, linear), not the paper's million steps.
+    assert ax.get_xscale() == "linear" and ax.get_xlim()[1] == pytest.approx(80 * 1.04)
+    assert ax.get_xlabel().endswith("(the paper's schedule runs to step 1,200,000, off this axis)")
 
 
 def test_verdict_dot_plot(tmp_path: Path) -> None:
@@ -625,10 +700,12 @@ def _run_report(root: Path, name: str, **extra) -> tuple[nbformat.NotebookNode, 
 
 
 def _check_page(page: str) -> None:
-    assert "DEMO OUTPUT" in page and "NOT comparable" in page  # the banner
+    assert page.count("DEMO OUTPUT") == 1 and "NOT comparable" in page  # the banner, once
     assert "results = Path(results_dir)" not in page and "reports.context(" not in page  # no code
     assert "Provenance" in page and "Deviations from the paper in force" in page
-    assert "vgg.weights = &#x27;random&#x27;" in page or "vgg.weights = 'random'" in page
+    assert "listed in the banner at the top of this page" in page  # not listed again
+    random = "vgg.weights = &#x27;random&#x27;", "vgg.weights = 'random'"
+    assert sum(page.count(text) for text in random) == 1  # each setting once, in the banner
     assert "0:00:12" in page  # training time from the benchmark files
 
 
@@ -675,15 +752,21 @@ def test_table1_notebook(tmp_path: Path) -> None:
     nb, page = _run_report(tmp_path, "table1")
     assert "parameters" in nb.cells[1].metadata.tags
     _check_page(page)
-    shown = [t for t in _html_tables(page) if "PSNR paper" in t.columns]
+    shown = [t for t in _html_tables(page) if "PSNR ours" in t.columns]
     assert len(shown) == 3  # Set5, Set14, and BSD100 (not in the paper's Table 1)
+    # BSD100 is not in the paper's Table 1: no column of paper values (and differences) for it
     bsd = shown[2].set_index(shown[2].columns[0])
-    assert bsd["PSNR paper"].tolist() == ["–"] * 5 and bsd["MOS (paper's)"].tolist() == ["–"] * 5
+    shown_columns = [c for c in render.DISPLAY_COLUMNS.values() if c not in render.PAPER_COLUMNS]
+    assert list(bsd.columns) == shown_columns
     assert bsd.loc["SRGAN-MSE", "PSNR ours"] == "24.25"
+    assert bsd.loc["SRGAN-MSE", "CIEDE2000 ours*"] == "–"  # these evaluations predate it
+    ran = [paper.LABELS[m] for m in paper.TABLE1_METHODS if m != "srgan_vgg22"]
     for t in shown:
-        assert list(t.columns[1:]) == list(render.DISPLAY_COLUMNS.values())
-        assert t.iloc[:, 0].tolist() == [paper.LABELS[m] for m in paper.TABLE1_METHODS]
-        assert t.set_index(t.columns[0]).loc["SRGAN-VGG22", "PSNR ours"] == "not run"
+        assert t.iloc[:, 0].tolist() == ran  # the model not run is not a row of "not run" ...
+    for dataset in ("Set5", "Set14", "BSD100"):  # ... but named under each table
+        assert f"Not run on {dataset} yet (no evaluation): SRGAN-VGG22." in page
+    assert list(shown[0].columns[1:]) == list(render.DISPLAY_COLUMNS.values())
+    assert ">not run<" not in page
     set5 = shown[0].set_index(shown[0].columns[0])
     assert set5.loc["SRResNet-MSE", "PSNR paper"] == "32.05"
     assert set5.loc["SRResNet-MSE", "PSNR ours"] == "22.25"  # PSNR_BASE + 0.25 (mean of 2)
@@ -695,8 +778,9 @@ def test_table2_notebook(tmp_path: Path) -> None:
     make_outputs(tmp_path, depth=False)
     nb, page = _run_report(tmp_path, "table2")
     _check_page(page)
-    shown = [t for t in _html_tables(page) if "PSNR paper" in t.columns]
+    shown = [t for t in _html_tables(page) if "PSNR ours" in t.columns]
     assert len(shown) == 3  # Set5, Set14, BSD100
+    assert "Not run" not in page  # every set and method ran
     bsd = shown[2].set_index(shown[2].columns[0])
     assert bsd.index.tolist() == [
         "NN",
@@ -728,7 +812,8 @@ def _check_navigation(page: str, current: str) -> None:
     nav = re.search(r"<nav class='srgan-nav'>(.*?)</nav>", page).group(1)
     hrefs = re.findall(r"href='([^']+)'", nav)
     assert hrefs == [
-        "index.html", "table1.html", "table2.html", "figures.html", "index.html#Provenance",
+        "index.html", "table1.html", "table2.html", "figures.html", "mos.html",
+        "index.html#Provenance",
     ]  # fmt: skip
     assert f"href='{paths.report_page(current).name}' aria-current='page'" in nav
     assert NETWORK_FETCH.search(page) is None
@@ -909,3 +994,22 @@ def test_a_notebook_that_cannot_run_is_a_user_error(tmp_path: Path, monkeypatch)
     )
     assert sorted(p.name for p in out.iterdir()) == ["table1.ipynb"]
     assert (out / "table1.ipynb").read_text() == "the previous result"
+
+
+def test_the_mos_link_leads_somewhere_before_a_study(tmp_path: Path) -> None:
+    """Every page links the MOS study; until one is analysed the index writes a page saying
+    how to run one and lists the report as not built; a study's report is never replaced."""
+    reports_dir = tmp_path / "reports"
+    index = reports.build_index(reports_dir, tmp_path / "tables")
+    placeholder = (reports_dir / "mos.html").read_text()
+    assert "No mean opinion score study has been analysed here yet" in placeholder
+    _check_navigation(placeholder, paths.MOS_REPORT)
+    assert (
+        "MOS study: mean opinion scores beside the paper&#x27;s, significance: <em>not built"
+        in (index.read_text())
+    )
+    (reports_dir / "mos.html").write_text("the study's report")
+    (reports_dir / "mos.ipynb").write_text("{}")
+    reports.build_index(reports_dir, tmp_path / "tables")
+    assert (reports_dir / "mos.html").read_text() == "the study's report"
+    assert "href='mos.html'>MOS study" in index.read_text()

@@ -13,7 +13,7 @@ import pytest
 from srgan.cli.main import main
 from srgan.core import comparability, paper, paths
 from srgan.core.errors import UserError
-from srgan.report import index_page, render, tables
+from srgan.report import charts, index_page, render, tables
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_MD = REPO.parent / "shared" / "PAPER.md"
@@ -300,16 +300,74 @@ def test_display_frame_and_formatting(tmp_path: Path) -> None:
     shown = [c for c in render.DISPLAY_COLUMNS.values() if c not in render.PERCEPTUAL_COLUMNS]
     assert list(frame.columns) == shown
     text = render.format_frame(frame)
+    # These evaluations predate the colour measure: its cell is "–", not "not run".
     assert text.loc["Bicubic"].tolist() == [
-        "28.43", "28.93", "+0.50", "0.8211", "0.8111", "-0.0100", "0.8011", "1.97", "ours",
+        "28.43", "28.93", "+0.50", "0.8211", "0.8111", "-0.0100", "0.8011", "–", "1.97", "ours",
     ]  # fmt: skip
     assert text.loc["SRGAN (SRGAN-VGG54)", "PSNR ours"] == "not run"
+    assert text.loc["SRGAN (SRGAN-VGG54)", "CIEDE2000 ours*"] == "not run"
     assert text.loc["DRCN (quoted)", "PSNR ours"] == "–"
     assert text.loc["HR", "PSNR paper"] == "∞"
     html = render.style_frame(frame).to_html()
     assert "font-style: italic" in html
     # Bicubic: +0.50 dB is outside the tolerance (red), -0.0100 SSIM within it (green).
     assert render.WITHIN_STYLE in html and render.OUTSIDE_STYLE in html
+
+
+def test_ciede2000_is_read_where_an_evaluation_has_it(tmp_path: Path) -> None:
+    write_evals(tmp_path)
+    path = tmp_path / "bicubic.json"
+    data = json.loads(path.read_text())
+    data["Set5"]["ciede2000"] = 6.125
+    data["Set5"]["images"]["a"]["ciede2000"] = 5.5
+    path.write_text(json.dumps(data))
+    t1, t2 = tables.build_tables(tmp_path)
+    bicubic = t2[t2["method"] == "bicubic"].set_index("dataset")
+    assert bicubic.loc["Set5", "ciede2000_ours"] == 6.125
+    assert math.isnan(bicubic.loc["Set14", "ciede2000_ours"])  # an older entry: none
+    assert tables.metrics(t2, "table2")["table2"]["Set5"]["bicubic"]["ciede2000"] == 6.125
+    assert "ciede2000" not in tables.metrics(t2, "table2")["table2"]["Set14"]["bicubic"]
+    text = render.format_frame(render.display_frame(t2, "Set5"))
+    assert text.loc["Bicubic", "CIEDE2000 ours*"] == "6.12"  # 6.125 rounds half to even
+    assert text.loc["NN", "CIEDE2000 ours*"] == "–"
+    assert text.loc["DRCN (quoted)", "CIEDE2000 ours*"] == "–"
+    per_image = tables.per_image_scores(tmp_path).set_index(["method", "dataset", "image"])
+    assert per_image.loc[("bicubic", "Set5", "a"), "ciede2000"] == 5.5
+    assert math.isnan(per_image.loc[("bicubic", "Set5", "b"), "ciede2000"])
+
+
+def test_the_sets_we_ran_come_first_and_what_was_not_run_is_said_compactly(
+    tmp_path: Path,
+) -> None:
+    """The offline demo's case: nothing on the paper's sets, our numbers on another set."""
+    tmp_path.mkdir(exist_ok=True)
+    for method in ("bicubic", "srresnet_mse", "srgan_vgg54"):
+        entry = _entry(25.0, 0.7, {"astronaut": 25.0})
+        (tmp_path / f"{method}.json").write_text(json.dumps({"SkimageTest": entry}))
+    t1, t2 = tables.build_tables(tmp_path)
+    assert render.datasets_run(t1) == ["SkimageTest"]
+    assert render.datasets_run(t2) == ["SkimageTest"]
+    shown = render.display_frame(t1, "SkimageTest", ran_only=True)
+    assert shown.index.tolist() == ["SRResNet-MSE", "SRGAN-VGG54"]
+    # a set outside the paper: no columns of paper values or differences, all "–"
+    assert not set(render.PAPER_COLUMNS) & set(shown.columns)
+    assert render.style_frame(shown).to_html()  # styled without the difference columns
+    assert render.not_run_note(t1, "SkimageTest") == (
+        "_Not run on SkimageTest yet (no evaluation): SRResNet-VGG22, SRGAN-MSE, SRGAN-VGG22._"
+    )
+    assert render.not_run_note(t2, "SkimageTest") == (
+        "_Not run on SkimageTest yet (no evaluation): NN._"
+    )
+    folded = render.not_run_sets_html(t1)
+    assert folded.startswith("<p class='srgan-not-run'><b>Not run:</b> Set5, Set14: none of")
+    assert "<details><summary>The paper's numbers on Set5, Set14</summary>" in folded
+    assert folded.count("<h4>") == 2 and "32.05" in folded  # SRResNet-MSE's Set5 PSNR
+    assert "not run" not in folded.lower().replace("<b>not run:</b>", "")
+    # every set run: nothing to say
+    write_evals(tmp_path / "all")
+    full1, _ = tables.build_tables(tmp_path / "all")
+    assert render.not_run_sets_html(full1) == ""
+    assert render.not_run_note(full1, "Set5") == ""
 
 
 @pytest.mark.parametrize(
@@ -482,6 +540,16 @@ def test_perceptual_columns_points_and_mos_correlation(tmp_path: Path) -> None:
     assert rho.loc[("BSD100", "lpips"), "spearman_rho"] == pytest.approx(-1.0)
     assert rho.loc[("BSD100", "niqe"), "spearman_rho"] == pytest.approx(-1.0)
     assert ("Set5", "lpips") in rho.index  # 4 of the 7 Set5 methods have LPIPS here
+    # The figure: no text beside the points (labels of close points would overlap); each
+    # method named once, in the legend, with the paper's MOS of each set drawn.
+    fig = charts.perception_distortion_figure(points, "lpips")
+    assert [ax.get_title() for ax in fig.axes] == ["Set5", "Set14", "BSD100"]
+    assert all(not ax.texts for ax in fig.axes)
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels[0] == "NN (paper's MOS: Set5 1.28, Set14 1.20, BSD100 1.11)"
+    assert labels[-1].startswith("SRGAN-VGG54 (paper's MOS: Set5 3.58")
+    assert len(labels) == 4  # the methods with LPIPS
     shown = render.correlation_frame(tables.mos_correlation(points))
     assert shown.columns.tolist() == ["test set", "our score", "methods", "Spearman ρ vs MOS", "p"]
     assert "-1.00" in shown["Spearman ρ vs MOS"].tolist()

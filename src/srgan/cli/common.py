@@ -71,11 +71,14 @@ def report_parameters(args: argparse.Namespace, reports_dir: Path) -> dict:
 
 def scores_line(row: dict) -> str:
     """One set's means as ``srgan evaluate`` prints them."""
+    from srgan.metrics.colour import CIEDE2000_KEY
     from srgan.metrics.perceptual import LPIPS_KEYS, NIQE_KEY
 
     line = (
         f"PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f} (daala), {row['ssim_wang']:.4f} (Wang)"
     )
+    if CIEDE2000_KEY in row:  # an evaluation made before the colour measure has none
+        line += f", CIEDE2000 {row[CIEDE2000_KEY]:.2f}"
     for key in (*LPIPS_KEYS.values(), NIQE_KEY):
         if key in row:
             line += f", {key.replace('_', '-').upper()} {row[key]:.4f}"

@@ -6,6 +6,9 @@
     srgan mos analyse [--study results/mos/study | --ratings FILE] [--out-dir results/mos]
                       [--reports-dir reports] [--no-report] [--param NAME=VALUE] [config args]
 
+``analyse`` writes the MOS report and, where the workflow's index is, rebuilds it so it lists
+the report.
+
 Building the parser imports nothing heavy (``srgan --help`` stays fast); each command
 imports its module when it runs. The configuration arguments and the report parameters are
 ``srgan.cli.common``'s, read as every other command reads them.
@@ -76,6 +79,14 @@ def _cmd_analyse(args: argparse.Namespace) -> None:
     parameters.update(ratings_file=str(ratings_file), study_dir=str(args.study))
     notebook, page = notebooks.run_notebook(paths.MOS_REPORT, args.reports_dir, parameters)
     print(f"wrote {notebook} and {page}")
+    index = paths.report_page(paths.INDEX, root=args.reports_dir)
+    if index.is_file():  # the workflow's reports are there: the index now lists this one
+        from srgan.cli.reports import write_index
+
+        results = Path(parameters.get("results_dir", paths.RESULTS_DIR))
+        runs = Path(parameters.get("runs_dir", paths.RUNS_DIR))
+        tables = paths.rebased(paths.TABLES_DIR, results)
+        print(f"updated {write_index(load_config(args), args.reports_dir, tables, runs)}")
 
 
 def add_mos(sub: argparse._SubParsersAction) -> None:

@@ -66,20 +66,23 @@ def add_report(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_report)
 
 
-def _cmd_index(args: argparse.Namespace) -> None:
+def write_index(config, reports_dir: Path, tables_dir: Path, runs_dir: Path) -> Path:
+    """``<reports_dir>/index.html`` for ``config``, from the tables, figures and reports there
+    (``srgan index``; ``srgan mos analyse`` calls it again once the MOS report is built)."""
     from srgan.report import index_page, notebooks, provenance
 
-    config = load_config(args)
-    results = args.tables_dir.parent  # <results>/tables: its timings are <results>/timings
-    prov = provenance.gather(
-        config.to_dict(), args.runs_dir, paths.rebased(paths.TIMINGS_DIR, results)
-    )
+    results = tables_dir.parent  # <results>/tables: its timings are <results>/timings
+    prov = provenance.gather(config.to_dict(), runs_dir, paths.rebased(paths.TIMINGS_DIR, results))
     line = index_page.provenance_line(
         prov["git"]["commit"], prov["config_hash"], provenance.GIT_SHORT
     )
-    index = notebooks.build_index(
-        args.reports_dir, args.tables_dir, prov["reasons"], line, prov, prov["profile_note"]
+    return notebooks.build_index(
+        reports_dir, tables_dir, prov["reasons"], line, prov, prov["profile_note"]
     )
+
+
+def _cmd_index(args: argparse.Namespace) -> None:
+    index = write_index(load_config(args), args.reports_dir, args.tables_dir, args.runs_dir)
     print(f"wrote {index}")
 
 

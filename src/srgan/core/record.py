@@ -5,7 +5,7 @@
 tables, the charts, the index and ``srgan upscale`` read its attributes, never string keys of
 a dict. It says:
 
-* **what** was trained: the variant, its run identity (``srgan.core.variants.run_hash``), the
+* **what** was trained: the variant, its run identity (``srgan.core.identity.run_hash``), the
   effective configuration and its hash, the generator's settings, the steps done;
 * **how**: the schedule actually used (steps, learning rate, its drop: :attr:`schedule`,
   whose ``phases`` are the steps at each learning rate);

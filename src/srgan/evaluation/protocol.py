@@ -24,8 +24,11 @@ the paper leaves open:
 With these choices the NN and bicubic rows of Table 2 are reproduced within 0.02 dB PSNR and
 0.0015 SSIM (tests/test_evaluation.py).
 
-Beside them, a ``srgan.metrics.perceptual.PerceptualScorer`` adds LPIPS and NIQE (``lpips``,
-``lpips_vgg``, ``niqe``) per image and per set, on the same SR/HR pair with the same border.
+Beside them, ours and not the paper's: the mean CIEDE2000 colour difference of the RGB images
+(``ciede2000``, ``srgan.metrics.colour``), per image and per set, with the same border removed:
+luma alone cannot see a hue drift. A ``srgan.metrics.perceptual.PerceptualScorer`` adds LPIPS
+and NIQE (``lpips``, ``lpips_vgg``, ``niqe``) per image and per set, on the same SR/HR pair
+with the same border.
 
 ``training_evaluator(config)`` is the score ``srgan train`` logs during training: PSNR and
 SSIM of the generator on the set :func:`srgan.core.variants.training_eval_set` names.
@@ -54,6 +57,7 @@ from srgan.core.paper import BORDER
 from srgan.image.colour import PIXEL_MAX, rgb_to_y, to_uint8
 from srgan.image.io import IMAGE_EXTENSIONS, image_size, list_image_files, read_image, write_png
 from srgan.image.resize import downscale_8bit, imresize, modcrop
+from srgan.metrics.colour import CIEDE2000_KEY, ciede2000
 from srgan.metrics.distortion import WANG_WINDOW, psnr, ssim_daala, ssim_wang
 from srgan.metrics.perceptual import PerceptualScorer
 
@@ -137,11 +141,17 @@ def three_channel(upscaler: Upscaler) -> Upscaler:
 # --------------------------------------------------------------------------------------------
 
 
-def score(sr: np.ndarray, hr: np.ndarray) -> dict[str, float]:
-    """PSNR, daala SSIM ("ssim") and Wang SSIM ("ssim_wang") of two uint8 images.
+#: The keys :func:`score` returns, in order: the paper's protocol on Y, then our colour measure.
+SCORE_KEYS = ("psnr", "ssim", "ssim_wang", CIEDE2000_KEY)
 
-    Both are H x W x 3 (converted to 8-bit Y) or H x W (scored as they are); BORDER pixels
-    are removed from each side first.
+
+def score(sr: np.ndarray, hr: np.ndarray) -> dict[str, float]:
+    """PSNR, daala SSIM ("ssim") and Wang SSIM ("ssim_wang") of two uint8 images, on luma as
+    the paper scores them, and the mean CIEDE2000 colour difference ("ciede2000") on RGB.
+
+    Both are H x W x 3 (converted to 8-bit Y for PSNR and SSIM, to CIELAB for CIEDE2000) or
+    H x W (scored as they are; gray for CIEDE2000); BORDER pixels are removed from each side
+    first.
     """
     if sr.shape != hr.shape:
         raise ValueError(f"SR shape {sr.shape} differs from HR shape {hr.shape}")
@@ -153,6 +163,7 @@ def score(sr: np.ndarray, hr: np.ndarray) -> dict[str, float]:
         "psnr": psnr(y_sr, y_hr, border=BORDER),
         "ssim": ssim_daala(y_sr, y_hr, border=BORDER),
         "ssim_wang": ssim_wang(y_sr, y_hr, border=BORDER),
+        CIEDE2000_KEY: ciede2000(sr, hr, border=BORDER),
     }
 
 
@@ -229,11 +240,11 @@ def evaluate_dataset(
 ) -> dict:
     """Score ``upscaler`` on every image of ``hr_dir``.
 
-    Returns ``{"psnr", "ssim", "ssim_wang"}`` means (``ssim`` is daala's), ``n_images`` and
-    ``images`` (per file stem, the same three scores). The LR image is moved to ``device``
-    before the upscaler runs. With ``save_dir`` each SR image is written to
-    ``save_dir/<stem>.png``. With ``perceptual``, its keys (``lpips``, ``niqe``, ...) are
-    added per image and as means, after ``ssim_wang``.
+    Returns the means of :data:`SCORE_KEYS` (``psnr``, ``ssim``: daala's, ``ssim_wang``,
+    ``ciede2000``), ``n_images`` and ``images`` (per file stem, the same scores). The LR
+    image is moved to ``device`` before the upscaler runs. With ``save_dir`` each SR image is
+    written to ``save_dir/<stem>.png``. With ``perceptual``, its keys (``lpips``, ``niqe``, ...) are
+    added per image and as means, after ``ciede2000``.
     """
     hr_dir = Path(hr_dir)
     files = list_images(hr_dir)
@@ -248,7 +259,7 @@ def evaluate_dataset(
         images[path.stem] = score(sr, hr)
         if perceptual is not None:
             images[path.stem].update(perceptual.score(sr, hr, border=BORDER))
-    keys = ("psnr", "ssim", "ssim_wang", *(perceptual.keys if perceptual else ()))
+    keys = (*SCORE_KEYS, *(perceptual.keys if perceptual else ()))
     means = {key: _mean(s[key] for s in images.values()) for key in keys}
     return {**means, "n_images": len(images), "images": images}
 

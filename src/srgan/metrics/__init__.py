@@ -1,1 +1,2 @@
-"""Scores of an SR image against its HR image: PSNR and SSIM (the paper's), LPIPS and NIQE."""
+"""Scores of an SR image against its HR image: PSNR and SSIM (the paper's), CIEDE2000 colour
+difference (ours), LPIPS and NIQE."""

@@ -253,39 +253,74 @@ PERCEPTUAL_LABELS = {
 }
 
 
+#: Markers of the methods in the perception-distortion plots: a second cue beside the colour.
+METHOD_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+#: The height (inches) of one row of the legend below the perception-distortion panels.
+LEGEND_ROW_INCHES = 0.24
+
+
+def _mos_text(points: pd.DataFrame, model: str, datasets: list[str]) -> str:
+    """``" (paper's MOS: Set5 3.58, Set14 3.72)"``, the sets of the figure where the paper
+    rated the method; '' where it rated none."""
+    rows = points[points["model"] == model].set_index("dataset")["mos_paper"]
+    known = [f"{d} {rows[d]:.2f}" for d in datasets if d in rows.index and np.isfinite(rows[d])]
+    return f" (paper's MOS: {', '.join(known)})" if known else ""
+
+
 def perception_distortion_figure(points: pd.DataFrame, score: str = "lpips") -> Figure | None:
     """Distortion (PSNR, x) against perception (``score``, y): one panel per test set, one
-    point per method (``tables.perception_points``), labelled with the paper's MOS where it
-    has one. None when no method has both numbers.
+    point per method (``tables.perception_points``), each method a colour and a marker named
+    once in the legend below the panels, with the paper's MOS of each set where it has one (no
+    text beside the points: labels of close points cannot overlap). None when no method has
+    both numbers.
 
-    The y axis is inverted, so up and right are better in every panel: SRGAN's claim is that
-    it moves up (perceptually better) while moving left (lower PSNR)."""
+    The y axis is inverted, so up and right are better in every panel."""
     rows = (
         points[np.isfinite(points["psnr"]) & np.isfinite(points[score])] if len(points) else points
     )
     if rows.empty:
         return None
     datasets = list(dict.fromkeys(rows["dataset"]))
-    labels = [paper.LABELS[m] for m in paper.OUR_METHODS if m in set(rows["model"])]
-    colors = dict(zip(labels, sns.color_palette("tab10", len(labels)), strict=True))
-    fig = Figure(figsize=(4.6 * len(datasets), 4.4))
+    models = [m for m in paper.OUR_METHODS if m in set(rows["model"])]
+    colours = dict(zip(models, sns.color_palette("tab10", len(models)), strict=True))
+    markers = dict(zip(models, METHOD_MARKERS, strict=False))
+    columns = min(2, len(models))
+    legend_inches = LEGEND_ROW_INCHES * -(-len(models) // columns) + 0.2
+    height = 4.2 + legend_inches
+    fig = Figure(figsize=(max(4.6 * len(datasets), 7.0), height))
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
     for ax, dataset in zip(axes, datasets, strict=True):
         for row in rows[rows["dataset"] == dataset].itertuples(index=False):
-            ax.plot(row.psnr, getattr(row, score), "o", color=colors[row.label])
-            text = row.label if np.isnan(row.mos_paper) else f"{row.label}\nMOS {row.mos_paper:.2f}"
-            ax.annotate(text, (row.psnr, getattr(row, score)), xytext=(4, 3),
-                        textcoords="offset points", fontsize=7)  # fmt: skip
-        ax.margins(x=0.2, y=0.15)  # room for the labels
+            ax.plot(
+                row.psnr,
+                getattr(row, score),
+                markers.get(row.model, "o"),
+                color=colours[row.model],
+                markersize=8,
+                markeredgecolor="black",
+                markeredgewidth=0.5,
+            )
+        ax.margins(x=0.12, y=0.12)
         ax.invert_yaxis()
         ax.set_title(dataset, fontsize=10)
         ax.set_xlabel("PSNR [dB] (Y), higher is better")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(PERCEPTUAL_LABELS[score])
-    fig.suptitle(
-        "Perception against distortion (up and right are better)\n"
-        "MOS: the paper's mean opinion score (its raters, its outputs)",
-        fontsize=9,
-    )
-    fig.tight_layout()
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker=markers.get(model, "o"),
+            ls="",
+            color=colours[model],
+            markeredgecolor="black",
+            markeredgewidth=0.5,
+            markersize=8,
+            label=paper.LABELS[model] + _mos_text(rows, model, datasets),
+        )
+        for model in models
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=columns, fontsize=8, frameon=False)
+    fig.suptitle("Perception against distortion (up and right are better)", fontsize=10)
+    fig.tight_layout(rect=(0, legend_inches / height, 1, 1))
     return fig

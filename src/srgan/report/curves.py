@@ -2,8 +2,10 @@
 
 The curves come from each run folder's DVCLive logs
 (``runs/<variant>/dvclive/plots/metrics/**/<name>.tsv``, columns ``step`` and ``<name>``) and
-its ``final.json``. They are drawn the way the paper's schedule reads: a log step axis, each
-SRGAN variant after the SRResNet-MSE steps it starts from, the paper's schedule marked, the
+its ``final.json``. They are drawn on the run's own schedule: the step axis ends at the
+run's last step (log when the steps span more than two decades, linear for a short run such as
+the demo's), the paper's schedule marked where it falls on that axis and said in a note where
+it runs past it; each SRGAN variant after the SRResNet-MSE steps it starts from, the
 test set named from the logged metric (``eval/<set>_psnr``), and each loss term multiplied by
 the weight it enters the generator's loss with (``LOSS_WEIGHTS``). ``srgan.report.charts.save``
 writes a figure.
@@ -164,23 +166,50 @@ SRGAN_MARKS = (
     (_SRGAN_END, "paper: SRGAN ends (SRGAN step 2e5)", "--"),
 )
 MARK_COLOUR = "#888"
+#: The step axis's note when the paper's schedule runs past it.
+BEYOND_NOTE = "(the paper's schedule runs to step {:,}, off this axis)"
+#: Steps whose last is more than this many times the first (positive) one are drawn on a log
+#: axis; a shorter run (the demo's tens of steps) on a linear one.
+LOG_AXIS_MIN_RATIO = 100
+#: The step axis ends this far past the run's last step (a factor on a log axis, a share of
+#: the span on a linear one), so the last point is not on the frame.
+LOG_AXIS_PAD, LINEAR_AXIS_PAD = 1.4, 0.04
 
 
-def _mark_paper_schedule(ax, marks: tuple[tuple[int, str, str], ...] = PAPER_MARKS) -> None:
-    for step, label, style in marks:
-        ax.axvline(step, color=MARK_COLOUR, linestyle=style, lw=1, label=label)
-
-
-def _log_steps(ax, label: str = "training step (log scale)") -> None:
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel(label)
+def _fit_steps(
+    ax, steps: list[float], marks: tuple[tuple[int, str, str], ...], label: str
+) -> list[tuple[int, str, str]]:
+    """Fit the step axis to the run's own ``steps`` (log when they span more than
+    ``LOG_AXIS_MIN_RATIO``, else linear) and draw the paper's ``marks`` that fall on it; the
+    marks beyond it are said in a second line of the axis label (``BEYOND_NOTE``), clear of
+    the curves. Returns the marks drawn."""
+    positive = [s for s in steps if s > 0] or [1]
+    first, last = min(positive), max(positive)
+    log = last / first > LOG_AXIS_MIN_RATIO
+    if log:
+        low, high = first / LOG_AXIS_PAD, last * LOG_AXIS_PAD
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        start = min([*steps, 0])
+        pad = (last - start) * LINEAR_AXIS_PAD or 1
+        low, high = start - pad, last + pad
+    drawn = [mark for mark in marks if mark[0] <= high]
+    for step, mark_label, style in drawn:
+        ax.axvline(step, color=MARK_COLOUR, linestyle=style, lw=1, label=mark_label)
+    beyond = [mark[0] for mark in marks if mark[0] > high]
+    note = f"\n{BEYOND_NOTE.format(max(beyond))}" if beyond else ""
+    ax.set_xlim(low, high)
+    ax.set_xlabel(f"{label} (log scale){note}" if log else f"{label}{note}")
     ax.grid(alpha=0.3, which="major")
+    return drawn
 
 
-#: The x label of an SRGAN run's own steps.
-SRGAN_STEPS_LABEL = "SRGAN step (log scale), after its SRResNet-MSE start"
+#: The x labels of a run's own steps (" (log scale)" added on a log axis).
+SRGAN_STEPS_LABEL = "SRGAN step, after its SRResNet-MSE start"
+SRRESNET_STEPS_LABEL = "SRResNet step"
+COMMON_STEPS_LABEL = "training step"
 
 
 def _shifted(run: TrainingRun, curve: pd.DataFrame) -> pd.Series:
@@ -216,10 +245,11 @@ def _grid(fig: Figure, n_panels: int) -> list:
 
 def loss_figure(runs: list[TrainingRun]) -> Figure | None:
     """One panel per variant: its loss terms, each multiplied by the weight it enters the
-    loss with, against the step (log-log: an SRGAN variant's own steps, after its SRResNet-MSE
-    start), the paper's schedule marked; the total (when there is more than one term) as a
-    wide pale line beneath. A last panel holds the discriminator's mean outputs of the SRGAN
-    variants. One legend below the panels; a term has the same colour in every panel."""
+    loss with, against the step (an SRGAN variant's own steps, after its SRResNet-MSE start;
+    the axis fitted to the run by ``_fit_steps``), the paper's schedule marked where it falls;
+    the total (when there is more than one term) as a wide pale line beneath. A last panel
+    holds the discriminator's mean outputs of the SRGAN variants. One legend below the
+    panels; a term has the same colour in every panel."""
     panels = [run for run in runs if any(is_loss_metric(n) for n in run.curves)]
     with_d = [run for run in runs if any(is_probability_metric(n) for n in run.curves)]
     if not panels and not with_d:
@@ -253,8 +283,9 @@ def loss_figure(runs: list[TrainingRun]) -> Figure | None:
             handles.setdefault(line.get_label(), line)
         if all((c["value"] > 0).all() for c in losses.values()):
             ax.set_yscale("log")
-        _log_steps(ax, SRGAN_STEPS_LABEL if run.start else "SRResNet step (log scale)")
-        _mark_paper_schedule(ax, SRGAN_MARKS if run.start else SRRESNET_MARKS)
+        steps = [s for c in losses.values() for s in c["step"]]
+        marks = SRGAN_MARKS if run.start else SRRESNET_MARKS
+        _fit_steps(ax, steps, marks, SRGAN_STEPS_LABEL if run.start else SRRESNET_STEPS_LABEL)
         ax.set_title(run.title, fontsize=10)
         ax.set_ylabel("loss term × its weight")
         handles.update(
@@ -274,10 +305,12 @@ def loss_figure(runs: list[TrainingRun]) -> Figure | None:
                         label=f"{run.label}: {_base(name)}",
                     )
         ax.set_ylim(0, 1)
-        _log_steps(ax, SRGAN_STEPS_LABEL)
-        _mark_paper_schedule(ax, SRGAN_MARKS)
+        curves_drawn = list(ax.lines)
+        steps = [s for run in with_d for n, c in run.curves.items() if is_probability_metric(n)
+                 for s in c["step"]]  # fmt: skip
+        _fit_steps(ax, steps, SRGAN_MARKS, SRGAN_STEPS_LABEL)
         ax.set_title("Discriminator: mean D(HR) (d_real), D(SR) (d_fake)", fontsize=10)
-        ax.legend(handles=ax.lines[: -len(SRGAN_MARKS)], fontsize=7, loc="best")
+        ax.legend(handles=curves_drawn, fontsize=7, loc="best")
     height = CURVE_PANEL[1] * rows + LEGEND_INCHES
     fig.legend(
         list(handles.values()),
@@ -302,9 +335,10 @@ def psnr_curve_figure(
     runs: list[TrainingRun], baselines: dict[str, dict[str, float]] | None = None
 ) -> Figure | None:
     """The test-set PSNR logged during training, one panel per test set (named from the log),
-    against the step (log scale). An SRGAN curve starts at the last PSNR of the SRResNet-MSE
-    run it was initialised from. Dashed: the paper's final Table 1 value of each variant,
-    where the paper has the set; dotted: our baselines (``{set: {label: PSNR}}``)."""
+    against the step (the axis fitted to the runs by ``_fit_steps``). An SRGAN curve starts
+    at the last PSNR of the SRResNet-MSE run it was initialised from. Dashed: the paper's
+    final Table 1 value of each variant, where the paper has the set; dotted: our baselines
+    (``{set: {label: PSNR}}``)."""
     sets = list(dict.fromkeys(s for run in runs for s in _psnr_curves(run)))
     if not sets:
         return None
@@ -313,6 +347,7 @@ def psnr_curve_figure(
     axes = fig.subplots(len(sets), 1, squeeze=False)[:, 0]
     palette = dict(zip(paper.TABLE1_METHODS, sns.color_palette("tab10"), strict=False))
     for ax, dataset in zip(axes, sets, strict=True):
+        drawn_steps: list[float] = []
         for run in runs:
             curve = _psnr_curves(run).get(dataset)
             if curve is None:
@@ -323,6 +358,7 @@ def psnr_curve_figure(
                 steps, values = [run.start, *steps], [start["value"].iloc[-1], *values]
             colour = palette.get(run.variant)
             ax.plot(steps, values, marker="o", markersize=3, color=colour, label=run.label)
+            drawn_steps += steps
             reference = paper.TABLE1.get(run.variant, {}).get(dataset)
             if reference is not None:
                 ax.axhline(reference.psnr, color=colour, linestyle="--", lw=0.8)
@@ -330,8 +366,7 @@ def psnr_curve_figure(
             (baselines or {}).get(dataset, {}).items(), (":", "-."), strict=False
         ):
             ax.axhline(value, color="black", linestyle=style, lw=1, label=f"our {label}")
-        _mark_paper_schedule(ax)
-        _log_steps(ax)
+        _fit_steps(ax, drawn_steps, PAPER_MARKS, COMMON_STEPS_LABEL)
         ax.set_ylabel(f"{dataset} PSNR [dB]")
         in_paper = any(dataset in scores for scores in paper.TABLE1.values())
         note = "dashed: the paper's final Table 1 value" if in_paper else "not in the paper"

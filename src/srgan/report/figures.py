@@ -9,13 +9,16 @@ upscaled by pixel repetition), HR images ``<test sets>/<dataset>/<stem>.*``, gen
 snapshots ``runs/<variant>/snapshots/step_<N>.pt``, and the tables of ``srgan.report.tables``.
 
 A per-image figure is a grid of panels (:class:`Panel`): the same crop of the image for each
-method (or training step), with two enlarged insets below it; :func:`save_crops` writes each
-panel's crop at full resolution, for the link under the figure. Charts of numbers are
+method (or training step), with two enlarged insets below it and, in the visual comparison,
+the crop's colour error against HR below those (the CIEDE2000 difference of each pixel,
+``srgan.metrics.colour``, on one scale for every panel); :func:`save_crops` writes each
+panel's crop at full resolution, for the link under the figure. :func:`comparison_caption`
+says what the scores of the pictured image show. Charts of numbers are
 ``srgan.report.charts``' and ``srgan.report.curves``'.
 
-This module uses ``srgan.image``, ``srgan.core`` (paper, paths, variants, errors); the models'
-checkpoints and ``srgan.evaluation`` (torch) only to run the snapshots of
-:func:`evolution_panels`.
+This module uses ``srgan.image``, ``srgan.metrics.colour``, ``srgan.core`` (paper, paths,
+variants, errors); the models' checkpoints and ``srgan.evaluation`` (torch) only to run the
+snapshots of :func:`evolution_panels`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from srgan.core import paper, paths, variants
 from srgan.core.errors import UserError
 from srgan.image.io import list_image_files, read_image, write_png
 from srgan.image.resize import modcrop
+from srgan.metrics.colour import CIEDE2000_KEY, ciede2000_map
 
 #: Methods of the visual comparison, in the paper's order, after the LR image (the nearest
 #: baseline's output: the LR pixels repeated) and before HR.
@@ -50,6 +54,12 @@ ZOOM_FRACTION, ZOOMS = 0.2, 2
 ZOOM_COLOURS = ("yellow", "cyan")
 #: Panels per row of a per-image figure, and one panel's width (inches).
 PANEL_COLUMNS, PANEL_INCHES = 4, 3.2
+#: The colour-error maps: ΔE00 from 0 to ERROR_MAP_MAX (larger differences show as the top
+#: colour; about 1 is just noticeable side by side, 10 a clearly different colour), the colour
+#: map, and the colour bar's height (inches).
+ERROR_MAP_MAX, ERROR_MAP_CMAP, COLOURBAR_INCHES = 20.0, "magma", 0.5
+#: The height of one line of a figure's heading (inches), kept clear of the panels' titles.
+HEADING_LINE_INCHES = 0.22
 
 
 # --- choosing the crop ------------------------------------------------------------------------
@@ -173,12 +183,14 @@ def choose_crop(hr: np.ndarray, scale: int) -> Crop:
 
 @dataclass(frozen=True)
 class Panel:
-    """One panel of a per-image figure: ``name`` (its crop file's name), a title, and the
-    crop (None: nothing to show, e.g. a model not run yet)."""
+    """One panel of a per-image figure: ``name`` (its crop file's name), a title, the crop
+    (None: nothing to show, e.g. a model not run yet) and, in the visual comparison, the
+    crop's CIEDE2000 colour error against HR's crop (None: none drawn, e.g. HR itself)."""
 
     name: str
     title: str
     image: np.ndarray | None
+    error: np.ndarray | None = None
 
 
 def _show(ax, img: np.ndarray) -> None:
@@ -197,16 +209,24 @@ def _box(ax, top: int, left: int, side: int, colour: str) -> None:
 
 
 def panels_figure(panels: list[Panel], crop: Crop, heading: str) -> Figure:
-    """The panels in rows of ``PANEL_COLUMNS``: each crop with its zoomed regions boxed, and
-    below it each region enlarged (framed in the box's colour)."""
+    """The panels in rows of ``PANEL_COLUMNS``: each crop with its zoomed regions boxed, below
+    it each region enlarged (framed in the box's colour) and, when panels have colour-error
+    maps, the map below those, boxed the same way, over one colour bar for every map."""
     columns = min(PANEL_COLUMNS, len(panels))
     rows = math.ceil(len(panels) / columns)
     unit = PANEL_INCHES / ZOOMS
-    fig = Figure(figsize=(PANEL_INCHES * columns, rows * (PANEL_INCHES + unit + 0.5) + 0.4))
-    grid = fig.add_gridspec(2 * rows, ZOOMS * columns, height_ratios=[ZOOMS, 1] * rows)
+    maps = any(panel.error is not None for panel in panels)
+    bands = [ZOOMS, 1, ZOOMS] if maps else [ZOOMS, 1]  # crop, zooms[, colour error]
+    row_inches = PANEL_INCHES + unit + (PANEL_INCHES + 0.3 if maps else 0) + 0.5
+    bar = COLOURBAR_INCHES if maps else 0
+    fig = Figure(figsize=(PANEL_INCHES * columns, rows * row_inches + 0.4 + bar))
+    ratios = bands * rows + ([bar / unit] if maps else [])
+    grid = fig.add_gridspec(len(ratios), ZOOMS * columns, height_ratios=ratios)
+    shown = None
     for i, panel in enumerate(panels):
         row, col = divmod(i, columns)
-        ax = fig.add_subplot(grid[2 * row, ZOOMS * col : ZOOMS * (col + 1)])
+        top_band = len(bands) * row
+        ax = fig.add_subplot(grid[top_band, ZOOMS * col : ZOOMS * (col + 1)])
         ax.set_title(panel.title, fontsize=9)
         if panel.image is None:
             ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
@@ -216,13 +236,37 @@ def panels_figure(panels: list[Panel], crop: Crop, heading: str) -> Figure:
         _show(ax, panel.image)
         for k, ((top, left), colour) in enumerate(zip(crop.zooms, ZOOM_COLOURS, strict=False)):
             _box(ax, top, left, crop.zoom_side, colour)
-            zoom_ax = fig.add_subplot(grid[2 * row + 1, ZOOMS * col + k])
+            zoom_ax = fig.add_subplot(grid[top_band + 1, ZOOMS * col + k])
             _show(zoom_ax, panel.image[top : top + crop.zoom_side, left : left + crop.zoom_side])
             for spine in zoom_ax.spines.values():
                 spine.set_edgecolor(colour)
                 spine.set_linewidth(2)
+        if panel.error is not None:
+            map_ax = fig.add_subplot(grid[top_band + 2, ZOOMS * col : ZOOMS * (col + 1)])
+            shown = map_ax.imshow(
+                panel.error,
+                cmap=ERROR_MAP_CMAP,
+                vmin=0.0,
+                vmax=ERROR_MAP_MAX,
+                interpolation="nearest",
+            )
+            for (top, left), colour in zip(crop.zooms, ZOOM_COLOURS, strict=False):
+                _box(map_ax, top, left, crop.zoom_side, colour)
+            map_ax.set_xticks([])
+            map_ax.set_yticks([])
+            map_ax.set_xlabel(f"colour error in this crop: mean ΔE00 {panel.error.mean():.1f}",
+                              fontsize=8)  # fmt: skip
+    if shown is not None:
+        bar_ax = fig.add_subplot(grid[-1, 1 : ZOOMS * columns - 1])
+        colourbar = fig.colorbar(shown, cax=bar_ax, orientation="horizontal", extend="max")
+        colourbar.set_label(
+            "CIEDE2000 colour difference against HR, per pixel (ΔE00; about 1: just "
+            f"noticeable; {ERROR_MAP_MAX:g} and more: the top colour)",
+            fontsize=8,
+        )
     fig.suptitle(heading, fontsize=10)
-    fig.tight_layout()
+    lines = heading.count("\n") + 1  # room for the heading above the panels' titles
+    fig.tight_layout(rect=(0, 0, 1, 1 - HEADING_LINE_INCHES * lines / fig.get_figheight()))
     return fig
 
 
@@ -246,13 +290,25 @@ def _read_hr(data_dir: Path, dataset: str, stem: str, scale: int) -> np.ndarray:
     return modcrop(read_image(hr_path), scale)
 
 
-def _score(per_image: pd.DataFrame, method: str, dataset: str, stem: str) -> str:
+def _scores(per_image: pd.DataFrame, method: str, dataset: str, stem: str) -> dict | None:
+    """The whole image's scores of ``method`` (a row of ``tables.per_image_scores``), or None."""
     row = per_image[
         (per_image["method"] == method)
         & (per_image["dataset"] == dataset)
         & (per_image["image"] == stem)
     ]
-    return f"{row['psnr'].iloc[0]:.2f} dB / {row['ssim'].iloc[0]:.4f}" if len(row) else ""
+    return row.iloc[0].to_dict() if len(row) else None
+
+
+def _score(per_image: pd.DataFrame, method: str, dataset: str, stem: str) -> str:
+    """``"25.10 dB / 0.7000 / ΔE00 3.21"``: PSNR, SSIM (daala) and, where the evaluation has
+    it, the mean CIEDE2000 of the whole image; '' when the image was not scored."""
+    scores = _scores(per_image, method, dataset, stem)
+    if scores is None:
+        return ""
+    text = f"{scores['psnr']:.2f} dB / {scores['ssim']:.4f}"
+    colour = scores.get(CIEDE2000_KEY, math.nan)
+    return text if pd.isna(colour) else f"{text} / ΔE00 {colour:.2f}"
 
 
 #: Panel titles of the LR image and the original.
@@ -270,8 +326,9 @@ def comparison_panels(
 ) -> tuple[Crop, list[Panel]]:
     """One test image as in the paper's Figures 2 and 6: the same crop of the LR image (the
     nearest baseline's output), each method and HR, for :func:`panels_figure`. Titles give
-    the PSNR/SSIM (daala) of the whole image (from the eval JSON); a method without an SR
-    image is "not run"."""
+    the PSNR/SSIM (daala) and mean CIEDE2000 of the whole image (from the eval JSON); each
+    panel but HR has the crop's colour-error map against HR; a method without an SR image is
+    "not run"."""
     hr = _read_hr(data_dir, dataset, stem, scale)
     crop = choose_crop(hr, scale)
     panels = []
@@ -285,7 +342,8 @@ def comparison_panels(
         if img.shape[:2] != hr.shape[:2]:
             raise UserError(f"{sr_path} is {img.shape[:2]}, HR (cropped) is {hr.shape[:2]}")
         score = _score(per_image, method, dataset, stem)
-        panels.append(Panel(method, f"{title}\n{score}", crop.cut(img)))
+        error = ciede2000_map(crop.cut(img), crop.cut(hr), border=0)
+        panels.append(Panel(method, f"{title}\n{score}", crop.cut(img), error))
     panels.append(Panel(HR_PANEL, HR_TITLE, crop.cut(hr)))
     return crop, panels
 
@@ -293,9 +351,30 @@ def comparison_panels(
 def comparison_heading(dataset: str, stem: str, crop: Crop) -> str:
     return (
         f"{dataset}/{stem}: {crop.side} px crop at (row {crop.top}, col {crop.left}); "
-        f"below, two {crop.zoom_side} px regions enlarged. PSNR [dB] / SSIM (daala) of the "
-        "whole image"
+        f"below, two {crop.zoom_side} px regions enlarged, then the crop's colour error "
+        "against HR.\nTitles: PSNR [dB] / SSIM (daala) / mean CIEDE2000 ΔE00 of the whole image"
     )
+
+
+def comparison_caption(per_image: pd.DataFrame, dataset: str, stem: str) -> str:
+    """What the scores of the pictured image say, from the numbers only (Markdown): the
+    methods ranked by PSNR, and by colour difference where the evaluation has it. '' when
+    the image was not scored."""
+    rows = per_image[(per_image["dataset"] == dataset) & (per_image["image"] == stem)]
+    if rows.empty:
+        return ""
+    by_psnr = rows.sort_values("psnr", ascending=False, kind="stable")
+    ranked = " > ".join(f"{r.label} {r.psnr:.2f}" for r in by_psnr.itertuples())
+    parts = [f"On {dataset}/{stem}, PSNR [dB] of the whole image: {ranked}."]
+    colour = rows.dropna(subset=[CIEDE2000_KEY]).sort_values(CIEDE2000_KEY, kind="stable")
+    if len(colour):
+        closest, farthest = colour.iloc[0], colour.iloc[-1]
+        parts.append(
+            f"Colour difference (mean ΔE00, lower is closer to HR): smallest "
+            f"{closest['label']} {closest[CIEDE2000_KEY]:.2f}, largest {farthest['label']} "
+            f"{farthest[CIEDE2000_KEY]:.2f}."
+        )
+    return " ".join(parts)
 
 
 # --- the SRGAN training's evolution (the paper's appendix) ----------------------------------------

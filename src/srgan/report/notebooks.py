@@ -13,7 +13,8 @@ fails in a cell is still written, with its error, before the failure is raised; 
 cannot run at all (no kernel, a broken notebook file) leaves the previous outputs as they
 were. ``build_index`` writes ``reports/index.html``: the verdict (every row of Tables 1 and
 2 we ran beside the paper's, reproduced or not, and the dot plot ``reports/verdict.png``),
-then links to every report, figure and table, then the provenance.
+then links to every report, figure and table, then the provenance; and, until a MOS study is
+analysed, ``reports/mos.html`` saying how to run one (the navigation bar links to it).
 
 Every file and folder comes from ``srgan.core.paths``; what a page says and looks like comes from
 ``srgan.report.render``. This module uses charts, config, paths, provenance, render, tables and the
@@ -277,11 +278,24 @@ def _rel(path: Path, start: Path) -> str:
 
 
 def _report_link(name: str, title: str, reports_dir: Path) -> index_page.ReportLink:
+    """A report on the index: built when its executed notebook and page are there (the MOS
+    page alone may be the placeholder of :func:`write_mos_placeholder`)."""
     page = paths.report_page(name, root=reports_dir)
-    if not page.is_file():
-        return index_page.ReportLink(title, None, None)
     notebook = paths.report_page(name, NOTEBOOK_SUFFIX, reports_dir)
+    if not (page.is_file() and notebook.is_file()):
+        return index_page.ReportLink(title, None, None)
     return index_page.ReportLink(title, _rel(page, reports_dir), _rel(notebook, reports_dir))
+
+
+def write_mos_placeholder(reports_dir: Path) -> Path | None:
+    """``<reports_dir>/mos.html`` saying how to run a MOS study, when no study's report is
+    there (so the navigation's MOS link always leads somewhere); None when one is."""
+    notebook = paths.report_page(paths.MOS_REPORT, NOTEBOOK_SUFFIX, reports_dir)
+    if notebook.is_file():
+        return None
+    page = paths.report_page(paths.MOS_REPORT, root=reports_dir)
+    _write_utf8(page, render.mos_placeholder_html())
+    return page
 
 
 def build_index(
@@ -341,6 +355,7 @@ def build_index(
     )
     index = paths.report_page(paths.INDEX, root=reports_dir)
     _write_utf8(index, index_page.index_html(page))
+    write_mos_placeholder(reports_dir)
     return index
 
 

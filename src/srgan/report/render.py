@@ -33,7 +33,7 @@ import pandas as pd
 
 from srgan.core import paper, paths
 from srgan.report import tables
-from srgan.report.tables import NOT_RUN, PERCEPTUAL_KEYS, QUOTED, REFERENCE
+from srgan.report.tables import NOT_RUN, OURS, PERCEPTUAL_KEYS, QUOTED, REFERENCE
 
 #: What a cell shows where there is no number to have, and for an infinite one.
 DASH = "–"
@@ -60,6 +60,7 @@ DISPLAY_COLUMNS = {
     "ssim_ours": "SSIM ours",
     "ssim_delta": "Δ SSIM",
     "ssim_wang_ours": "SSIM (Wang) ours",
+    "ciede2000_ours": "CIEDE2000 ours*",
     "lpips_ours": "LPIPS ours*",
     "lpips_vgg_ours": "LPIPS (VGG) ours*",
     "niqe_ours": "NIQE ours*",
@@ -69,6 +70,12 @@ DISPLAY_COLUMNS = {
 #: Display columns of the perceptual scores (ours only: the paper has none), left out of a
 #: table whose rows have none of them.
 PERCEPTUAL_COLUMNS = tuple(DISPLAY_COLUMNS[f"{key}_ours"] for key in PERCEPTUAL_KEYS)
+#: Display columns of the paper's numbers and the differences to them, left out for a test
+#: set the paper's table does not have (the offline demo's).
+PAPER_COLUMNS = tuple(
+    DISPLAY_COLUMNS[c]
+    for c in ("psnr_paper", "psnr_delta", "ssim_paper", "ssim_delta", "mos_paper")
+)
 #: Decimals of each score, and of the differences (signed).
 PSNR_SPEC, SSIM_SPEC = ".2f", ".4f"
 PSNR_DELTA_SPEC, SSIM_DELTA_SPEC = "+.2f", "+.4f"
@@ -86,6 +93,17 @@ TOLERANCE_TEXT = f"|Δ PSNR| ≤ {tables.PSNR_TOLERANCE_DB} dB and |Δ SSIM| ≤
 TABLE_DATASETS = {tables.TABLE1: paper.TABLE1_DATASETS, tables.TABLE2: paper.TABLE2_DATASETS}
 
 
+#: What the colour-fidelity score measures and why, as the tables and figures say it.
+COLOUR_TEXT = (
+    "**CIEDE2000** is the mean colour difference ΔE00 between the SR and HR images in CIELAB "
+    "(sRGB, D65; the same 4-pixel border removed; about 1 is a just-noticeable difference, 0 "
+    "identical; lower is better). PSNR and SSIM, on luma only, cannot see a hue drift: a model "
+    "that turns a purple patch grey (as the demo's small models do to the astronaut's) can keep "
+    'its PSNR, not its CIEDE2000. It is ours, not part of the paper\'s protocol; "–" where an '
+    "evaluation was made before it existed."
+)
+
+
 def table_guide(name: str) -> str:
     """How to read Table 1 or 2 (``tables.TABLE1``/``TABLE2``), shown above it (Markdown)."""
     outside = [d for d in paper.TABLE2_DATASETS if d not in TABLE_DATASETS[name]]
@@ -97,13 +115,25 @@ red outside it. PSNR [dB] and SSIM are computed on the luma (Y) channel after re
 4-pixel border, as in the paper. **SSIM** is the paper's variant (the daala package's, whose
 Gaussian window grows with the image); our **SSIM (Wang)** is the common Wang et al. SSIM,
 which the paper did not report. **MOS** is the paper's mean opinion score (ours needs human
-raters: a study built with `srgan mos`, reported in `reports/mos.html`). A number we do
-not have yet shows as *not run*. A test
+raters: a study built with `srgan mos`, reported in `reports/mos.html`). The test sets we have
+numbers for come first; methods and test sets not run yet are named under them. A test
 set outside the paper's table ({", ".join(outside)}) shows our numbers with no paper value
-(–). Columns marked `*` are ours only, the paper has no such metric: **LPIPS** (AlexNet, and
-VGG16) of the RGB image against HR, and **NIQE** of the SR image's luma, both after the same
-border crop and lower-better (the paper's perceptual evidence is its MOS). The same numbers
-are in `{paths.TABLES_DIR.as_posix()}/{name}.csv` (and `.json`, the DVC metrics)."""
+(–). Columns marked `*` are ours only, the paper has no such metric. {COLOUR_TEXT} **LPIPS**
+(AlexNet, and VGG16) of the RGB image against HR, and **NIQE** of the SR image's luma, both
+after the same border crop and lower-better (the paper's perceptual evidence is its MOS). The
+same numbers are in `{paths.TABLES_DIR.as_posix()}/{name}.csv` (and `.json`, the DVC metrics)."""
+
+
+def table_guide_html(name: str) -> str:
+    """The table guide as a page shows it above the tables: the colours in one line, the rest
+    of :func:`table_guide` folded (so the tables come into view first)."""
+    return (
+        f"<p>Δ = ours − paper, <span style='{WITHIN_STYLE}'>green</span> within the verdict's "
+        f"tolerance ({html.escape(TOLERANCE_TEXT)}), <span style='{OUTSIDE_STYLE}'>red</span> "
+        "outside it; <code>*</code>: ours only, not in the paper.</p>"
+        "<details><summary>How to read the tables: every column</summary>"
+        f"{markdown_html(table_guide(name))}</details>"
+    )
 
 
 def method_label(row: dict[str, Any]) -> str:
@@ -115,20 +145,23 @@ def method_label(row: dict[str, Any]) -> str:
     return row["label"]
 
 
-def display_frame(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
+def display_frame(table: pd.DataFrame, dataset: str, ran_only: bool = False) -> pd.DataFrame:
     """One dataset's rows as the paper lays them out: a method per row, named by the paper.
 
     Quoted rows are labelled ``"SRCNN (quoted)"``; Table 2's reproduced models name the
-    variant standing for them (``"SRGAN (SRGAN-VGG54)"``).
+    variant standing for them (``"SRGAN (SRGAN-VGG54)"``). With ``ran_only`` the methods we
+    have not run are left out (:func:`not_run_note` names them).
     """
     rows = table[table["dataset"] == dataset]
+    if ran_only:
+        rows = rows[rows["status"] != NOT_RUN]
     labels = [
         f"{row['label']} (quoted)" if row["status"] == QUOTED else method_label(row)
         for row in rows.to_dict("records")
     ]
     frame = rows[list(DISPLAY_COLUMNS)].rename(columns=DISPLAY_COLUMNS)
     frame.index = pd.Index(labels)
-    empty = [c for c in PERCEPTUAL_COLUMNS if frame[c].isna().all()]
+    empty = [c for c in (*PERCEPTUAL_COLUMNS, *PAPER_COLUMNS) if frame[c].isna().all()]
     return frame.drop(columns=empty)
 
 
@@ -137,7 +170,8 @@ def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
     "–" where there is none to have (quoted methods and HR have no number of ours)."""
     out = pd.DataFrame(index=frame.index, columns=frame.columns, dtype=object)
     for label, row in frame.iterrows():
-        ours_missing = DASH if row["status"] in (QUOTED, REFERENCE) else NOT_RUN
+        # A score an evaluation lacks (made before the score existed) is "–", not "not run".
+        ours_missing = NOT_RUN if row["status"] == NOT_RUN else DASH
         for column in frame.columns:
             value = row[column]
             if column == "status":
@@ -163,10 +197,64 @@ def style_frame(frame: pd.DataFrame):
             if row["status"] in (QUOTED, REFERENCE):
                 styles.loc[label, :] = MUTED_STYLE
             for column, tolerance in DELTA_TOLERANCES.items():
-                styles.loc[label, column] = delta_style(row[column], tolerance)
+                if column in frame.columns:  # a set outside the paper has no differences
+                    styles.loc[label, column] = delta_style(row[column], tolerance)
         return styles
 
     return format_frame(frame).style.apply(css, axis=None)
+
+
+def datasets_run(table: pd.DataFrame) -> list[str]:
+    """The test sets of ``table`` with at least one number of ours, in the table's order."""
+    return list(dict.fromkeys(table.loc[table["status"] == OURS, "dataset"]))
+
+
+def _labels(rows: pd.DataFrame) -> str:
+    return ", ".join(method_label(row) for row in rows.to_dict("records"))
+
+
+def not_run_note(table: pd.DataFrame, dataset: str) -> str:
+    """One line under a test set's table naming the methods we have not run on it (Markdown;
+    '' when every method ran)."""
+    rows = table[(table["dataset"] == dataset) & (table["status"] == NOT_RUN)]
+    if rows.empty:
+        return ""
+    return f"_Not run on {dataset} yet (no evaluation): {html.escape(_labels(rows))}._"
+
+
+#: The paper's columns of a test set none of our models was evaluated on: (title, format).
+#: MOS is the paper's with two decimals.
+PAPER_ONLY_COLUMNS = {
+    "psnr_paper": ("PSNR paper", PSNR_SPEC),
+    "ssim_paper": ("SSIM paper", SSIM_SPEC),
+    "mos_paper": ("MOS paper", ".2f"),
+}
+
+
+def not_run_sets_html(table: pd.DataFrame) -> str:
+    """The test sets of ``table`` that none of our evaluations covers, said in one line, with
+    the paper's numbers for them folded away (HTML; '' when every set has numbers of ours)."""
+    ran = set(datasets_run(table))
+    missing = [d for d in dict.fromkeys(table["dataset"]) if d not in ran]
+    if not missing:
+        return ""
+    parts = []
+    for dataset in missing:
+        rows = table[table["dataset"] == dataset]
+        text = pd.DataFrame(
+            {title: [number(v, spec) for v in rows[key]] for key, (title, spec) in
+             PAPER_ONLY_COLUMNS.items()},
+            index=pd.Index([method_label(r) for r in rows.to_dict("records")]),
+        )  # fmt: skip
+        parts.append(f"<h4>{html.escape(dataset)}</h4>{text.to_html(border=0)}")
+    names = ", ".join(missing)
+    return (
+        f"<p class='srgan-not-run'><b>Not run:</b> {html.escape(names)}: none of our models has "
+        "been evaluated on these test sets yet (the workflow's <code>evaluate</code> rules "
+        "write their results).</p>"
+        f"<details><summary>The paper's numbers on {html.escape(names)}</summary>"
+        f"{''.join(parts)}</details>"
+    )
 
 
 def delta_style(delta: float, tolerance: float) -> str:
@@ -246,6 +334,21 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body]) + "\n"
 
 
+def _deviations_lines(prov: dict[str, Any]) -> list[str]:
+    """The settings that depart from the paper: listed, or for results not comparable with
+    the paper's (whose banner at the top of the page lists them, :func:`banner_html`) counted
+    and pointed to, so a page says them once."""
+    found = prov["deviations"]
+    if not found:
+        return ["**Deviations from the paper in force**: none"]
+    if prov.get("reasons"):
+        return [
+            f"**Deviations from the paper in force**: {len(found)} settings, listed in the "
+            "banner at the top of this page."
+        ]
+    return ["**Deviations from the paper in force**:", "", *[f"- {d}" for d in found]]
+
+
 def provenance_markdown(prov: dict[str, Any]) -> str:
     """The provenance section of a report (``provenance.gather``'s dict), as Markdown."""
     git = prov["git"]
@@ -264,9 +367,7 @@ def provenance_markdown(prov: dict[str, Any]) -> str:
         "- **Packages**: "
         + ", ".join(f"{name} {version}" for name, version in prov["packages"].items()),
         "",
-        "**Deviations from the paper in force**" + (":" if prov["deviations"] else ": none"),
-        "",
-        *[f"- {d}" for d in prov["deviations"]],
+        *_deviations_lines(prov),
         "",
         "**Choices for points the paper leaves open**:",
         "",
@@ -322,15 +423,17 @@ def banner_html(
 ) -> str:
     """A visible warning that the numbers are not comparable with the paper's, listing the
     ``reasons`` ('' when there are none), with ``settings``, the configuration's departures
-    from the paper (``provenance.deviations``, derived from the configuration); headed as the
-    demo's when ``demo``."""
+    from the paper (``provenance.deviations``, derived from the configuration), counted and
+    folded so that the warning does not fill the reader's first screen; headed as the demo's
+    when ``demo``."""
     if not reasons:
         return ""
     items = "".join(f"<li>{html.escape(r)}</li>" for r in reasons)
     changed = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in settings)
     listed = (
-        "<p style='margin: 8px 0 0 0'>Settings that depart from the paper's:</p>"
-        f"<ul class='srgan-demo-settings'>{changed}</ul>"
+        "<details style='margin: 8px 0 0 0'><summary>"
+        f"{len(settings)} settings depart from the paper's (click to list them)</summary>"
+        f"<ul class='srgan-demo-settings'>{changed}</ul></details>"
         if settings
         else ""
     )
@@ -414,9 +517,13 @@ def links_line(title: str, links: dict[str, str]) -> str:
 
 # --- every page: title, navigation, style --------------------------------------------------------
 
-#: The navigation bar: each report page (``paths.REPORTS``) and the index, in reading order;
-#: the provenance is the index's last section.
-NAV_LABELS = dict(zip(paths.REPORTS, ("Table 1", "Table 2", "Figures"), strict=True))
+#: The navigation bar: the index, each report page (``paths.REPORTS``) and the MOS study's
+#: (``paths.MOS_REPORT``; until a study is analysed, a page saying how to run one), in reading
+#: order; the provenance is the index's last section.
+NAV_LABELS = {
+    **dict(zip(paths.REPORTS, ("Table 1", "Table 2", "Figures"), strict=True)),
+    paths.MOS_REPORT: "MOS study",
+}
 INDEX_LABEL = "Index"
 PROVENANCE_LABEL, PROVENANCE_ANCHOR = "Provenance", "Provenance"
 SITE_TITLE = "SRGAN replication"
@@ -429,6 +536,8 @@ nav.srgan-nav { position: sticky; top: 0; background: #fff; border-bottom: 1px s
 nav.srgan-nav a { margin-right: 1.2em; text-decoration: none; color: #0645ad; }
 nav.srgan-nav a[aria-current] { font-weight: bold; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1em 0; font-size: 0.92em; }
+.jp-OutputArea-output, .jp-RenderedHTMLCommon { overflow-x: auto; max-width: 100%; }
+details { margin: 0.5em 0 1em 0; } details summary { cursor: pointer; color: #0645ad; }
 th, td { border: 1px solid #ccc; padding: 3px 9px; text-align: right; }
 th { background: #f0f0f0; }
 td.text, th.text, tbody th, td:first-child { text-align: left; }
@@ -467,6 +576,26 @@ def page_html(title: str, body: str, current: str) -> str:
         f"<title>{html.escape(title)} – {SITE_TITLE}</title>"
         f"<style>{PAGE_STYLE}</style></head>\n<body>{nav_html(current)}\n{body}\n</body></html>\n"
     )
+
+
+#: The MOS page until a study is analysed (``srgan mos analyse`` replaces it).
+MOS_PLACEHOLDER = """\
+<h1>MOS study</h1>
+<p>No mean opinion score study has been analysed here yet. The paper's perceptual claim rests
+on one (26 raters); ours needs people too:</p>
+<ol>
+<li><code>srgan mos create</code> builds a study from the evaluated images (blind ids, a seeded
+order per rater, calibration and attention items);</li>
+<li><code>srgan mos serve</code> serves the rating page to the raters;</li>
+<li><code>srgan mos analyse</code> computes the MOS with their 95% intervals, the tests between
+methods and the rater screening, writes this page and updates the index.</li>
+</ol>
+<p class='note'>The paper's MOS are on the Table 1 and 2 pages.</p>"""
+
+
+def mos_placeholder_html() -> str:
+    """The MOS page before any study: what it will hold and how to get there."""
+    return page_html("MOS study (not run)", MOS_PLACEHOLDER, paths.MOS_REPORT)
 
 
 def markdown_html(text: str) -> str:

@@ -8,7 +8,8 @@ status ``"not run"`` and NaN scores; it never stops the tables from being built.
 
 Both tables are long ("tidy") DataFrames, one row per (dataset, method), with the columns of
 ``COLUMNS``: the paper's value, ours and ``delta = ours - paper`` for PSNR and SSIM (daala's
-variant, the paper's), our Wang SSIM, our LPIPS and NIQE where the evaluation has them (the
+variant, the paper's), our Wang SSIM, our colour difference (mean CIEDE2000 on RGB; an
+evaluation made before it has none: NaN), our LPIPS and NIQE where the evaluation has them (the
 paper has no such metric), the paper's MOS (ours comes from a MOS study: ``srgan mos``) and
 where our number came from. ``perception_points`` and ``mos_correlation`` set our perceptual
 scores beside the MOS.
@@ -37,6 +38,7 @@ import pandas as pd
 from srgan.core import paper, paths, variants
 from srgan.core.errors import UserError
 from srgan.core.fileio import atomic_write, write_json_atomic
+from srgan.metrics.colour import CIEDE2000_KEY
 
 #: Row status: our own number, a method we did not (yet) run, a number quoted from the paper,
 #: the HR originals.
@@ -55,6 +57,7 @@ COLUMNS = (
     "ssim_ours",
     "ssim_delta",
     "ssim_wang_ours",  # Wang et al. SSIM (the common one), which the paper did not report
+    "ciede2000_ours",  # mean CIEDE2000 colour difference on RGB (ours); NaN in an older JSON
     "lpips_ours",  # LPIPS (AlexNet), NaN when not computed: the paper reports no such metric
     "lpips_vgg_ours",  # LPIPS (VGG16)
     "niqe_ours",  # NIQE (no reference)
@@ -71,11 +74,14 @@ CSV, METRICS = ".csv", ".json"
 REASON_SEPARATOR = "; "
 #: Keys every dataset entry of an eval JSON must have.
 EVAL_KEYS = ("psnr", "ssim", "ssim_wang", "n_images", "images")
+#: Our colour-fidelity score (``srgan.metrics.colour``), per set and per image; an eval JSON
+#: written before it was added lacks it (its table cells are NaN, shown "–").
+COLOUR_KEY = CIEDE2000_KEY
 #: Keys an eval JSON has per set and per image when ``evaluate.perceptual`` was on
 #: (``srgan.metrics.perceptual.metric_keys``): LPIPS (AlexNet, VGG16) and NIQE; lower is better.
 PERCEPTUAL_KEYS = ("lpips", "lpips_vgg", "niqe")
 #: Decimals kept in the JSON metrics files (dvc metrics show), per score.
-JSON_DECIMALS = {"psnr": 4, "ssim": 5, "lpips": 4, "lpips_vgg": 4, "niqe": 4}
+JSON_DECIMALS = {"psnr": 4, "ssim": 5, COLOUR_KEY: 4, "lpips": 4, "lpips_vgg": 4, "niqe": 4}
 #: Depth-study files, ``paths.depth_eval_file(paths.depth_run_name(B, skip))``:
 #: results/depth/b<B>_skip<0|1>.json; the pattern reads B and the skip back.
 DEPTH_GLOB = paths.depth_eval_file(paths.depth_run_name("*", "*")).name
@@ -174,6 +180,7 @@ def _row(
         "ssim_ours": ssim,
         "ssim_delta": _delta(ssim, score.ssim),
         "ssim_wang_ours": float(entry["ssim_wang"]) if entry else math.nan,
+        f"{COLOUR_KEY}_ours": _optional(entry, COLOUR_KEY),
         **{f"{key}_ours": _optional(entry, key) for key in PERCEPTUAL_KEYS},
         "mos_paper": score.mos,
         "n_images": int(entry["n_images"]) if entry else 0,
@@ -259,8 +266,8 @@ def table_reasons(table: pd.DataFrame) -> list[str]:
 
 
 def metrics(table: pd.DataFrame, name: str) -> dict[str, Any]:
-    """Our PSNR and SSIM (daala's), and LPIPS/NIQE where evaluated, as ``{name: {dataset:
-    {method: {"psnr", "ssim", "lpips", ...}}}}``.
+    """Our PSNR and SSIM (daala's), and CIEDE2000 and LPIPS/NIQE where evaluated, as
+    ``{name: {dataset: {method: {"psnr", "ssim", "ciede2000", "lpips", ...}}}}``.
 
     Kept small for ``dvc metrics show`` / ``dvc metrics diff`` (``table2.Set5.srresnet.psnr``):
     the paper's numbers are constants, so the deltas and Wang's SSIM are in the CSV only.
@@ -407,7 +414,7 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def per_image_scores(evals_dir: Path, methods: tuple[str, ...] = paper.OUR_METHODS) -> pd.DataFrame:
     """Long table of every image score: method, label, dataset, image, psnr, ssim, ssim_wang,
-    and the perceptual scores (NaN where an evaluation has none)."""
+    ciede2000 and the perceptual scores (NaN where an evaluation has none)."""
     rows = [
         {
             "method": method,
@@ -417,13 +424,14 @@ def per_image_scores(evals_dir: Path, methods: tuple[str, ...] = paper.OUR_METHO
             "psnr": float(s["psnr"]),
             "ssim": float(s["ssim"]),
             "ssim_wang": float(s["ssim_wang"]),
+            COLOUR_KEY: _optional(s, COLOUR_KEY),
             **{key: _optional(s, key) for key in PERCEPTUAL_KEYS},
         }
         for method, data in load_evals(Path(evals_dir), methods).items()
         for dataset, entry in data.items()
         for stem, s in entry["images"].items()
     ]
-    columns = ["method", "label", "dataset", "image", "psnr", "ssim", "ssim_wang"]
+    columns = ["method", "label", "dataset", "image", "psnr", "ssim", "ssim_wang", COLOUR_KEY]
     columns += list(PERCEPTUAL_KEYS)
     return pd.DataFrame(rows, columns=columns)
 

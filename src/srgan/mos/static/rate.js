@@ -1,20 +1,36 @@
 // The rating page without surprises: buttons wait until the image is loaded, the time from
 // then to the answer is sent along, one answer per page (no double submission), keys 1-5
-// press the buttons, and the image is drawn one image pixel per screen pixel.
+// press the buttons, and the image is drawn one image pixel per screen pixel, unless the
+// window is too small to show it whole with the buttons: then it is scaled down to fit, and
+// the bar says by how much.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("rating");
   const image = document.getElementById("stimulus");
   if (!form || !image) return;
+  const stage = document.getElementById("stage");
+  const scaled = document.getElementById("scaled");
   const buttons = Array.from(form.querySelectorAll("button[name=score]"));
   const allowed = buttons.filter((b) => !b.disabled);
   let shownAt = null;
   let sent = false;
   buttons.forEach((b) => { b.disabled = true; });
-  const ready = () => {
+  const fit = () => {
     const ratio = window.devicePixelRatio || 1;
-    image.style.width = `${image.naturalWidth / ratio}px`;
-    image.style.height = `${image.naturalHeight / ratio}px`;
+    const width = image.naturalWidth / ratio;
+    const height = image.naturalHeight / ratio;
+    const style = getComputedStyle(stage);
+    const roomX = stage.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const roomY = stage.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+    const scale = Math.min(1, roomX / width, roomY / height);
+    image.style.width = `${width * scale}px`;
+    image.style.height = `${height * scale}px`;
+    scaled.hidden = scale >= 1;
+    scaled.textContent = `shown at ${Math.floor(scale * 100)}% (a larger window shows it whole at 100%)`;
+  };
+  const ready = () => {
+    fit();
+    window.addEventListener("resize", fit);
     shownAt = performance.now();
     allowed.forEach((b) => { b.disabled = false; });
   };
