@@ -1,7 +1,7 @@
 """The results page, ``reports/index.html``: "was it reproduced?", the verdict of every row of
 Tables 1 and 2 we ran against the paper's within a tolerance (:func:`verdict_html`, from
 ``tables.verdict``), its dot plot, then links to every report, table and figure, and the
-provenance line (:func:`index_html`, data gathered by ``srgan.report.notebooks.write_index``).
+provenance line (:func:`index_html`, data gathered by ``srgan.report.notebooks.build_index``).
 
 The page's frame, numbers, banner and captions are :mod:`srgan.report.render`'s. Torch-free.
 """
