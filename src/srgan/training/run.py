@@ -73,7 +73,6 @@ from srgan.core.fileio import (
 from srgan.core.runtime import resolve_device, rng_state, set_rng_state, torch_settings
 from srgan.core.variants import Schedule, Variant
 from srgan.data.patches import PIPELINE_WORDS, make_batches, resolve_pipeline
-from srgan.data.trainset import files_digest
 from srgan.models import checkpoints
 from srgan.models.losses import check_content_loss_weights
 from srgan.models.networks import SRResNet
@@ -235,11 +234,7 @@ def train(
     device = resolve_device(config.device)
     check_content_loss_weights(spec.content, config.vgg.weights)
     images_dir, files = resume.training_files(config, progress)
-    data_state = {
-        "seed": config.seed,
-        "files_digest": files_digest(files, images_dir),
-        "n_files": len(files),
-    }
+    data_state = resume.data_state(config, images_dir, files)
     if spec.adversarial and init_info is None and not checkpoints.list_checkpoints(folder):
         raise resume.init_required(spec)  # early: nothing to resume from, so no lock needed
 
