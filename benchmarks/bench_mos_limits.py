@@ -1,19 +1,20 @@
 """The rating server's limits under a bounded hostile load on 127.0.0.1.
 
     python benchmarks/bench_mos_limits.py [--rounds 5] [--oversized 20] [--half-open 1000]
-                                          [--hold-s 6] [--dir DIR]
+                                          [--hold-s 6] [--sources 4] [--dir DIR]
 
 Serves a small synthetic study with ``srgan mos serve`` (a subprocess with an open-file limit
 of 1024, like a default Linux login) and, for ``--rounds`` rounds, sends ``--oversized``
 anonymous POSTs that declare a 95 MiB body and keep sending it until the server closes, and
 opens ``--half-open`` connections that send half a request header and hold it for
-``--hold-s`` seconds, from four misbehaving machines (client addresses 127.0.0.2-5; the
-oversized POSTs from 127.0.0.6). Meanwhile one rater on 127.0.0.1 rates the study as fast as
-the pages allow. Printed: the
+``--hold-s`` seconds, from ``--sources`` misbehaving machines (client addresses 127.0.0.10
+and up; the oversized POSTs from 127.0.0.2). With more than 256 / 32 = 8 sources the
+half-open connections fill the server's connection cap, and other clients are refused too.
+Meanwhile one rater on 127.0.0.1 rates the study as fast as the pages allow. Printed: the
 server process's resident memory (before, the highest sampled every 20 ms during the load,
-after), its CPU time, how much of each oversized body it let in, the latency of the rater's
-ratings (POST /rate, committed) and pages (GET /rate) without and during the load, the
-failed ratings, and the lines the server logged.
+after), its CPU time, how much of each oversized body left the client, the latency of the
+rater's ratings (POST /rate, committed) and pages (GET /rate) without and during the load,
+the rater's failed requests, and the lines the server logged.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ CHUNK_BYTES = 64 * 1024
 #: The server's open-file limit (a default Linux login's).
 SERVER_FILES = 1024
 #: Client addresses of the misbehaving machines (any 127.x.y.z reaches this machine).
-HALF_OPEN_SOURCES = [f"127.0.0.{n}" for n in range(2, 6)]
-OVERSIZED_SOURCE = "127.0.0.6"
+FIRST_SOURCE = 10
+OVERSIZED_SOURCE = "127.0.0.2"
 SAMPLE_S = 0.02
+HTTP_OK = 200
 
 
 def rss_kib(pid: int) -> int:
@@ -128,6 +130,8 @@ class Rater:
                 return answer.status, answer.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()
+        except (urllib.error.URLError, OSError) as error:  # refused and closed mid-request
+            return 0, str(error)
 
     def rate_one(self, pages: list[float], ratings: list[float], failures: list[str]) -> bool:
         """One step (a pause or a rating); False when the study is finished."""
@@ -137,7 +141,7 @@ class Rater:
         if "Thank you" in page:
             return False
         fields = dict(re.findall(r'name="(index|item)" value="([^"]*)"', page))
-        if status != 200 or "index" not in fields:
+        if status != HTTP_OK or "index" not in fields:
             failures.append(f"GET /rate {status}: {page[:80]}")
             return True
         if "item" not in fields:
@@ -190,7 +194,9 @@ def half_open(port: int, source: str) -> socket.socket | None:
 
 def attack(port: int, args: argparse.Namespace, sent: list[int]) -> None:
     for _ in range(args.rounds):
-        sources = HALF_OPEN_SOURCES
+        sources = [
+            f"127.0.{n // 256}.{n % 256}" for n in range(FIRST_SOURCE, FIRST_SOURCE + args.sources)
+        ]
         held = [half_open(port, sources[i % len(sources)]) for i in range(args.half_open)]
         sent += [oversized_post(port) for _ in range(args.oversized)]
         time.sleep(args.hold_s)
@@ -219,6 +225,7 @@ def main() -> None:
     parser.add_argument("--oversized", type=int, default=20, help="per round")
     parser.add_argument("--half-open", type=int, default=1000, help="per round")
     parser.add_argument("--hold-s", type=float, default=6.0)
+    parser.add_argument("--sources", type=int, default=4, help="client addresses, half-open")
     parser.add_argument("--images", type=int, default=40, help="test images of the study")
     parser.add_argument("--dir", type=Path, default=None, help="where the study is built")
     args = parser.parse_args()
@@ -256,8 +263,8 @@ def main() -> None:
         logged = log.read_text()
     print(
         f"load: {args.rounds} rounds of {args.oversized} oversized POSTs (95 MiB declared) and "
-        f"{args.half_open} half-open connections held {args.hold_s:g} s; server open-file "
-        f"limit {SERVER_FILES}"
+        f"{args.half_open} half-open connections from {args.sources} addresses held "
+        f"{args.hold_s:g} s; server open-file limit {SERVER_FILES}"
     )
     print(
         f"server memory (RSS): {before / 1024:.1f} MiB before, highest {max(peak) / 1024:.1f} "

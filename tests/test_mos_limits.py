@@ -4,11 +4,13 @@ read-only study folder and a full disk."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -118,15 +120,15 @@ def test_unfinished_requests_are_closed_after_the_timeouts(study) -> None:
         assert not server.Limits().header_timeout_s > 60  # the default is seconds, not hours
 
 
-def test_connections_are_capped_in_all_and_per_client(study) -> None:
+def test_connections_are_capped_per_client_and_idle_ones_make_room(study) -> None:
     limits = server.Limits(connections=4, per_client=2)
     with running_server(study, limits) as running:
         held = [connect(running.port, "127.0.0.2") for _ in range(2)]
         for sock in held:
             sock.sendall(b"GET / HTTP/1.1\r\n")  # half a request each
-        status, headers, body = send(
-            running.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "127.0.0.2"
-        )
+        wait_for(lambda: running_open(running) == {"127.0.0.2": 2})
+        request = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        status, headers, body = send(running.port, request, "127.0.0.2")
         assert status == 503 and b"Too many connections" in body
         assert_security_headers(headers, "503 per client")
         assert Client(running.url).request("/")[0] == 200  # another client is served
@@ -134,16 +136,19 @@ def test_connections_are_capped_in_all_and_per_client(study) -> None:
         held += [connect(running.port, source) for source in ("127.0.0.3", "127.0.0.4")]
         for sock in held[2:]:
             sock.sendall(b"GET / HTTP/1.1\r\n")
-        wait_for(lambda: sum(running_open(running).values()) == 4)
-        status, headers, _ = send(running.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "127.0.0.5")
-        assert status == 503
+        wait_for(lambda: sum(running_open(running).values()) == 4)  # the cap
+        # a fifth client is let in: the connection that waited longest is closed for it
+        assert send(running.port, request, "127.0.0.5")[0] == 200
+        assert read_all(held[0]) == b""
+        assert running.server.refused == {
+            "connections per client": 1,
+            "closed to make room": 1,
+        }
         for sock in held:
             sock.close()
         wait_for(lambda: not running_open(running))
         assert Client(running.url).request("/")[0] == 200
     capped = server.Limits(connections=10**6).connection_cap()
-    import resource
-
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     assert capped == (10**6 if soft == resource.RLIM_INFINITY else soft - server.FILES_RESERVED)
 
@@ -328,3 +333,20 @@ def test_a_full_disk_tells_the_rater_the_rating_was_not_saved(tmp_path: Path) ->
     assert len(log) == 1, err  # three failures, one line
     assert "database or disk is full" in log[0]
     assert "holds every rating" in out
+
+
+def test_a_chunked_body_and_a_header_are_cut_at_their_limits(study) -> None:
+    with running_server(study) as running:
+        with connect(running.port) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            with contextlib.suppress(OSError):  # the server may close while this still sends
+                for _ in range(2 * server.MAX_BODY_BYTES // 1024):
+                    sock.sendall(b"400\r\n" + b"a" * 1024 + b"\r\n")
+            status, headers, _ = parse(read_all(sock))
+        assert status == 400
+        assert_security_headers(headers, "chunked")
+        with connect(running.port) as sock:
+            big = b"a" * (server.MAX_HEADER_BYTES + 1024)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big + b"\r\n\r\n")
+            with contextlib.suppress(ConnectionResetError):
+                assert read_all(sock) == b""  # closed, nothing read beyond the limit

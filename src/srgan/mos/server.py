@@ -275,15 +275,19 @@ def operator_log(stream: IO[str] | None = None) -> Iterator[OncePerKind]:
 
 class _BodyGuard(tornado.httputil.HTTPMessageDelegate):
     """Passes a request to the application unless its declared body is too large: then the
-    answer is 413 and the connection closes before a byte of the body is read."""
+    answer is 413 and the connection closes before a byte of the body is read. Once the
+    request is complete, its connection is no longer one the server may close to make room
+    (``GuardedServer.waiting``)."""
 
     def __init__(
         self,
         delegate: tornado.httputil.HTTPMessageDelegate,
         connection: tornado.httputil.HTTPConnection,
         server: GuardedServer,
+        server_conn: object,
     ) -> None:
         self.delegate, self.connection, self.server = delegate, connection, server
+        self.server_conn = server_conn
 
     def headers_received(self, start_line, headers):
         declared = headers.get("Content-Length", "").strip()
@@ -302,6 +306,7 @@ class _BodyGuard(tornado.httputil.HTTPMessageDelegate):
         return self.delegate.data_received(chunk)
 
     def finish(self) -> None:
+        self.server.waiting.pop(self.server_conn, None)  # handled now: not to be closed
         self.delegate.finish()
 
     def on_connection_close(self) -> None:
@@ -309,7 +314,14 @@ class _BodyGuard(tornado.httputil.HTTPMessageDelegate):
 
 
 class GuardedServer(tornado.httpserver.HTTPServer):
-    """tornado's HTTP server with a rating study's :class:`Limits`."""
+    """tornado's HTTP server with a rating study's :class:`Limits`.
+
+    A client address with ``per_client`` connections open gets 503 for the next one. When
+    all ``connection_cap()`` connections are open, the one that has waited longest for a
+    complete request (``waiting``: half-open, idle between requests, a body still coming) is
+    closed to make room for the new one, so connections that send nothing cannot lock the
+    raters out; only when every connection is being answered is the new one refused (503).
+    """
 
     def initialize(self, request_callback, limits: Limits | None = None, **kwargs: Any) -> None:
         limits = limits or Limits()
@@ -325,35 +337,69 @@ class GuardedServer(tornado.httpserver.HTTPServer):
         )
         self.limits = limits
         self.cap = limits.connection_cap()
+        #: Open connections per client address (those closed to make room no longer count).
         self.open: collections.Counter[str] = collections.Counter()
+        #: Connections without a complete request, longest waiting first.
+        self.waiting: dict[object, None] = {}
+        self.made_room: set[object] = set()
         self.refused: collections.Counter[str] = collections.Counter()
 
     def handle_stream(self, stream: tornado.iostream.IOStream, address: Any) -> None:
         client = _client(address)
-        if sum(self.open.values()) >= self.cap:
-            self.refuse(stream, 503, "connection cap", f"{self.cap} connections open", client)
-            return
         if self.open[client] >= self.limits.per_client:
             self.refuse(
                 stream, 503, "connections per client", f"{client} holds {self.open[client]}"
             )
             return
+        if sum(self.open.values()) >= self.cap and not self._make_room():
+            self.refuse(stream, 503, "connection cap", f"{self.cap} connections being answered")
+            return
         self.open[client] += 1
         _dress_bare_answers(stream)
         super().handle_stream(stream, address)
 
-    def on_close(self, server_conn: object) -> None:
-        client = _client(getattr(getattr(server_conn, "context", None), "address", None))
+    def _make_room(self) -> bool:
+        """Close the connection that has waited longest for a complete request; False when
+        there is none."""
+        if not self.waiting:
+            return False
+        oldest = next(iter(self.waiting))
+        del self.waiting[oldest]
+        self._release(oldest)
+        self.made_room.add(oldest)
+        self.refused["closed to make room"] += 1
+        log.warning(
+            "%d connections open (the cap): closed the one that had waited longest without a "
+            "complete request, from %s, to let a new one in (logged once a minute at most)",
+            self.cap,
+            _client(_address(oldest)),
+            extra={"kind": "made room"},
+        )
+        oldest.stream.close()
+        return True
+
+    def _release(self, server_conn: object) -> None:
+        client = _client(_address(server_conn))
         self.open[client] -= 1
         if self.open[client] <= 0:
             del self.open[client]
+
+    def on_close(self, server_conn: object) -> None:
+        self.waiting.pop(server_conn, None)
+        if server_conn in self.made_room:
+            self.made_room.discard(server_conn)
+        else:
+            self._release(server_conn)
         super().on_close(server_conn)
 
     def start_request(self, server_conn, request_conn):
-        return _BodyGuard(super().start_request(server_conn, request_conn), request_conn, self)
+        self.waiting.pop(server_conn, None)
+        self.waiting[server_conn] = None  # waits for its next request: the newest now
+        delegate = super().start_request(server_conn, request_conn)
+        return _BodyGuard(delegate, request_conn, self, server_conn)
 
     def refuse(
-        self, stream: tornado.iostream.IOStream, status: int, kind: str, detail: str, client=""
+        self, stream: tornado.iostream.IOStream, status: int, kind: str, detail: str
     ) -> None:
         """Answer ``status`` and close; count the refusal and log it (once per kind)."""
         self.refused[kind] += 1
@@ -383,6 +429,10 @@ def _close(stream: tornado.iostream.IOStream) -> None:
         while drained < READ_BUFFER_BYTES and (chunk := sock.recv(65536, socket.MSG_DONTWAIT)):
             drained += len(chunk)
     stream.close()
+
+
+def _address(server_conn: object) -> Any:
+    return getattr(getattr(server_conn, "context", None), "address", None)
 
 
 def _client(address: Any) -> str:
