@@ -19,12 +19,14 @@ default passwords and no debug routes: unknown paths are 404, errors never show 
 Limits for a server anyone on the lab network can reach (:class:`Limits`): a request body
 larger than a rating form is refused from its ``Content-Length``, before a byte of it is read
 (before any cookie is looked at); headers must arrive within seconds, idle connections close;
-the open connections are capped in all and per client address, below the process's open-file
-limit. Refusals are cheap (a fixed answer, the connection closed) and logged once per kind
-and minute (:class:`OncePerKind`), never per event. Every response, refusals and tornado's
-own "400" included, carries ``SECURITY_HEADERS`` and no ``Server`` header. A rating the
-database cannot store (a full disk) is answered with a page saying it was NOT saved (JSON to
-a client that asks for it); the operator's log says why.
+the open connections are capped per client address and in all, below the process's open-file
+limit, and at the cap the connection that has waited longest for a complete request makes
+room for a new one (:class:`GuardedServer`). Refusals are cheap (a fixed answer, the
+connection closed) and logged once per kind and minute (:class:`OncePerKind`), never per
+event. Every response, refusals and tornado's own "400" included, carries
+``SECURITY_HEADERS`` and no ``Server`` header. A rating the database cannot store (a full
+disk) is answered with a page saying it was NOT saved (JSON to a client that asks for it);
+the operator's log says why.
 
 This module uses paths, fileio, errors and store; tornado is imported here only.
 """
