@@ -69,7 +69,9 @@ def make_record(generator, variant: str = "srresnet_mse", step: int = 7, **chang
         model=generator.config,
         schedule=variants.schedule(config, spec, step),
         init=None,
-        data=TrainingData(files_digest="f" * 16, n_files=12, seed=config.seed),
+        data=TrainingData(
+            files_digest="f" * 16, n_files=12, seed=config.seed, files_stat_digest="e" * 16
+        ),
         weights_digest=weights_digest(generator.state_dict()),
         reasons=tuple(comparability.reasons(config, spec)),
         software=Software("0" * 40, "2.14.1", "cpu", "fp32", "2026-12-03T00:00:00+00:00"),

@@ -83,12 +83,15 @@ def make_study(root: Path, **mos) -> paths.StudyFolder:
 class Running:
     url: str
     token: str
+    port: int
+    study: object
+    server: object
 
 
 @contextmanager
-def running_server(folder: paths.StudyFolder) -> Iterator[Running]:
-    """``srgan mos serve``'s application on a free port of 127.0.0.1, in a thread."""
-    import tornado.httpserver
+def running_server(folder: paths.StudyFolder, limits=None) -> Iterator[Running]:
+    """``srgan mos serve``'s server (``server.make_server``, with ``limits``) on a free port
+    of 127.0.0.1, in a thread."""
     import tornado.netutil
 
     from srgan.mos import server
@@ -98,11 +101,13 @@ def running_server(folder: paths.StudyFolder) -> Iterator[Running]:
     port = sockets[0].getsockname()[1]
     loop = asyncio.new_event_loop()
     started = threading.Event()
+    made = []
 
     def run() -> None:
         asyncio.set_event_loop(loop)
-        http = tornado.httpserver.HTTPServer(server.make_app(study))
+        http = server.make_server(study, limits)
         http.add_sockets(sockets)
+        made.append(http)
         started.set()
         loop.run_forever()
         http.stop()
@@ -112,7 +117,7 @@ def running_server(folder: paths.StudyFolder) -> Iterator[Running]:
     thread.start()
     started.wait()
     try:
-        yield Running(f"http://127.0.0.1:{port}", study.token)
+        yield Running(f"http://127.0.0.1:{port}", study.token, port, study, made[0])
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)

@@ -3,6 +3,8 @@
 import re
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -195,3 +197,134 @@ def test_bad_config_files_are_one_line_naming_the_file(tmp_path, content, expect
         load_config(PARAMS, [profile])
     message = str(info.value)
     assert "\n" not in message and str(profile) in message and re.search(expected, message)
+
+
+# --- input that would crash or hang: bounded before it is built, typed as the code uses it ----
+
+#: Nine levels of nine aliases each: 9**9 (387 million) values once expanded, 90 in the file.
+ALIAS_BOMB = "".join(
+    f"l{level}: &l{level} [{', '.join([f'*l{level - 1}' if level else 'x'] * 9)}]\n"
+    for level in range(9)
+)
+#: The same on one line, as a --set value.
+FLOW_BOMB = (
+    "["
+    + ", ".join(
+        f"&l{level} [{', '.join([f'*l{level - 1}' if level else 'x'] * 9)}]" for level in range(9)
+    )
+    + "]"
+)
+DEEP = 5000
+
+
+def _srgan(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "srgan.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _one_line(result: subprocess.CompletedProcess, *expected: str) -> str:
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    [line] = result.stderr.splitlines()
+    for text in expected:
+        assert text in line, line
+    return line
+
+
+def test_an_alias_bomb_is_refused_at_once_naming_the_file(tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(ALIAS_BOMB)
+    started = time.monotonic()
+    with pytest.raises(UserError) as info:
+        load_config(PARAMS, [bomb])
+    message = str(info.value)
+    assert message.startswith(f"config file {bomb} is too large once its aliases are expanded")
+    assert "\n" not in message
+    with pytest.raises(UserError, match=r"^--set l=.*too large once its aliases are expanded"):
+        parse_set([f"l={FLOW_BOMB}"])
+    assert time.monotonic() - started < 5
+    # the command line, as a user meets it: one line, at once (before: minutes of work)
+    workdir = tmp_path / "run"
+    result = _srgan("train", "srresnet_mse", "--workdir", str(workdir), "--config", str(bomb))
+    _one_line(result, f"config file {bomb} is too large once its aliases are expanded")
+    assert time.monotonic() - started < 30
+
+
+def test_a_value_that_refers_to_itself_is_refused(tmp_path):
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("evaluate:\n  datasets: &d [Set5, *d]\n")
+    with pytest.raises(UserError, match=rf"^config file {loop} .*refers to itself"):
+        load_config(PARAMS, [loop])
+
+
+@pytest.mark.parametrize("opening", ["[", "{a: "])
+def test_deeply_nested_input_is_one_line_not_a_recursion_error(tmp_path, opening):
+    closing = "]" if opening == "[" else "}"
+    deep = tmp_path / "deep.yaml"
+    deep.write_text(f"model:\n  blocks: {opening * DEEP}1{closing * DEEP}\n")
+    with pytest.raises(UserError) as info:
+        load_config(PARAMS, [deep])
+    message = str(info.value)
+    assert message.startswith(f"config file {deep} is nested more than 64 levels deep (line 2")
+    value = f"{opening * DEEP}1{closing * DEEP}"
+    with pytest.raises(UserError, match=r"^--set model.blocks=\[*.*nested more than 64 levels"):
+        parse_set([f"model.blocks={value}"])
+    # aliases can nest deeper than the text: a chain of 100 anchors, two levels in the file
+    chain = "".join(f"c{i}: &c{i} [{f'*c{i - 1}' if i else 1}]\n" for i in range(100))
+    deep.write_text(chain)
+    with pytest.raises(UserError, match="nested more than 64 levels deep once its aliases"):
+        load_config(PARAMS, [deep])
+    workdir = str(tmp_path / "run")
+    result = _srgan("train", "srresnet_mse", "--workdir", workdir, "--set", f"model.blocks={value}")
+    _one_line(result, "--set model.blocks=", "nested more than 64 levels deep")
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "value"),
+    [
+        ("model.blocks=2.0", "model.blocks", "2.0"),
+        ("train.checkpoint_every=500.0", "train.checkpoint_every", "500.0"),
+        ("data.batch_size=true", "data.batch_size", "True"),
+        ("discriminator.strides=[1, 2.0]", "discriminator.strides.1", "2.0"),
+        ("train.variant_steps={srgan_mse: 1000.0}", "train.variant_steps.srgan_mse", "1000.0"),
+        ("model.long_skip=1", "model.long_skip", "1"),
+    ],
+)
+def test_integer_and_boolean_keys_take_their_own_type(tmp_path, override, key, value):
+    with pytest.raises(UserError) as info:
+        load_config(PARAMS, sets=[override])
+    assert f"bad value for {key}: {value} is not of type" in str(info.value)
+    # the same in a file
+    name, _, raw = override.partition("=")
+    *parents, leaf = name.split(".")
+    text = "".join(f"{'  ' * i}{part}:\n" for i, part in enumerate(parents))
+    profile = tmp_path / "p.yaml"
+    profile.write_text(text + f"{'  ' * len(parents)}{leaf}: {raw}\n")
+    with pytest.raises(UserError, match=rf"{re.escape(str(profile))}.*bad value for {key}: "):
+        load_config(PARAMS, [profile])
+
+
+def test_a_float_for_an_integer_is_one_line_on_the_command_line(tmp_path):
+    result = _srgan(
+        "train", "srresnet_mse", "--workdir", str(tmp_path / "run"), "--set", "model.blocks=2.0"
+    )
+    _one_line(result, "bad value for model.blocks: 2.0 is not of type 'integer'")
+    assert load_config(PARAMS, sets=["model.blocks=2"]).model.blocks == 2
+    assert load_config(PARAMS, sets=["train.srresnet.lr=1"]).train.srresnet.lr == 1.0  # a number
+
+
+def test_the_typed_config_checks_what_the_schema_lets_through():
+    from srgan.core.config import from_dict, merged_config_dict
+
+    tree = merged_config_dict(PARAMS)
+    tree["model"]["blocks"] = 2.0  # past validation (a caller building its own mapping)
+    with pytest.raises(UserError, match=r"^bad value for model.blocks: 2.0 is not an integer$"):
+        from_dict(tree)
+    tree["model"]["blocks"] = 2
+    tree["train"]["compile"] = 1
+    with pytest.raises(UserError, match=r"^bad value for train.compile: 1 is not true or false"):
+        from_dict(tree)

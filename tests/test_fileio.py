@@ -9,6 +9,7 @@ import pytest
 
 from srgan.core.errors import UserError
 from srgan.core.fileio import (
+    PRIVATE,
     atomic_write,
     git_state,
     remove_stale_temp_files,
@@ -77,3 +78,37 @@ def test_require_writable_creates_nothing_and_names_the_obstacle(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(UserError, match=rf"^--out y: cannot write there: {tmp_path / 'file'} is"):
         require_writable(tmp_path / "file" / "sub", "--out y")
+
+
+@pytest.fixture
+def umask():
+    """Set the process's umask for one test (``umask(0o027)``), restored afterwards."""
+    import os
+
+    saved = os.umask(0o022)
+    os.umask(saved)
+    yield os.umask
+    os.umask(saved)
+
+
+@pytest.mark.parametrize(("mask", "expected"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_atomic_writes_get_the_mode_the_umask_gives(tmp_path, umask, mask, expected):
+    umask(mask)
+    target = tmp_path / "result.json"
+    write_json_atomic(target, {"psnr": 30.0})
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")  # what a normal open() gives, for comparison
+    assert (target.stat().st_mode & 0o777, plain.stat().st_mode & 0o777) == (expected, expected)
+    write_text_atomic(target, "again")  # a replaced file too
+    assert target.stat().st_mode & 0o777 == expected
+
+
+@pytest.mark.parametrize("mask", [0o000, 0o022])
+def test_secrets_are_private_whatever_the_umask(tmp_path, umask, mask):
+    umask(mask)
+    target = tmp_path / "codes.txt"
+    write_text_atomic(target, "ABCD\n", permissions=PRIVATE)
+    assert target.stat().st_mode & 0o777 == 0o600
+    with atomic_write(tmp_path / "key.bin", permissions=PRIVATE) as handle:
+        handle.write(b"k")
+    assert (tmp_path / "key.bin").stat().st_mode & 0o777 == 0o600

@@ -68,7 +68,7 @@ def complete_for(base: dict[str, Any], changed: dict[str, Any], variant: str) ->
         reasons=(),
         software=Software("", "", "", "", ""),
     )
-    files = TrainingData(files_digest="", n_files=0, seed=after.seed)
+    files = TrainingData(files_digest="", n_files=0, seed=after.seed, files_stat_digest="")
     requested = resume.Requested(
         identity.run_hash(after, spec), None, variants.schedule(after, spec).steps, files
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -295,3 +296,61 @@ def test_upscale_output_comes_band_by_band_so_memory_follows_the_tile(
     assert bands == [(32, 180, 3)] * 4 + [(20, 180, 3)]
     with Image.open(tmp_path / "o.png") as im:
         assert im.size == (180, 148)
+
+
+def test_upscale_never_overwrites_an_input_and_an_output_only_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = save_checkpoint(tiny_generator(), tmp_path / "g.pt")
+    rng = np.random.default_rng(2)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(photo)
+    original = photo.read_bytes()
+    (tmp_path / "link.png").symlink_to(photo)
+    same_file = [
+        photo,  # srgan upscale photo.png -o photo.png
+        Path(os.path.relpath(photo)),  # the same file by another name
+        tmp_path / "link.png",  # through a link
+    ]
+    for output in same_file:
+        for extra in ((), ("--overwrite",)):
+            capsys.readouterr()
+            assert _upscale([photo], output, checkpoint, *extra) == 2
+            [line] = capsys.readouterr().err.splitlines()
+            assert line.startswith(f"srgan upscale: error: -o {output} is the input {photo}: ")
+            assert "an input is never overwritten" in line
+    # a folder output whose name for one input is another input
+    Image.fromarray(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "a_x4.png").write_bytes(original)
+    both = [tmp_path / "a.png", tmp_path / "a_x4.png"]
+    assert _upscale(both, tmp_path, checkpoint, "--overwrite") == 2
+    assert "is the input" in capsys.readouterr().err
+    assert photo.read_bytes() == original and (tmp_path / "a_x4.png").read_bytes() == original
+    # an existing output: only with --overwrite
+    out = tmp_path / "out.png"
+    assert _upscale([photo], out, checkpoint) == 0
+    first = out.read_bytes()
+    out.write_bytes(b"mine")
+    capsys.readouterr()
+    assert _upscale([photo], out, checkpoint) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == (
+        f"srgan upscale: error: {out} exists already: pass --overwrite to replace it, "
+        "or choose another -o"
+    )
+    assert out.read_bytes() == b"mine"
+    assert _upscale([photo], out, checkpoint, "--overwrite") == 0
+    assert out.read_bytes() == first
+
+
+def test_upscale_help_says_what_is_overwritten(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["upscale", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "An input is never overwritten; an output file that exists already only with --overwrite"
+        in text
+    )
+    assert (
+        "--overwrite replace output files that exist already (an input is never replaced)" in text
+    )

@@ -221,6 +221,7 @@ def test_the_evaluation_json_carries_the_new_keys(scorer, photo, tmp_path: Path)
         "psnr",
         "ssim",
         "ssim_wang",
+        "ciede2000",
         "lpips",
         "lpips_vgg",
         "niqe",
@@ -229,7 +230,9 @@ def test_the_evaluation_json_carries_the_new_keys(scorer, photo, tmp_path: Path)
     ]
     images = result["images"]
     for scores in images.values():
-        assert list(scores) == ["psnr", "ssim", "ssim_wang", "lpips", "lpips_vgg", "niqe"]
+        assert list(scores) == [
+            "psnr", "ssim", "ssim_wang", "ciede2000", "lpips", "lpips_vgg", "niqe"
+        ]  # fmt: skip
         assert scores["lpips"] > 0
     assert result["lpips"] == pytest.approx(np.mean([s["lpips"] for s in images.values()]))
     assert np.isnan(images["gray"]["niqe"]) and np.isnan(result["niqe"])  # 92 px after the crop
@@ -247,7 +250,7 @@ def test_cli_writes_perceptual_scores(photo, tmp_path: Path, capsys) -> None:
     assert (
         {"lpips", "lpips_vgg", "niqe"}
         <= set(row)
-        <= {*tables.EVAL_KEYS, "lpips", "lpips_vgg", "niqe"}
+        <= {*tables.EVAL_KEYS, "ciede2000", "lpips", "lpips_vgg", "niqe"}
     )
     assert f"LPIPS {row['lpips']:.4f}, LPIPS-VGG" in capsys.readouterr().out
 

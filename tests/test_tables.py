@@ -553,3 +553,114 @@ def test_perceptual_columns_points_and_mos_correlation(tmp_path: Path) -> None:
     shown = render.correlation_frame(tables.mos_correlation(points))
     assert shown.columns.tolist() == ["test set", "our score", "methods", "Spearman ρ vs MOS", "p"]
     assert "-1.00" in shown["Spearman ρ vs MOS"].tolist()
+
+
+# --- damaged result files: one line naming the file and the field, exit 2 ---------------------
+
+
+def _srgan_tables(tmp_path: Path) -> list[str]:
+    return ["tables", "--evals-dir", str(tmp_path / "eval"), "--out-dir",
+            str(tmp_path / "tables"), "--params", str(REPO / "params.yaml")]  # fmt: skip
+
+
+def _srgan_index(tmp_path: Path) -> list[str]:
+    return ["index", "--reports-dir", str(tmp_path / "reports"), "--tables-dir",
+            str(tmp_path / "tables"), "--runs-dir", str(tmp_path / "runs"),
+            "--params", str(REPO / "params.yaml")]  # fmt: skip
+
+
+def _one_line_error(capsys, command: str, *expected: str) -> str:
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"srgan {command}: error: ") and "Traceback" not in line, line
+    for text in expected:
+        assert text in line, line
+    return line
+
+
+@pytest.mark.parametrize(
+    ("damage", "field"),
+    [
+        (lambda e: e["Set5"].update(psnr="abc"), "'Set5': psnr is 'abc', not a number"),
+        (lambda e: e["Set5"].update(ssim=None), "'Set5': ssim is None, not a number"),
+        (lambda e: e["Set5"].update(n_images="2"), "'Set5': n_images is '2', not a whole number"),
+        (lambda e: e["Set5"].update(images=[]), "'Set5': images is [], not a mapping"),
+        (
+            lambda e: e["Set5"]["images"]["a"].update(ssim_wang="x"),
+            "'Set5', image 'a': ssim_wang is 'x', not a number",
+        ),
+        (lambda e: e["Set5"].update(lpips=True), "'Set5': lpips is True, not a number"),
+        (lambda e: e.update(Set5=3), "'Set5' is 3, not a mapping of scores"),
+    ],
+)
+def test_a_non_number_where_a_score_belongs_is_one_line(tmp_path, capsys, damage, field) -> None:
+    write_evals(tmp_path / "eval")
+    path = tmp_path / "eval" / "bicubic.json"
+    data = json.loads(path.read_text())
+    damage(data)
+    path.write_text(json.dumps(data))
+    assert main(_srgan_tables(tmp_path)) == 2
+    _one_line_error(capsys, "tables", f"evaluation file {path}: dataset {field}")
+
+
+def test_an_empty_or_cut_evaluation_file_is_one_line(tmp_path, capsys) -> None:
+    write_evals(tmp_path / "eval")
+    path = tmp_path / "eval" / "bicubic.json"
+    text = path.read_text()
+    for damaged in ("", text[: len(text) // 2]):
+        path.write_text(damaged)
+        assert main(_srgan_tables(tmp_path)) == 2
+        _one_line_error(capsys, "tables", f"evaluation file {path} is not valid JSON")
+
+
+def _tables_written(tmp_path: Path) -> Path:
+    write_evals(tmp_path / "eval")
+    tables.write_tables(tmp_path / "eval", tmp_path / "tables")
+    return tmp_path / "tables"
+
+
+def test_a_cut_table_is_detected_not_read_short(tmp_path, capsys) -> None:
+    folder = _tables_written(tmp_path)
+    path = folder / "table1.csv"
+    whole = path.read_text()
+    lines = whole.splitlines(keepends=True)
+    assert len(lines) == 1 + 15  # Set5, Set14, BSD100 x five variants
+    assert main(_srgan_index(tmp_path)) == 0
+    cuts = {
+        "in a row": whole[: len(whole) - 40],
+        "a row boundary": "".join(lines[:-3]),
+        "a data set's end": "".join(lines[:11]),  # BSD100's rows gone, every group complete
+        "the header only": lines[0],
+        "inside the header": lines[0][:50],
+        "empty": "",
+    }
+    for what, text in cuts.items():
+        path.write_text(text)
+        assert main(_srgan_index(tmp_path)) == 2, what
+        line = _one_line_error(capsys, "index", f"table file {path}")
+        assert "srgan tables" in line, (what, line)  # says what to run
+    path.write_text("".join(lines[:11]))
+    with pytest.raises(UserError, match=r"lacks the rows of BSD100 that table1.json has"):
+        tables.read_table(path)
+    path.write_text("".join(lines[:-3]))
+    with pytest.raises(UserError, match=r"BSD100 has 2 of the 5 rows of srresnet_mse, "):
+        tables.read_table(path)
+
+
+def test_a_non_number_in_a_table_is_one_line(tmp_path, capsys) -> None:
+    folder = _tables_written(tmp_path)
+    path = folder / "table2.csv"
+    frame = pd.read_csv(path, keep_default_na=False)
+    frame.loc[3, "psnr_ours"] = "abc"
+    frame.to_csv(path, index=False)
+    assert main(_srgan_index(tmp_path)) == 2
+    row = f"line 5 ({frame.loc[3, 'dataset']}, {frame.loc[3, 'method']})"
+    _one_line_error(capsys, "index", f"table file {path}, {row}: psnr_ours is 'abc', not a number")
+    frame.loc[3, "psnr_ours"] = "31.0"
+    frame.loc[4, "status"] = "maybe"
+    frame.to_csv(path, index=False)
+    assert main(_srgan_index(tmp_path)) == 2
+    _one_line_error(capsys, "index", "status is 'maybe', not one of ours, not run, quoted")
+    frame.loc[4, "status"] = "ours"
+    frame.drop(columns=["ssim_delta"]).to_csv(path, index=False)
+    assert main(_srgan_index(tmp_path)) == 2
+    _one_line_error(capsys, "index", f"table file {path} lacks the column ssim_delta")

@@ -188,6 +188,7 @@ def test_mos_target_is_separate(workdir):
     ("args", "message"),
     [
         (["--config", "set=[model.blocks=0]"], "bad value for model.blocks"),
+        (["--config", "set=[model.blocks=2.0]"], "model.blocks: 2.0 is not of type 'integer'"),
         (["--config", "set=data.train_set=T91"], "data.train_set T91 has no download"),
     ],
 )
@@ -199,6 +200,15 @@ def test_bad_config_fails_before_any_job(workdir, args, message):
     # nothing was started: no job log, no data folder
     assert not (workdir / "logs").exists()
     assert not (workdir / "data").exists()
+
+
+def test_an_alias_bomb_profile_is_refused_at_once(workdir):
+    levels = [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}' if n else 'x'] * 9)}]\n" for n in range(9)]
+    (workdir / "bomb.yaml").write_text("".join(levels))  # 9**9 values once expanded
+    result = snakemake(workdir, "--dry-run", "--configfile", "bomb.yaml", timeout=60)
+    assert result.returncode != 0
+    said = result.stdout + result.stderr  # a dry run reports on stdout
+    assert "bad configuration: config file bomb.yaml is too large once its aliases" in said
 
 
 def test_bad_profile_file_is_named(workdir):

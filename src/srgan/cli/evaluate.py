@@ -119,6 +119,7 @@ def _cmd_upscale(args: argparse.Namespace) -> None:
         overlap=args.overlap,
         device=args.device,
         progress=show_progress(args),
+        overwrite=args.overwrite,
     )
 
 
@@ -126,7 +127,8 @@ def add_upscale(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "upscale",
         help="super-resolve your own images (PNG/JPEG, any size, tiled)",
-        description="Super-resolve images 4x with a trained generator.",
+        description="Super-resolve images 4x with a trained generator. An input is never "
+        "overwritten; an output file that exists already only with --overwrite.",
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     p.add_argument(
@@ -142,5 +144,10 @@ def add_upscale(sub: argparse._SubParsersAction) -> None:
         "radius, 40 for 16 blocks, which makes tiling exact)",
     )
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace output files that exist already (an input is never replaced)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_upscale)

@@ -30,7 +30,7 @@ def _cmd_create(args: argparse.Namespace) -> None:
     folder = study.create_study(
         config, args.out, args.images_dir, args.methods, progress=not args.no_progress
     )
-    database = store.Store(folder.database)
+    database = store.Store(folder.database, writable=False)
     try:
         positions, codes = database.layout.total, [row["code"] for row in database.progress()]
     finally:
@@ -52,7 +52,7 @@ def _cmd_analyse(args: argparse.Namespace) -> None:
 
     ratings_file = args.ratings
     if ratings_file is None:
-        database = store.Store(paths.StudyFolder(args.study).database)
+        database = store.Store(paths.StudyFolder(args.study).database, writable=False)
         try:
             text = database.export_csv()
         finally:

@@ -6,7 +6,12 @@ One file, ``params.yaml``, holds the paper's settings; Snakemake reads it as its
 against ``config_schema.yaml`` (a wrong key or value names itself in a ``UserError``)
 and turned into the typed, frozen dataclasses below. Beyond the schema: a number must be
 finite (YAML's ``.nan`` and ``.inf`` pass JSON Schema's bounds), a file must be UTF-8 YAML,
-and a key given twice in one mapping is an error, not a silent override.
+and a key given twice in one mapping is an error, not a silent override. YAML is measured
+before it is built (files and ``--set`` values alike): more than ``MAX_YAML_NODES`` values
+once its aliases are expanded (an "alias bomb"), more than ``MAX_YAML_DEPTH`` levels of
+nesting, or a value that contains itself is refused in one line. Types are checked as the
+code uses them: an integer key takes a whole number written as one (``2``, not ``2.0``; not
+``true``), by the schema and again when the typed dataclasses are built.
 
 This module is a leaf: it imports nothing else from the package but ``errors`` (and ``fileio``
 to write the effective configuration).
@@ -38,7 +43,10 @@ PERCEPTUAL_STANDIN = "standin"
 
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
 PARAMS_FILE = "params.yaml"
-#: The profiles' files, beside params.yaml: ``config/<profile>.yaml``.
+#: The most values (scalars, lists, mappings) a YAML document may stand for once its aliases
+#: are expanded, and the deepest nesting it may have (params.yaml: about 300 values, 5 levels).
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -218,8 +226,8 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing, undecodable or malformed file (a key given twice
-    included) is a one-line ``UserError`` naming it."""
+    """Read a YAML mapping; a missing, undecodable, malformed or oversized file (a key given
+    twice, an alias bomb, deep nesting included) is a one-line ``UserError`` naming it."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -230,7 +238,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
             "save it as UTF-8"
         ) from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: plain data only
+        data = load_bounded(text, _UniqueKeyLoader)  # a SafeLoader: plain data only
+    except _Unbounded as exc:
+        raise UserError(f"config file {path} {exc}") from None
     except yaml.YAMLError as exc:
         raise UserError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") from None
     if data is None:
@@ -240,6 +250,90 @@ def read_yaml(path: Path) -> dict[str, Any]:
             f"config file {path} must hold a mapping of keys, not {type(data).__name__}"
         )
     return data
+
+
+class _Unbounded(Exception):
+    """YAML that stands for too much data, too deeply nested, or for itself (the message
+    continues "config file X ...")."""
+
+
+def load_bounded(text: str, loader_class: type[yaml.SafeLoader] = yaml.SafeLoader) -> Any:
+    """YAML text as data, measured before it is built: the nesting of the text is read from
+    the parser's events (no recursion), then the node graph's size and depth with its aliases
+    expanded (counted, not expanded: a graph of n nodes in O(n)). ``_Unbounded`` beyond
+    ``MAX_YAML_NODES`` values or ``MAX_YAML_DEPTH`` levels, or for a value that contains
+    itself; ``yaml.YAMLError`` for malformed text."""
+    depth = 0
+    for event in yaml.parse(text, Loader=loader_class):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                mark = event.start_mark
+                raise _Unbounded(
+                    f"is nested more than {MAX_YAML_DEPTH} levels deep (line {mark.line + 1}, "
+                    f"column {mark.column + 1})"
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size, deepest = _expanded_size(node)
+        if size > MAX_YAML_NODES:
+            raise _Unbounded(
+                f"is too large once its aliases are expanded: {size} values, at most "
+                f"{MAX_YAML_NODES} (an alias bomb?)"
+            )
+        if deepest > MAX_YAML_DEPTH:
+            raise _Unbounded(
+                f"is nested more than {MAX_YAML_DEPTH} levels deep once its aliases are expanded"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(root: yaml.Node) -> tuple[int, int]:
+    """(values, levels) of the data the node graph ``root`` stands for, its aliases (shared
+    nodes) counted at every place they occur. Depth-first with an explicit stack; a node met
+    again on its own path is a value containing itself (``_Unbounded``)."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        children = _child_nodes(node)
+        if finished:
+            size[key] = 1 + sum(size[id(child)] for child in children)
+            depth[key] = 1 + max((depth[id(child)] for child in children), default=0)
+            on_path.discard(key)
+            continue
+        if key in size:
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        for child in children:
+            if id(child) in on_path:
+                mark = child.start_mark
+                raise _Unbounded(
+                    f"holds a value that refers to itself through an alias (line "
+                    f"{mark.line + 1}, column {mark.column + 1})"
+                )
+            if id(child) not in size:
+                stack.append((child, False))
+    return size[id(root)], depth[id(root)]
+
+
+def _child_nodes(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -272,7 +366,10 @@ def parse_set(items: list[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key or any(not part for part in key.split(".")):
             raise UserError(f"--set expects key=value with a dotted key, got {item!r}")
-        value = _parse_scalar(raw)
+        try:
+            value = _parse_scalar(raw)
+        except _Unbounded as exc:
+            raise UserError(f"--set {_shortened(item)} {exc}") from None
         node = result
         parts = key.split(".")
         for part in parts[:-1]:
@@ -283,10 +380,19 @@ def parse_set(items: list[str]) -> dict[str, Any]:
     return result
 
 
+#: Characters of a ``--set`` item quoted in an error message.
+SHOWN_SET_CHARS = 60
+
+
+def _shortened(item: str) -> str:
+    return item if len(item) <= SHOWN_SET_CHARS else item[:SHOWN_SET_CHARS] + "..."
+
+
 def _parse_scalar(raw: str) -> Any:
-    """A ``--set`` value as YAML reads it; ``1e-4`` is a float too (YAML 1.1 wants ``1.0e-4``)."""
+    """A ``--set`` value as YAML reads it (``load_bounded``: ``_Unbounded`` for an alias bomb
+    or deep nesting); ``1e-4`` is a float too (YAML 1.1 wants ``1.0e-4``)."""
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = load_bounded(raw) if raw != "" else ""
     except yaml.YAMLError:
         return raw
     if isinstance(value, str):
@@ -380,7 +486,7 @@ def validate(config: dict[str, Any], source: str = "config") -> None:
         if isinstance(value, float) and not math.isfinite(value):
             raise UserError(f"{source}: bad value for {key}: {value} is not a finite number")
 
-    validator = jsonschema.Draft7Validator(load_schema())
+    validator = _strict_validator(jsonschema)(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if not errors:
         _check_relations(config, source)
@@ -394,7 +500,21 @@ def validate(config: dict[str, Any], source: str = "config") -> None:
         raise UserError(
             f"{source}: unknown key {', '.join(unknown)} {where} (known: {', '.join(allowed)})"
         )
-    raise UserError(f"{source}: bad value for {key}: {error.message}")
+    hint = ""
+    if error.validator == "type" and isinstance(error.instance, float | bool):
+        hint = " (an integer key takes a whole number written as one, e.g. 2, not 2.0)"
+    raise UserError(f"{source}: bad value for {key}: {error.message}{hint}")
+
+
+def _is_integer(_checker: Any, value: Any) -> bool:
+    """JSON Schema's "integer" as the code uses it: an ``int``, not ``2.0``, not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _strict_validator(jsonschema: Any) -> Any:
+    """Draft 7 with ``_is_integer`` for "integer" (the draft lets 2.0 pass as an integer)."""
+    checker = jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _is_integer)
+    return jsonschema.validators.extend(jsonschema.Draft7Validator, type_checker=checker)
 
 
 def check_crop_size(crop_size: int, scale: int, source: str = "config") -> None:
@@ -434,23 +554,53 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 def from_dict(data: dict[str, Any]) -> Config:
-    return _build(Config, data)
+    """The typed configuration of a validated mapping; a value of another type than its
+    field's (an integer given as 2.0, a bool as 1) is a UserError naming its key."""
+    return _build(Config, data, "")
 
 
-def _build(cls: type, data: dict[str, Any]) -> Any:
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     hints = get_type_hints(cls)
     values = {}
     for field in fields(cls):
         hint = hints[field.name]
         value = data[field.name]
-        if is_dataclass(hint):
-            value = _build(hint, value)
-        elif get_origin(hint) is tuple:
-            value = tuple(value)
-        elif hint is float or float in get_args(hint):
-            value = float(value) if isinstance(value, int | float) else value
-        values[field.name] = value
+        key = f"{prefix}{field.name}"
+        nested = is_dataclass(hint)
+        values[field.name] = _build(hint, value, f"{key}.") if nested else _typed(value, hint, key)
     return cls(**values)
+
+
+def _typed(value: Any, hint: Any, key: str) -> Any:
+    """``value`` as field type ``hint`` uses it (ints to float where a float is meant, lists
+    to tuples), or a UserError: int means an int (not a bool, not 2.0), bool a bool."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is tuple:
+        item = args[0]
+        return tuple(_typed(v, item, f"{key}.{i}") for i, v in enumerate(_listed(value, key)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"bad value for {key}: {value!r} is not a mapping")
+        return {k: _typed(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if args and type(None) in args:  # X | None
+        return None if value is None else _typed(value, args[0], key)
+    if hint is bool and not isinstance(value, bool):
+        raise UserError(f"bad value for {key}: {value!r} is not true or false")
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise UserError(f"bad value for {key}: {value!r} is not an integer")
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UserError(f"bad value for {key}: {value!r} is not a number")
+        return float(value)
+    if hint is str and not isinstance(value, str):
+        raise UserError(f"bad value for {key}: {value!r} is not text")
+    return value
+
+
+def _listed(value: Any, key: str) -> list[Any]:
+    if not isinstance(value, list | tuple):
+        raise UserError(f"bad value for {key}: {value!r} is not a list")
+    return list(value)
 
 
 def _to_plain(obj: Any) -> Any:

@@ -4,7 +4,10 @@ A leaf module: it imports nothing else of the package but ``errors``, and every 
 use it. Every result, checkpoint, table and image the project writes goes through
 ``atomic_write``: a temp file in the same folder (unique name, so two writers never share
 one), flushed and fsynced, then renamed over the target. A kill at any moment leaves either
-the old file or the new one, never a torn one. A folder is written the same way
+the old file or the new one, never a torn one. The file gets the mode a plain ``open()``
+would give a new file (0666 less the umask: 0644 under umask 022), so a team's results stay
+readable; a secret (a study's database, its rater codes) is written with
+``permissions=PRIVATE`` and is 0600 whatever the umask. A folder is written the same way
 (``replaced_folder``: a temp sibling that replaces it at the end). ``file_lock`` is the one
 advisory lock (training folders, decoded-image stores), and ``read_sums``/``format_sums``
 the one reader and writer of ``sha256sum`` lists (manifests, a mirror's ``SHA256SUMS``).
@@ -20,9 +23,9 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -39,19 +42,25 @@ GIT_TIMEOUT_S = 10
 #: Write failures that are the machine's state, not a bug: a full disk or quota, a read-only
 #: file system, no permission. The CLI reports them in one line.
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+#: The mode of a new file before the umask (what ``open()`` uses), and of a secret (exact).
+NEW_FILE_MODE = 0o666
+PRIVATE = 0o600
+#: Random bytes in a temp file's name (``secrets.token_hex``); a clash is retried.
+TEMP_NAME_BYTES = 6
 
 
 @contextlib.contextmanager
-def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
+def atomic_write(path: Path, mode: str = "wb", permissions: int | None = None) -> Iterator[IO[Any]]:
     """Open a temp file beside ``path`` for writing; on success it replaces ``path``.
 
-    On any exception (Ctrl-C included) the temp file is removed and ``path`` is untouched;
-    an ``OSError`` with an errno but no file name (a full disk) is given ``path`` as its
-    file name.
+    The file's mode is what ``open()`` gives a new file (the umask applies), or exactly
+    ``permissions`` (e.g. ``PRIVATE``), set before a byte is written. On any exception
+    (Ctrl-C included) the temp file is removed and ``path`` is untouched; an ``OSError`` with
+    an errno but no file name (a full disk) is given ``path`` as its file name.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path, permissions)
     try:
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as handle:
@@ -65,6 +74,27 @@ def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
             exc.filename = str(path)
         raise
     _fsync_folder(path.parent)
+
+
+def _create_temp(path: Path, permissions: int | None) -> tuple[int, Path]:
+    """A new, empty ``.<name>.<random>.tmp`` beside ``path``, open for writing. The kernel
+    applies the umask to ``NEW_FILE_MODE`` as it does for ``open()``; ``permissions`` is then
+    set exactly (a secret is created 0600 less the umask, so never readable by others)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(TEMP_NAME_BYTES)}.tmp")
+        create = NEW_FILE_MODE if permissions is None else permissions
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, create)
+        except FileExistsError:
+            continue
+        if permissions is not None:
+            try:
+                os.fchmod(fd, permissions)
+            except BaseException:
+                os.close(fd)
+                tmp.unlink(missing_ok=True)
+                raise
+        return fd, tmp
 
 
 def require_writable(folder: Path, what: str) -> None:
@@ -86,12 +116,15 @@ def require_writable(folder: Path, what: str) -> None:
     raise UserError(f"{what}: cannot write there: {reason}")
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    with atomic_write(path, "w") as handle:
+def write_text_atomic(path: Path, text: str, permissions: int | None = None) -> None:
+    """``text`` as UTF-8, atomically (``permissions`` as in ``atomic_write``)."""
+    with atomic_write(path, "w", permissions) as handle:
         handle.write(text)
 
 
-def write_json_atomic(path: Path, data: Any, allow_infinity: bool = False) -> None:
+def write_json_atomic(
+    path: Path, data: Any, allow_infinity: bool = False, permissions: int | None = None
+) -> None:
     """JSON with two-space indents and a final newline, atomically.
 
     NaN and infinities are refused (strict JSON) unless ``allow_infinity``: then they are
@@ -100,7 +133,7 @@ def write_json_atomic(path: Path, data: Any, allow_infinity: bool = False) -> No
     an infinite PSNR.
     """
     text = json.dumps(data, indent=2, allow_nan=allow_infinity)
-    write_text_atomic(path, text + "\n")
+    write_text_atomic(path, text + "\n", permissions)
 
 
 @contextlib.contextmanager

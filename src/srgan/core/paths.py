@@ -254,7 +254,9 @@ class StudyFolder:
     ``manifest.json`` records every stimulus (its source, hashes), the seeds, the rater codes
     and the software version; ``study.sqlite`` holds the plan and every rating;
     ``stimuli/<id>.png`` the images as served, named by opaque ids; ``codes.txt`` the rater
-    codes to hand out; ``.lock`` is held while a server runs on the study.
+    codes to hand out; ``.lock`` is held while a server runs on the study. The ``secrets``
+    (the database with its WAL files, the codes, the manifest: they name every rater code,
+    the cookie secret and the method behind each stimulus) are readable by their owner only.
     """
 
     root: Path
@@ -284,6 +286,12 @@ class StudyFolder:
     @property
     def lock(self) -> Path:
         return self.root / ".lock"
+
+    @property
+    def secrets(self) -> tuple[Path, ...]:
+        database = self.database
+        wal, shm = (database.with_name(database.name + end) for end in ("-wal", "-shm"))
+        return (database, wal, shm, self.codes, self.manifest)
 
 
 def rebased(path: Path, top: Path) -> Path:
@@ -359,3 +367,9 @@ class RunFolder:
     @property
     def lock(self) -> Path:
         return self.root / ".lock"
+
+    @property
+    def secrets(self) -> tuple[Path, ...]:
+        database = self.database
+        wal, shm = (database.with_name(database.name + end) for end in ("-wal", "-shm"))
+        return (database, wal, shm, self.codes, self.manifest)

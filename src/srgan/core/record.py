@@ -54,11 +54,14 @@ class InitModel:
 
 @dataclass(frozen=True)
 class TrainingData:
-    """The training files a run saw: their content digest and count, and the data seed."""
+    """The training files a run saw: their content digest and count, the data seed, and their
+    names, sizes and modification times (``files_stat_digest``: how earlier versions knew
+    them, ``srgan.training.resume.other_training_images``)."""
 
     files_digest: str
     n_files: int
     seed: int
+    files_stat_digest: str
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,12 @@
 
 1. ``scan_images`` lists the image files of the training folder (recursively, sorted by
    relative path) and decodes every one of them fully once, because a truncated JPEG or PNG
-   often only fails at full decode. The result per file (its size, or why it is unusable) is
-   kept in a manifest under ``cache_dir`` keyed by (path, byte size, mtime), so a rerun only
-   stats the files and decodes new or changed ones. Unusable: unreadable, corrupt or truncated
-   files, non-images with an image extension, images smaller than the crop. Unusual but valid
-   images (gray, palette, RGBA, 16-bit, CMYK) are kept and come out as RGB.
+   often only fails at full decode. The result per file (its size, or why it is unusable,
+   and the sha256 of its bytes) is kept in a manifest under ``cache_dir`` keyed by (path,
+   byte size, mtime), so a rerun only stats the files and reads new or changed ones.
+   Unusable: unreadable, corrupt or truncated files, non-images with an image extension,
+   images smaller than the crop. Unusual but valid images (gray, palette, RGBA, 16-bit, CMYK)
+   are kept and come out as RGB.
 
 2. Pixels come from a decoded-image store (``DecodedStore``: every image decoded once into
    one uint8 file under the cache folder, shared through the page cache by all workers and all
@@ -15,8 +16,12 @@
    this only helps when it holds the whole training set, because every image recurs once per
    epoch).
 
-3. ``files_digest`` is the one hash of a training file list (names, sizes, mtimes): a run
-   records it to refuse resuming on other images, and the store is named by it.
+3. ``files_digest`` is the identity of a training file list, from content (names, sizes,
+   sha256 of the bytes): a run records it and resumes only on the same images, wherever they
+   are and whenever they were copied (``cp -r``, ``tar``, the data step rerun). The sha256
+   come from the scan manifest, so a warm start reads no image. ``files_stat_digest``
+   (names, sizes, mtimes) names the decoded store, and recognises the training images of a
+   checkpoint written before identities came from content.
 
 The crops and batches made from these pixels are :mod:`srgan.data.patches`'s.
 This module uses ``srgan.imageops`` and the leaves ``srgan.core.errors`` and ``srgan.core.fileio``.
@@ -39,7 +44,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from srgan.core.errors import UserError
-from srgan.core.fileio import atomic_write, file_lock, write_text_atomic
+from srgan.core.fileio import atomic_write, file_lock, sha256_file, write_text_atomic
 from srgan.image.io import IMAGE_EXTENSIONS, list_image_files, read_image
 
 log = logging.getLogger(__name__)
@@ -56,6 +61,9 @@ STORE_DISK_MARGIN_BYTES = 1 << 30
 MAX_DECODE_THREADS = 16
 
 ImageCheck = tuple[int, int] | str  # (height, width) of a usable image, or why it is unusable
+#: How a content identity (``files_digest``) starts; an older checkpoint's identity of names,
+#: sizes and mtimes (``files_stat_digest``) is 16 hex digits without it.
+CONTENT_DIGEST_PREFIX = "sha256:"
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,35 +197,66 @@ def _check_all(
     threads: int | None,
     progress: bool = True,
 ) -> list[ImageCheck]:
-    """``check_image`` of every file, taken from the manifest where (size, mtime) match."""
+    """``check_image`` of every file, taken from the manifest where (size, mtime) match. The
+    manifest also keeps each file's sha256 (read beside the decoding, or alone for an entry
+    of an older manifest that has none)."""
     manifest_path = None if cache_dir is None else _manifest_path(cache_dir, folder)
     old = _load_manifest(manifest_path) if manifest_path else {}
     names = [path.relative_to(folder).as_posix() for path in files]
     stats = [_stat_key(path) for path in files]
     checks: dict[int, ImageCheck] = {}
-    todo = []
+    sums: dict[int, str | None] = {}
+    todo, unhashed = [], []
     for i, (name, stat) in enumerate(zip(names, stats, strict=True)):
         entry = old.get(name)
         if stat is None:
             checks[i] = VANISHED
-        elif isinstance(entry, list) and len(entry) == 3 and entry[:2] == stat:
+        elif _fresh(entry, stat):
             checks[i] = entry[2] if isinstance(entry[2], str) else (entry[2][0], entry[2][1])
+            sums[i] = entry[3] if len(entry) == 4 else None
+            if sums[i] is None and manifest_path is not None:
+                unhashed.append(i)
         else:
             todo.append(i)
-    if todo:
+    if todo or unhashed:
         with ThreadPoolExecutor(_decode_threads(threads)) as pool:
-            results = pool.map(check_image, (files[i] for i in todo))
+            results = pool.map(_check_and_hash, (files[i] for i in todo))
             bar = tqdm(results, total=len(todo), desc="checking images", disable=_no_bar(progress))
-            checks.update(zip(todo, bar, strict=True))
+            for i, (check, digest) in zip(todo, bar, strict=True):
+                checks[i], sums[i] = check, digest
+            hashed = pool.map(_sha256_or_none, (files[i] for i in unhashed))
+            sums.update(zip(unhashed, hashed, strict=True))
     if manifest_path is not None:
         new = {
-            name: [*stat, checks[i] if isinstance(checks[i], str) else list(checks[i])]
+            name: [*stat, _stored(checks[i]), *([sums[i]] if sums.get(i) else [])]
             for i, (name, stat) in enumerate(zip(names, stats, strict=True))
             if stat is not None and checks[i] not in (VANISHED, NO_PERMISSION)
         }
         if new != old:
             _save_manifest(manifest_path, folder, new)
     return [checks[i] for i in range(len(files))]
+
+
+def _fresh(entry: object, stat: list[int]) -> bool:
+    """Whether a manifest entry ([bytes, mtime_ns, check] or [..., check, sha256]) is of a
+    file with this [bytes, mtime_ns]."""
+    return isinstance(entry, list) and len(entry) in (3, 4) and entry[:2] == stat
+
+
+def _stored(check: ImageCheck) -> str | list[int]:
+    return check if isinstance(check, str) else list(check)
+
+
+def _check_and_hash(path: Path) -> tuple[ImageCheck, str | None]:
+    """``check_image`` and the sha256 of the file (read again, from the page cache)."""
+    return check_image(path), _sha256_or_none(path)
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
 
 
 def _stat_key(path: Path) -> list[int] | None:
@@ -307,7 +346,7 @@ def open_store(
 ) -> DecodedStore | None:
     """The decoded store of ``files`` under ``store_dir``, built first if needed.
 
-    The store is named by ``files_digest`` (paths, sizes, mtimes), so a changed file
+    The store is named by ``files_stat_digest`` (paths, sizes, mtimes), so a changed file
     list gets a new store (old ones are not deleted). Building decodes every image once
     (threads; a lock file makes concurrent runs wait for one builder; a progress bar unless
     ``progress`` is False) and writes atomically: the pixel file is complete and fsynced
@@ -316,7 +355,7 @@ def open_store(
     """
     store_dir = Path(store_dir)
     store_dir.mkdir(parents=True, exist_ok=True)
-    key = f"v{CACHE_VERSION}-{files_digest(files)}"
+    key = f"v{CACHE_VERSION}-{files_stat_digest(files)}"
     pixels_path = store_dir / f"decoded-{key}.u8"
     index_path = store_dir / f"decoded-{key}.index.npy"
     with file_lock(store_dir / f"decoded-{key}.lock"):
@@ -343,10 +382,33 @@ def open_store(
     return DecodedStore(pixels_path, index)
 
 
-def files_digest(files: Sequence[Path], root: Path | None = None) -> str:
-    """The one hash of a training file list: each file's name (relative to ``root``, or its
-    resolved path without one), byte size and mtime. A file replaced in place (same name and
-    size) counts as another file too."""
+def files_digest(files: Sequence[Path], root: Path, cache_dir: Path | None = None) -> str:
+    """The identity of a training file list, from content: ``sha256:`` and the sha256 of one
+    line per file, in order: its name relative to ``root`` (the order of the files is the
+    data order), its byte size and the sha256 of its bytes. The same images copied elsewhere
+    or rewritten (new mtimes) give the same identity; a renamed, added or changed file gives
+    another. A file's sha256 comes from the scan manifest in ``cache_dir`` (``scan_images``)
+    when its size and mtime are those recorded; other files are read. A file changed without
+    changing its size or mtime is not noticed (as ``make`` or ``rsync`` would not)."""
+    root = Path(root)
+    manifest = _load_manifest(_manifest_path(cache_dir, root)) if cache_dir is not None else {}
+    digest = hashlib.sha256()
+    for path in map(Path, files):
+        name = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        stat = _stat_key(path)
+        if stat is None:
+            raise UserError(f"training image {path} vanished or cannot be read")
+        entry = manifest.get(name)
+        known = _fresh(entry, stat) and len(entry) == 4
+        content = entry[3] if known else sha256_file(path)
+        digest.update(f"{name}\t{stat[0]}\t{content}\n".encode())
+    return CONTENT_DIGEST_PREFIX + digest.hexdigest()
+
+
+def files_stat_digest(files: Sequence[Path], root: Path | None = None) -> str:
+    """A hash of a file list's names (relative to ``root``, or resolved paths without one),
+    byte sizes and mtimes, 16 hex digits: it names the decoded store, and it was the training
+    images' identity before ``files_digest`` (a checkpoint of that time records it)."""
     digest = hashlib.sha256()
     for path in map(Path, files):
         stat = path.stat()

@@ -291,6 +291,38 @@ def output_paths(inputs: Sequence[Path], output: Path, scale: int) -> list[Path]
     return paths
 
 
+def check_targets(inputs: Sequence[Path], targets: Sequence[Path], overwrite: bool) -> None:
+    """Refuse (UserError, one line) a target that is one of the inputs (the same file by any
+    name: a link, a relative path), always; and a target that exists, unless ``overwrite``."""
+    sources = {_file_key(path): path for path in inputs}
+    for target in targets:
+        source = sources.get(_file_key(target))
+        if source is not None:
+            raise UserError(
+                f"-o {target} is the input {source}: an input is never overwritten (not even "
+                "with --overwrite); choose another output"
+            )
+    existing = [target for target in targets if target.exists()]
+    if existing and not overwrite:
+        listed = f"{existing[0]}" + (f" and {len(existing) - 1} more" if len(existing) > 1 else "")
+        raise UserError(
+            f"{listed} exists already: pass --overwrite to replace it, or choose another -o"
+        )
+    folders = [target for target in existing if target.is_dir()]
+    if folders:
+        raise UserError(f"-o: {folders[0]} is a folder; it cannot be replaced by an image")
+
+
+def _file_key(path: Path) -> tuple:
+    """What makes two paths the same file: (device, inode) of an existing one, else its
+    absolute path with links resolved."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return ("path", str(Path(path).resolve()))
+    return ("inode", stat.st_dev, stat.st_ino)
+
+
 def upscale_files(
     inputs: Sequence[Path],
     output: Path,
@@ -299,6 +331,7 @@ def upscale_files(
     overlap: int | None = None,
     device: str = "auto",
     progress: bool = True,
+    overwrite: bool = False,
 ) -> list[Path]:
     """``srgan upscale``: super-resolve image files (PNG, JPEG, ...; gray or colour; any size).
 
@@ -306,8 +339,9 @@ def upscale_files(
     checkpoint's scale), upright as a viewer shows the input (EXIF orientation). ``tile`` LR
     pixels per tile (0 = whole image) with ``overlap`` pixels of context (None = the
     receptive field: exact). The arguments, the inputs and the output folder's writability
-    are checked before the generator is loaded. Prints what it did and wrote; returns the
-    written paths.
+    are checked before the generator is loaded, the output files before an image is read:
+    an input is never overwritten, an existing output only with ``overwrite``
+    (:func:`check_targets`). Prints what it did and wrote; returns the written paths.
     """
     check_tiling(tile, overlap)
     _fix_mmap_threshold()
@@ -317,6 +351,7 @@ def upscale_files(
     generator, found = load_generator_with_record(checkpoint, device)
     scale = generator.config["scale"]
     targets = output_paths(files, output, scale=scale)
+    check_targets(files, targets, overwrite)
     for reason in found.reasons if found is not None else ():
         print(f"note: {checkpoint} is not comparable with the paper's models: {reason}")
     colour = generator_upscaler(generator, tile=0)  # a tile's worth at a time, below

@@ -8,12 +8,16 @@ response time) and ``pauses`` (which pauses a rater has ended).
 
 Every rating is one ``BEGIN IMMEDIATE`` transaction, committed before the answer goes back,
 with ``synchronous=FULL`` (the WAL is fsynced on each commit): a crash, a reload or a closed
-tab loses nothing. :meth:`Store.record` accepts only the rater's next position, with the
-stimulus planned there and a score of 1-5; anything else (a replay, an item out of order or
-from another rater's list, a finished code) is refused before anything is written.
+tab loses nothing. A transaction that fails (a full disk) is rolled back whole and raises,
+and the connection stays usable once the disk has room again. The database is created
+readable by its owner only (it holds every rater code and the cookie secret); a reader
+(``Store(path, writable=False)``) opens it read-only, also on a read-only file system.
+:meth:`Store.record` accepts only the rater's next position, with the stimulus planned there
+and a score of 1-5; anything else (a replay, an item out of order or from another rater's
+list, a finished code) is refused before anything is written.
 
-This module is torch-free: it uses the standard library and the leaves errors, paper and
-variants (the names of HR and NN).
+This module is torch-free: it uses the standard library and the leaves errors, fileio (the
+private mode), paper and variants (the names of HR and NN).
 """
 
 from __future__ import annotations
@@ -23,14 +27,17 @@ import csv
 import datetime as dt
 import enum
 import io
+import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from srgan.core import paper, variants
 from srgan.core.errors import UserError
+from srgan.core.fileio import PRIVATE
 
 #: The absolute category rating scale of the paper (and ITU-T P.910 / ITU-R BT.500).
 SCORE_LABELS = {1: "bad", 2: "poor", 3: "fair", 4: "good", 5: "excellent"}
@@ -188,16 +195,52 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open a study database for reading only. In a folder SQLite cannot write (a read-only
+    file system, an archived study), a database whose write-ahead log is empty is opened as
+    immutable; one with ratings still in its log is a UserError (they cannot be read there)."""
+    path = Path(path).absolute()
+    uri = f"file:{urllib.parse.quote(str(path))}"
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+    except sqlite3.OperationalError:
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size:
+            raise UserError(
+                f"{path}: its latest ratings are in {wal.name}, which SQLite reads only in a "
+                "folder it can write: copy the study folder to a writable place and read it "
+                "there"
+            ) from None
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def create_private(path: Path) -> None:
+    """An empty file at ``path`` readable and writable by its owner only (SQLite gives the
+    database's WAL files the same mode). The file must not exist."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE)
+    try:
+        os.fchmod(fd, PRIVATE)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any exception)."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; on any exception, the COMMIT's included, what is
+    left of the transaction is rolled back (SQLite has already rolled back after a full disk)
+    and the exception raised, so the connection is ready for the next transaction."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def initialise(
@@ -206,8 +249,9 @@ def initialise(
     stimuli: Iterable[dict],
     plans: dict[str, list[str]],
 ) -> None:
-    """Create a study database: settings, stimuli and each rater's plan (``{code: [stimulus
-    id per position]}``, raters numbered in the dict's order). One transaction."""
+    """Create a study database (mode 0600): settings, stimuli and each rater's plan (``{code:
+    [stimulus id per position]}``, raters numbered in the dict's order). One transaction."""
+    create_private(path)
     conn = connect(path)
     try:
         with transaction(conn):
@@ -237,15 +281,21 @@ def _iso(timestamp: float | None) -> str:
 
 
 class Store:
-    """One open study database (the server holds one for its lifetime)."""
+    """One open study database (the server holds one for its lifetime); ``writable=False``
+    opens it for reading only (``connect_read_only``). A file SQLite cannot open or read is a
+    UserError naming it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, writable: bool = True) -> None:
         path = Path(path)
         if not path.is_file():
             raise UserError(f"no study database {path} (make one with `srgan mos create`)")
         self.path = path
-        self.conn = connect(path)
-        self.meta = {row["key"]: row["value"] for row in self.conn.execute("SELECT * FROM meta")}
+        try:
+            self.conn = connect(path) if writable else connect_read_only(path)
+            rows = self.conn.execute("SELECT * FROM meta").fetchall()
+        except sqlite3.Error as exc:
+            raise UserError(f"cannot open the study database {path}: {exc}") from None
+        self.meta = {row["key"]: row["value"] for row in rows}
         self.layout = Layout(
             calibration=int(self.meta["calibration_positions"]),
             block_size=int(self.meta["block_size"]),
@@ -451,7 +501,7 @@ def count_ratings(path: Path) -> int:
     """How many ratings the study database at ``path`` holds (0 if there is none)."""
     if not Path(path).is_file():
         return 0
-    conn = connect(path)
+    conn = connect_read_only(path)
     try:
         return int(conn.execute("SELECT COUNT(*) FROM ratings").fetchone()[0])
     finally:

@@ -20,7 +20,9 @@ Every stimulus is decoded and written again as a plain PNG named by a random opa
 (``stimuli/<id>.png``): no file name, metadata chunk or size says which method or image it
 is. ``manifest.json`` records each stimulus (source file, both sha256), the seeds, the rater
 codes, the settings and the software version; ``study.sqlite`` holds the plans
-(``srgan.mos.store``). A folder that already holds a study is never overwritten.
+(``srgan.mos.store``). Both, and ``codes.txt``, unblind the study: they are mode 0600
+(``StudyFolder.secrets``), whatever the umask. A folder that already holds a study is
+never overwritten.
 
 This module uses evaluation (the protocol's LR and NN images), imageops, paths, variants,
 config, fileio and store.
@@ -44,6 +46,7 @@ from srgan.core import comparability, paths, variants
 from srgan.core.config import Config
 from srgan.core.errors import UserError
 from srgan.core.fileio import (
+    PRIVATE,
     git_state,
     replaced_folder,
     sha256_file,
@@ -332,7 +335,7 @@ def create_study(
         staging.stimuli.mkdir()
         records = _write_stimuli(sources, ids, staging, config.scale, progress)
         store.initialise(staging.database, meta, records, plans)
-        write_text_atomic(staging.codes, "".join(f"{code}\n" for code in codes))
+        write_text_atomic(staging.codes, "".join(f"{code}\n" for code in codes), PRIVATE)
         manifest = {
             "version": MANIFEST_VERSION,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -352,5 +355,5 @@ def create_study(
             ],
             "stimuli": records,
         }
-        write_json_atomic(staging.manifest, manifest)
+        write_json_atomic(staging.manifest, manifest, permissions=PRIVATE)
     return folder

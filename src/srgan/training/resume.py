@@ -25,7 +25,12 @@ from srgan.core.errors import UserError
 from srgan.core.fileio import LockBusy, file_lock, remove_stale_temp_files
 from srgan.core.record import InitModel, RunRecord, TrainingData
 from srgan.core.variants import Variant
-from srgan.data.trainset import scan_images
+from srgan.data.trainset import (
+    CONTENT_DIGEST_PREFIX,
+    files_digest,
+    files_stat_digest,
+    scan_images,
+)
 from srgan.models import checkpoints
 from srgan.training.step import generator_settings
 
@@ -45,6 +50,42 @@ def training_files(config: Config, progress: bool = True) -> tuple[Path, list[Pa
         progress=progress,
     )
     return folder, files
+
+
+def data_state(config: Config, images_dir: Path, files: list[Path]) -> TrainingData:
+    """What a run records of its data: the seed, the training images' identity from their
+    content (``trainset.files_digest``: a copy of the same images resumes), their count, and
+    their names, sizes and mtimes (``files_stat_digest``: what a checkpoint of an older
+    version recorded instead, see :func:`other_training_images`)."""
+    return TrainingData(
+        files_digest=files_digest(files, images_dir, paths.cache_dir(config)),
+        n_files=len(files),
+        seed=config.seed,
+        files_stat_digest=files_stat_digest(files, images_dir),
+    )
+
+
+def other_training_images(checkpoint: Path, then: dict[str, Any], now: TrainingData) -> str | None:
+    """Why a checkpoint with data state ``then`` was trained on other images than ``now``'s
+    (None: the same images). A checkpoint of an older version recorded names, sizes and
+    mtimes: if these are unchanged, the images are the same (the next checkpoint records
+    their content); if not, whether they are cannot be told, and that is a UserError (the
+    checkpoints stay where they are) rather than a start from scratch."""
+    recorded = then["files_digest"]
+    if recorded == now.files_digest:
+        return None
+    counts = f"{then['n_files']} files then, {now.n_files} now"
+    if recorded.startswith(CONTENT_DIGEST_PREFIX):
+        return f"other training images ({counts})"
+    if recorded == now.files_stat_digest:
+        return None
+    raise UserError(
+        f"checkpoint {checkpoint} was written by an older version, which recorded the training "
+        f"images by name, size and modification time, and these differ now ({counts}): "
+        "whether they are the same images cannot be told. If they are, give them back their "
+        "modification times (e.g. `touch -r` from the originals, or copy with `cp -p` or "
+        f"`rsync -t`) and rerun; to start over instead, move {checkpoint.parent} aside"
+    )
 
 
 def read_init(init: Path, config: Config) -> dict[str, Any]:
@@ -121,13 +162,13 @@ def record_mismatch(found: RunRecord, requested: Requested) -> str | None:
     return mismatch(found.identity, init_digest, found.step, requested)
 
 
-def state_mismatch(state: dict[str, Any], requested: Requested) -> str | None:
-    """:func:`mismatch` for a checkpoint's state, and its training files."""
+def state_mismatch(state: dict[str, Any], requested: Requested, path: Path) -> str | None:
+    """:func:`mismatch` for the checkpoint at ``path``, and its training files
+    (:func:`other_training_images`)."""
     init_digest = (state.get("init") or {}).get("digest")
     why = mismatch(state.get("train_hash"), init_digest, int(state.get("step", 0)), requested)
-    if why is None and state["data"]["files_digest"] != requested.data.files_digest:
-        then, now = state["data"]["n_files"], requested.data.n_files
-        why = f"other training images ({then} files then, {now} now)"
+    if why is None:
+        why = other_training_images(path, state["data"], requested.data)
     return why
 
 
@@ -160,7 +201,7 @@ def assess(
         missing = f"{final} has fewer steps and no checkpoint is left to continue from"
         return None, missing if found is not None else None
     path, state = latest
-    why = state_mismatch(state, requested)
+    why = state_mismatch(state, requested, path)
     return (None, f"checkpoint {path} is from {why}") if why else (latest, None)
 
 

@@ -8,7 +8,7 @@ starts.
 
 A run lives in a work folder (:class:`srgan.core.paths.RunFolder`):
 
-    DIR/final.pt, final.json      the generator and its metadata, written once training completes
+    DIR/final.pt, final.json      the generator and its run record, written once training completes
     DIR/checkpoints/step_N.pt     resumable state after N steps (the newest two are kept)
     DIR/snapshots/step_N.pt       the generator at the steps of train.snapshot_steps (all kept)
     DIR/dvclive/                  per-step metrics (DVCLive): losses, learning rate, and the
@@ -82,7 +82,6 @@ from srgan.core.record import InitModel, RunRecord, Software, TrainingData
 from srgan.core.runtime import resolve_device, rng_state, set_rng_state, torch_settings
 from srgan.core.variants import Schedule, Variant
 from srgan.data.patches import PIPELINE_WORDS, make_batches, resolve_pipeline
-from srgan.data.trainset import files_digest
 from srgan.models import checkpoints
 from srgan.models.losses import check_content_loss_weights
 from srgan.models.networks import SRResNet
@@ -242,7 +241,7 @@ def train(
     device = resolve_device(config.device)
     check_content_loss_weights(spec.content, config.vgg.weights)
     images_dir, files = resume.training_files(config, progress)
-    data = TrainingData(files_digest(files, images_dir), len(files), config.seed)
+    data = resume.data_state(config, images_dir, files)
     requested = resume.Requested(identity, init_info, schedule.steps, data)
     if spec.adversarial and init_info is None and not checkpoints.list_checkpoints(folder):
         raise resume.init_required(spec)  # early: nothing to resume from, so no lock needed
