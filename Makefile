@@ -10,7 +10,7 @@ UV := .uv/bin/uv
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: setup demo test lint notebooks lock clean-env
+.PHONY: setup demo test check lint notebooks lock clean-env
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -26,8 +26,15 @@ setup: $(VENV)/.synced
 demo: setup
 	$(VENV)/bin/srgan demo $(if $(MIRROR),--mirror $(MIRROR))
 
+# The full suite (CI runs it): about 20 minutes on 2 cores.
 test: setup
 	$(VENV)/bin/python -m pytest -n 2
+
+# The fast path a developer runs before each commit: every test without a slow, process or
+# browser mark (under 2 minutes on 2 cores); an unmarked test that starts a process or uses
+# more than a few seconds of CPU fails (tests/conftest.py).
+check: setup
+	SRGAN_FAST_CHECK=1 $(VENV)/bin/python -m pytest -n 2 -q -m "not slow and not process and not browser"
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks notebooks

@@ -156,3 +156,77 @@ def reordered_einsum(equation: str, *operands: torch.Tensor) -> torch.Tensor:
     for term in reversed(terms):
         total = total + term
     return total
+
+
+# --- the fast path (`make check`): what an unmarked test may not do ------------------------------
+
+#: Set by `make check`: an unmarked test that starts a process, or uses more CPU than this, fails.
+FAST_CHECK_ENV = "SRGAN_FAST_CHECK"
+FAST_CPU_S = 5.0
+#: The marks of tests `make check` leaves out (pyproject.toml names them).
+FAST_EXCLUDED_MARKS = ("slow", "process", "browser")
+
+
+def _no_process(*args, **kwargs):
+    pytest.fail(
+        "this test starts a process: mark it @pytest.mark.process (make check leaves it out)",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fast_check_guard(request, monkeypatch):
+    """Under `make check`, hold every unmarked test to the fast path's rules."""
+    marked = any(request.node.get_closest_marker(m) for m in FAST_EXCLUDED_MARKS)
+    if not os.environ.get(FAST_CHECK_ENV) or marked:
+        yield
+        return
+    import multiprocessing.process
+    import subprocess
+    import time
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", _no_process)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", _no_process)
+    start = time.process_time()
+    yield
+    used = time.process_time() - start
+    if used > FAST_CPU_S:
+        pytest.fail(
+            f"this test used {used:.1f} s of CPU (more than {FAST_CPU_S} s): mark it "
+            "@pytest.mark.slow (make check leaves it out)",
+            pytrace=False,
+        )
+
+
+# --- training runs (tests/test_training_*.py) -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six small learnable training images (``training_helpers.write_images``)."""
+    from training_helpers import write_images
+
+    return write_images(tmp_path_factory.mktemp("train") / "images", 6, (40, 48), seed=0)
+
+
+@pytest.fixture(scope="module")
+def srresnet_run(tmp_path_factory: pytest.TempPathFactory, images: Path):
+    """A short srresnet_mse run (the SRGAN variants' --init), evaluated on a tiny Set5:
+    (its final.pt, its configuration)."""
+    from training_helpers import make_config, write_images
+
+    from srgan.evaluation import protocol
+    from srgan.training import run
+
+    root = tmp_path_factory.mktemp("srresnet")
+    write_images(root / "data" / "test_sets" / "Set5", 2, (24, 28), seed=1)
+    config = make_config(root, images, "train.eval_every=3", "evaluate.datasets=[Set5]")
+    final = run.train(
+        "srresnet_mse",
+        root / "run",
+        config,
+        steps=6,
+        progress=False,
+        evaluate=protocol.training_evaluator(config),
+    )
+    return final, config

@@ -445,6 +445,7 @@ def test_skimage_training_set_name_and_folder():
     assert os.fspath(paths.train_images_dir(config)) == "data/train/SkimageTrain"
 
 
+@pytest.mark.process
 def test_the_workflows_modules_do_not_import_torch():
     """The Snakefile imports these at every start: they must stay free of torch."""
     modules = "srgan.data.acquire, srgan.core.paths, srgan.core.variants, srgan.core.config"

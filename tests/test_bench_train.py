@@ -1,5 +1,5 @@
-"""benchmarks/bench_train.py on CPU with a tiny model: its rows, ratios and projections (no
-timing is asserted: the figures belong in the README, measured on a quiet machine)."""
+"""benchmarks/bench_train.py on CPU with a tiny model: its rows and projections (no timing is
+asserted: the figures belong in the documentation, measured on a quiet machine)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from srgan.core.config import load_config
+from srgan.training import throughput
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["model.blocks=1", "model.channels=8", "discriminator.channels=[8,8]",
@@ -34,7 +37,10 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
     return done.stdout, json.loads(out.read_text())
 
 
-def test_cpu_run_prints_eager_and_defaults_rows_with_ratios(bench: tuple[str, dict]) -> None:
+@pytest.mark.slow
+def test_cpu_run_prints_eager_and_defaults_rows(bench: tuple[str, dict]) -> None:
+    """The CPU rows, printed and kept in the JSON: each model's eager step and the configured
+    one, measured (a rate above zero), eager the unit of the ratios, no GPU memory."""
     stdout, record = bench
     rows = [(r["variant"], r["row"]) for r in record["rows"]]
     assert rows == [
@@ -44,26 +50,20 @@ def test_cpu_run_prints_eager_and_defaults_rows_with_ratios(bench: tuple[str, di
         ("srgan_vgg54", "defaults"),
     ]
     for r in record["rows"]:
-        eager = next(
-            e for e in record["rows"] if e["variant"] == r["variant"] and e["row"] == "eager"
-        )
-        assert r["ratio"] == pytest.approx(r["it_per_s"] / eager["it_per_s"])
-        assert r["ms_per_step"] == pytest.approx(1e3 / r["it_per_s"])
-        assert r["peak_gib"] is None  # no GPU memory on CPU
-        table_line = f"{r['variant']:13s} {r['row']:12s} {r['label']:44s} {r['it_per_s']:9.3f}"
-        assert table_line in stdout
+        assert r["it_per_s"] > 0 and r["peak_gib"] is None
+        if r["row"] == "eager":
+            assert r["ratio"] == 1.0
+        assert f"{r['variant']:13s} {r['row']:12s} {r['label']:44s}" in stdout
     assert "projected hours of training steps" in stdout
+    assert set(record["projected_hours"]) == {"eager", "defaults"}
 
 
-def test_projections_follow_the_paper_and_quick_schedules(bench: tuple[str, dict]) -> None:
-    """Two SRResNet variants at SRResNet-MSE's rate, three SRGAN ones at SRGAN-VGG54's: 1e6
-    and 2e5 steps each (paper), 1e5 and 2e4 (config/quick.yaml)."""
-    _, record = bench
-    rate = {(r["row"], r["variant"]): r["it_per_s"] for r in record["rows"]}
-    for row in ("eager", "defaults"):
-        srresnet, srgan = rate[(row, "srresnet_mse")], rate[(row, "srgan_vgg54")]
-        expected = {
-            "paper": (2 * 1_000_000 / srresnet + 3 * 200_000 / srgan) / 3600,
-            "quick": (2 * 100_000 / srresnet + 3 * 20_000 / srgan) / 3600,
-        }
-        assert record["projected_hours"][row] == pytest.approx(expected)
+def test_projected_hours_of_the_paper_and_quick_schedules() -> None:
+    """Two SRResNet variants at SRResNet-MSE's rate, three SRGAN ones at SRGAN-VGG54's: at 100
+    and 20 it/s the paper's 1e6 and 2e5 steps take (2e6 / 100 + 6e5 / 20) s = 50,000 s, the
+    quick profile's 1e5 and 2e4 take 5,000 s."""
+    rates = {"srresnet_mse": 100.0, "srgan_vgg54": 20.0}
+    paper = load_config(REPO / "params.yaml")
+    quick = load_config(REPO / "params.yaml", [REPO / "config" / "quick.yaml"])
+    assert throughput.projected_hours(rates, paper) == pytest.approx(50_000 / 3600, rel=1e-12)
+    assert throughput.projected_hours(rates, quick) == pytest.approx(5_000 / 3600, rel=1e-12)

@@ -46,6 +46,7 @@ def tiny_config(images: Path) -> Config:
     return load_config(PARAMS, [DEMO], _sets(images))
 
 
+@pytest.mark.slow
 def test_check_on_the_cpu_passes_every_check_and_keeps_everything(
     images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -31,6 +31,7 @@ def _write_set(folder: Path, sizes: list[tuple[int, int]]) -> None:
         Image.fromarray(pixels).save(folder / f"img{i}.png")
 
 
+@pytest.mark.process
 def test_evaluate_writes_the_contracted_json(tmp_path):
     _write_set(tmp_path / "Tiny", [(32, 40), (35, 29)])
     out = tmp_path / "out" / "bicubic.json"
@@ -56,6 +57,7 @@ def test_evaluate_writes_the_contracted_json(tmp_path):
     assert Image.open(saved / "Tiny" / "img1.png").size == (28, 32)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("setup", "expected"),
     [
@@ -82,11 +84,13 @@ def test_evaluate_user_errors_are_one_line_exit_2(tmp_path, setup, expected):
     assert not (tmp_path / "o.json").exists()
 
 
+@pytest.mark.process
 def test_evaluate_needs_exactly_one_method(tmp_path):
     result = srgan("evaluate", "--data-dir", str(tmp_path), "--datasets", "X", "--out", "o.json")
     assert result.returncode == 2 and "one of the arguments --method --checkpoint" in result.stderr
 
 
+@pytest.mark.process
 def test_bad_config_value_is_one_line_exit_2(tmp_path):
     result = srgan("train", "srresnet_mse", "--workdir", str(tmp_path), "--set", "model.blocks=-1")
     assert result.returncode == 2
@@ -94,6 +98,7 @@ def test_bad_config_value_is_one_line_exit_2(tmp_path):
     assert "model.blocks" in result.stderr
 
 
+@pytest.mark.process
 def test_evaluate_checks_the_sets_before_it_needs_weight_files(tmp_path):
     # Perceptual metrics on (params.yaml's default), their weights not cached here: the
     # user's own mistake is named first, before any weight file is looked for.
@@ -106,6 +111,7 @@ def test_evaluate_checks_the_sets_before_it_needs_weight_files(tmp_path):
     assert "weight file" not in result.stderr
 
 
+@pytest.mark.process
 def test_evaluate_refuses_tiny_images_by_name_before_scoring(tmp_path):
     _write_set(tmp_path / "Big", [(32, 40)])
     _write_set(tmp_path / "Mixed", [(24, 24), (19, 40), (20, 20), (40, 12)])
@@ -167,6 +173,7 @@ def _one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None
         assert text in line, line
 
 
+@pytest.mark.process
 def test_train_into_a_read_only_folder_is_one_line(tmp_path, read_only):
     folder, wrap = read_only
     _write_set(tmp_path / "train", [(40, 48)] * 4)
@@ -177,6 +184,7 @@ def test_train_into_a_read_only_folder_is_one_line(tmp_path, read_only):
     _one_line_error(result, f"--workdir {folder / 'run'}: cannot write there", str(folder))
 
 
+@pytest.mark.process
 def test_evaluate_checks_its_outputs_before_scoring(tmp_path, read_only):
     folder, wrap = read_only
     _write_set(tmp_path / "Tiny", [(32, 40)])
@@ -192,6 +200,7 @@ def test_evaluate_checks_its_outputs_before_scoring(tmp_path, read_only):
     assert images.stdout == "" and not (tmp_path / "o.json").exists()
 
 
+@pytest.mark.process
 def test_upscale_checks_its_output_before_the_work(tmp_path, read_only):
     folder, wrap = read_only
     _write_set(tmp_path / "in", [(8, 8)])

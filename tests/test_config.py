@@ -116,6 +116,7 @@ def test_schema_link_for_snakemake_points_at_the_package_schema():
     assert link.resolve() == (REPO / "src" / "srgan" / "core" / "config_schema.yaml").resolve()
 
 
+@pytest.mark.process
 def test_pip_export_matches_the_lock():
     """requirements.lock.txt (for pip/conda users) is generated from uv.lock: no drift."""
     uv = shutil.which("uv") or str(REPO / ".uv" / "bin" / "uv")
@@ -235,6 +236,7 @@ def _one_line(result: subprocess.CompletedProcess, *expected: str) -> str:
     return line
 
 
+@pytest.mark.process
 def test_an_alias_bomb_is_refused_at_once_naming_the_file(tmp_path):
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(ALIAS_BOMB)
@@ -261,6 +263,7 @@ def test_a_value_that_refers_to_itself_is_refused(tmp_path):
         load_config(PARAMS, [loop])
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("opening", ["[", "{a: "])
 def test_deeply_nested_input_is_one_line_not_a_recursion_error(tmp_path, opening):
     closing = "]" if opening == "[" else "}"
@@ -308,6 +311,7 @@ def test_integer_and_boolean_keys_take_their_own_type(tmp_path, override, key, v
         load_config(PARAMS, [profile])
 
 
+@pytest.mark.process
 def test_a_float_for_an_integer_is_one_line_on_the_command_line(tmp_path):
     result = _srgan(
         "train", "srresnet_mse", "--workdir", str(tmp_path / "run"), "--set", "model.blocks=2.0"

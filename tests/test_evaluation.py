@@ -62,6 +62,7 @@ def baseline_results(request, shared_data):
     return method, results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_baselines_reproduce_table2(baseline_results, dataset):
     method, results = baseline_results
@@ -74,6 +75,7 @@ def test_baselines_reproduce_table2(baseline_results, dataset):
     assert got["ciede2000"] == pytest.approx(OUR_CIEDE2000[method][dataset], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_result_structure_and_means(baseline_results):
     _, results = baseline_results
     assert list(results) == DATASETS

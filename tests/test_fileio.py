@@ -60,6 +60,7 @@ def test_sha256_file_matches_hashlib(tmp_path):
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.process
 def test_git_state_outside_a_repository(tmp_path):
     assert git_state(tmp_path) == {"commit": "unknown", "dirty": None}
 

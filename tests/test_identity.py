@@ -78,6 +78,7 @@ def complete_for(base: dict[str, Any], changed: dict[str, Any], variant: str) ->
 # --- the test ----------------------------------------------------------------------------------
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_snakemake_reruns_training_exactly_when_srgan_train_would_work(
     profile: str, workflow: Workflow, shared_data: Path, tmp_path: Path

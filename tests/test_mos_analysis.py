@@ -212,6 +212,7 @@ def test_bad_ratings_files_are_named(tmp_path: Path) -> None:
         analysis.read_ratings(tmp_path / "none.csv")
 
 
+@pytest.mark.process
 def test_the_analysis_is_torch_free() -> None:
     script = (
         "import sys, srgan.mos.analysis, srgan.mos.screening, srgan.cli.mos;"
@@ -221,6 +222,7 @@ def test_the_analysis_is_torch_free() -> None:
     assert done.stdout.strip() == "[]", done.stderr
 
 
+@pytest.mark.process
 def test_analyse_exports_a_study_and_writes_every_table(tmp_path: Path, capsys) -> None:
     folder = make_study(tmp_path)
     db = store.Store(folder.database)
@@ -246,6 +248,7 @@ def test_analyse_exports_a_study_and_writes_every_table(tmp_path: Path, capsys) 
     assert "wrote mos, paper, wilcoxon" in capsys.readouterr().out
 
 
+@pytest.mark.process
 def test_analyse_writes_the_report(tmp_path: Path, capsys) -> None:
     """`srgan mos analyse --ratings` on the synthetic file: the MOS report, as HTML."""
     reports_dir, out = tmp_path / "reports", tmp_path / "mos"
@@ -298,6 +301,7 @@ def test_a_mos_without_an_interval_says_so() -> None:
     assert formatting.share_interval(math.nan, math.nan, math.nan) == "–"
 
 
+@pytest.mark.process
 def test_the_report_of_a_single_rater(tmp_path: Path) -> None:
     """One rater: no headline, every MOS says it has no interval, no test or power table that
     cannot say anything, no 'nan', nothing wider than the page; the index, already built,

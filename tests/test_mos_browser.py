@@ -85,6 +85,7 @@ SECRETS = [
 WORDS = re.compile(r"\b(NN|HR|hr)\b")
 
 
+@pytest.mark.browser
 def test_two_raters_rate_in_a_browser_with_a_reload_and_a_closed_tab(playwright, served):
     folder, manifest, url = served
     total = manifest["settings"]["positions"]
@@ -162,6 +163,7 @@ def _big_study(root: Path):
     return create_study(config, root / "study", root / paths.SR_IMAGES_DIR, progress=False)
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("window", [LAPTOP, PHONE], ids=["laptop", "phone"])
 def test_the_rating_buttons_are_in_view_without_scrolling(playwright, tmp_path, window):
     """A reference photo taller than the window is scaled down (its shape kept, the scale

@@ -89,6 +89,7 @@ def study(tmp_path: Path) -> paths.StudyFolder:
     return make_study(tmp_path)
 
 
+@pytest.mark.process
 def test_an_oversized_body_is_refused_from_its_header_before_it_is_read(study) -> None:
     with running_server(study) as running:
         started = time.monotonic()
@@ -103,6 +104,7 @@ def test_an_oversized_body_is_refused_from_its_header_before_it_is_read(study) -
     assert dump(study)["ratings"] == []
 
 
+@pytest.mark.process
 def test_unfinished_requests_are_closed_after_the_timeouts(study) -> None:
     limits = server.Limits(header_timeout_s=0.5, body_timeout_s=0.5)
     with running_server(study, limits) as running:
@@ -120,6 +122,7 @@ def test_unfinished_requests_are_closed_after_the_timeouts(study) -> None:
         assert not server.Limits().header_timeout_s > 60  # the default is seconds, not hours
 
 
+@pytest.mark.process
 def test_connections_are_capped_per_client_and_idle_ones_make_room(study) -> None:
     limits = server.Limits(connections=4, per_client=2)
     with running_server(study, limits) as running:
@@ -157,6 +160,7 @@ def running_open(running) -> dict:
     return dict(running.server.open)  # the server's count of open connections per client
 
 
+@pytest.mark.process
 def test_every_answer_carries_the_security_headers(study) -> None:
     with running_server(study) as running:
         client = Client(running.url)
@@ -180,6 +184,7 @@ def test_every_answer_carries_the_security_headers(study) -> None:
             assert_security_headers(headers, what)
 
 
+@pytest.mark.process
 def test_refusals_are_logged_once_per_kind(study) -> None:
     stream = io.StringIO()
     with server.operator_log(stream), running_server(study) as running:
@@ -211,6 +216,7 @@ def test_once_per_kind_counts_what_it_holds_back() -> None:
     assert once.held_back() == 0
 
 
+@pytest.mark.process
 def test_the_study_secrets_are_private_and_an_old_study_is_made_so(tmp_path: Path) -> None:
     saved = os.umask(0o022)
     try:
@@ -252,6 +258,7 @@ def srgan_command(*args: str) -> str:
     return " ".join([sys.executable, "-m", "srgan.cli", *args])
 
 
+@pytest.mark.process
 def test_a_read_only_study_is_one_line_for_serve_and_read_by_analyse(tmp_path: Path) -> None:
     study = make_study(tmp_path)
     code = json.loads(study.manifest.read_text())["raters"][0]["code"]
@@ -290,6 +297,7 @@ wait
 """
 
 
+@pytest.mark.process
 def test_a_full_disk_tells_the_rater_the_rating_was_not_saved(tmp_path: Path) -> None:
     study = make_study(tmp_path)
     code = json.loads(study.manifest.read_text())["raters"][0]["code"]
@@ -335,6 +343,7 @@ def test_a_full_disk_tells_the_rater_the_rating_was_not_saved(tmp_path: Path) ->
     assert "holds every rating" in out
 
 
+@pytest.mark.process
 def test_a_chunked_body_and_a_header_are_cut_at_their_limits(study) -> None:
     with running_server(study) as running:
         with connect(running.port) as sock:

@@ -69,6 +69,7 @@ def login(url: str, code: str) -> Client:
     return client
 
 
+@pytest.mark.process
 def test_a_rater_goes_through_the_study_and_resumes_after_a_restart(tmp_path: Path) -> None:
     folder = make_study(tmp_path)
     code = json.loads(folder.manifest.read_text())["raters"][0]["code"]
@@ -97,6 +98,7 @@ def test_a_rater_goes_through_the_study_and_resumes_after_a_restart(tmp_path: Pa
     assert len(dump(folder)["pauses"]) == 3
 
 
+@pytest.mark.process
 def test_bad_requests_change_nothing(served) -> None:
     folder, manifest, running = served
     first, second = (r["code"] for r in manifest["raters"])
@@ -140,6 +142,7 @@ def test_bad_requests_change_nothing(served) -> None:
     assert dump(folder) == before
 
 
+@pytest.mark.process
 def test_two_raters_at_once_do_not_interfere(served) -> None:
     folder, manifest, running = served
     codes = [r["code"] for r in manifest["raters"]]
@@ -169,6 +172,7 @@ def test_two_raters_at_once_do_not_interfere(served) -> None:
         assert [r[2] for r in plans if r[0] == code] == [g[1] for g in given[code]]
 
 
+@pytest.mark.process
 def test_images_only_for_their_rater_and_only_now(served) -> None:
     folder, manifest, running = served
     first, second = (r["code"] for r in manifest["raters"])
@@ -184,6 +188,7 @@ def test_images_only_for_their_rater_and_only_now(served) -> None:
     assert alice.request(f"/image/{mine}")[0] == 404  # gone once rated
 
 
+@pytest.mark.process
 def test_pages_carry_strict_headers_and_no_debug_routes(served) -> None:
     _, _, running = served
     client = Client(running.url)
@@ -200,6 +205,7 @@ def test_pages_carry_strict_headers_and_no_debug_routes(served) -> None:
     assert client.request("/favicon.ico")[0] == 200  # tornado serves it from static/
 
 
+@pytest.mark.process
 def test_the_operator_page_needs_the_token(served) -> None:
     folder, manifest, running = served
     code = manifest["raters"][0]["code"]
@@ -219,6 +225,7 @@ def test_the_operator_page_needs_the_token(served) -> None:
     assert len(rows) == 1 and rows[0]["rater"] == code and rows[0]["kind"] == "calibration"
 
 
+@pytest.mark.process
 def test_serve_prints_the_addresses_and_refuses_a_second_server(tmp_path: Path) -> None:
     folder = make_study(tmp_path)
     command = [sys.executable, "-m", "srgan.cli", "mos", "serve", "--study", str(folder.root)]

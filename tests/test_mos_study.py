@@ -29,6 +29,7 @@ def built(tmp_path: Path) -> tuple[paths.StudyFolder, dict]:
     return folder, json.loads(folder.manifest.read_text())
 
 
+@pytest.mark.process
 def test_a_study_holds_every_version_anchors_and_attention_items(built) -> None:
     folder, manifest = built
     stimuli = manifest["stimuli"]
@@ -51,6 +52,7 @@ def test_a_study_holds_every_version_anchors_and_attention_items(built) -> None:
     assert folder.codes.read_text().split() == [r["code"] for r in manifest["raters"]]
 
 
+@pytest.mark.process
 def test_stimuli_are_opaque_files_with_their_hashes(built) -> None:
     from srgan.core.fileio import sha256_file
 
@@ -72,6 +74,7 @@ def test_stimuli_are_opaque_files_with_their_hashes(built) -> None:
     assert by_image[STEMS["SetQuokka"][0]] == {(32, 48, 3)}
 
 
+@pytest.mark.process
 def test_anchor_nn_is_the_protocols_nearest_neighbour(built) -> None:
     folder, manifest = built
     anchor = next(
@@ -90,6 +93,7 @@ def test_anchor_nn_is_the_protocols_nearest_neighbour(built) -> None:
     assert (blocks == blocks[:, :1, :, :1]).all()
 
 
+@pytest.mark.process
 def test_each_plan_covers_the_study_without_neighbours_from_one_image(built) -> None:
     folder, manifest = built
     group = {s["id"]: (s["dataset"], s["image"]) for s in manifest["stimuli"]}
@@ -134,6 +138,7 @@ def test_a_tight_order_is_still_found() -> None:
         assert [g for g, _ in order][::2] == ["a", "a", "a"]
 
 
+@pytest.mark.process
 def test_a_study_is_never_overwritten(built, tmp_path: Path) -> None:
     folder, _ = built
     config = study_config(tmp_path)
@@ -187,6 +192,7 @@ def _dump(path: Path) -> dict[str, list]:
     return dump
 
 
+@pytest.mark.process
 def test_the_store_accepts_only_the_next_planned_rating(built) -> None:
     folder, manifest = built
     db = store.Store(folder.database)
@@ -248,6 +254,7 @@ def test_the_layout_of_pauses() -> None:
     assert layout.blocks == 3
 
 
+@pytest.mark.process
 def test_cli_create_prints_the_codes_and_refuses_a_second_time(tmp_path: Path, capsys) -> None:
     from srgan.cli import main as cli
 

@@ -151,6 +151,7 @@ def test_batches_are_a_function_of_seed_and_step(tmp_path, pipeline):
     assert not torch.equal(other_seed[0][1], first[0][1])
 
 
+@pytest.mark.process
 def test_workers_and_store_give_identical_batches(tmp_path):
     files = _noise_images(tmp_path / "img", 11, size=(45, 37))
     inline = _take(patches.make_batches(files, CROP, 4, seed=3, scale=SCALE, start_step=2), 5)

@@ -68,6 +68,7 @@ def hub(tmp_path: Path, monkeypatch) -> Path:
 # --- values ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_image_against_itself_scores_zero(scorer, photo) -> None:
     scores = scorer.score(photo, photo.copy(), border=BORDER)
     assert scores["lpips"] == 0.0 and scores["lpips_vgg"] == 0.0
@@ -75,6 +76,7 @@ def test_an_image_against_itself_scores_zero(scorer, photo) -> None:
     assert list(scores) == list(perceptual.metric_keys(STANDIN)) == ["lpips", "lpips_vgg", "niqe"]
 
 
+@pytest.mark.slow
 def test_lpips_orders_a_graded_blur_series(scorer, photo) -> None:
     series = [scorer.score(_blur(photo, sigma), photo, border=BORDER) for sigma in BLURS]
     for key in ("lpips", "lpips_vgg"):
@@ -83,6 +85,7 @@ def test_lpips_orders_a_graded_blur_series(scorer, photo) -> None:
         assert values[0] > 0
 
 
+@pytest.mark.slow
 def test_gray_images_and_planes_smaller_than_a_niqe_block(scorer, photo) -> None:
     gray = photo[..., 1]
     scores = scorer.score(_blur(gray, 1.0), gray, border=BORDER)
@@ -91,6 +94,7 @@ def test_gray_images_and_planes_smaller_than_a_niqe_block(scorer, photo) -> None
     assert np.isnan(scorer.score(small, small, border=BORDER)["niqe"])
 
 
+@pytest.mark.slow
 def test_standins_are_deterministic_and_leave_the_rng_alone(scorer, photo) -> None:
     torch.manual_seed(123)
     expected = torch.rand(3)
@@ -144,6 +148,7 @@ def test_the_cache_folders_are_the_libraries(hub: Path) -> None:
     assert files[2].folder == hub / perceptual.PYIQA_CACHE
 
 
+@pytest.mark.slow
 def test_cached_files_load_the_libraries_way(hub: Path, photo) -> None:
     """Stand-in weights put where the real ones go: the pretrained path (torchmetrics' metric
     class, torchvision's cache; pyiqa's NIQE from its cache) gives the stand-in's values."""
@@ -208,6 +213,7 @@ def _write_set(folder: Path, photo: np.ndarray) -> None:
     Image.fromarray(photo[:100, :120, 0]).save(folder / "gray.png")
 
 
+@pytest.mark.slow
 def test_the_evaluation_json_carries_the_new_keys(scorer, photo, tmp_path: Path) -> None:
     _write_set(tmp_path / "Tiny", photo)
     result = evaluate_dataset(
@@ -239,6 +245,7 @@ def test_the_evaluation_json_carries_the_new_keys(scorer, photo, tmp_path: Path)
     assert np.isfinite(images["astronaut"]["niqe"])
 
 
+@pytest.mark.slow
 def test_cli_writes_perceptual_scores(photo, tmp_path: Path, capsys) -> None:
     _write_set(tmp_path / "Tiny", photo)
     out = tmp_path / "bicubic.json"

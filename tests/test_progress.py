@@ -219,6 +219,7 @@ def test_status_of_failed_and_interrupted_runs(
     assert table.splitlines()[1].split()[:3] == ["srresnet_mse", "interrupted", "8000/100000"]
 
 
+@pytest.mark.process
 def test_srgan_status_runs_without_torch(tmp_path: Path) -> None:
     """The command as a user runs it while Snakemake trains: no torch import, one row per
     model of the profile, --json keeps the rows."""

@@ -68,6 +68,7 @@ def test_the_record_says_what_how_from_what_and_why(tmp_path: Path) -> None:
     assert make_record(_generator()).vgg_weights is None  # srresnet_mse: no VGG in its loss
 
 
+@pytest.mark.process
 def test_the_record_is_read_without_torch(tmp_path: Path) -> None:
     folder, _ = _final(tmp_path)
     code = (

@@ -40,6 +40,7 @@ def images(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.process
 def test_training_keeps_the_generator_at_the_snapshot_steps(tmp_path: Path, images: Path) -> None:
     sets = [
         *TINY,

@@ -618,6 +618,7 @@ def _tables_written(tmp_path: Path) -> Path:
     return tmp_path / "tables"
 
 
+@pytest.mark.process
 def test_a_cut_table_is_detected_not_read_short(tmp_path, capsys) -> None:
     folder = _tables_written(tmp_path)
     path = folder / "table1.csv"
@@ -646,6 +647,7 @@ def test_a_cut_table_is_detected_not_read_short(tmp_path, capsys) -> None:
         tables.read_table(path)
 
 
+@pytest.mark.process
 def test_a_non_number_in_a_table_is_one_line(tmp_path, capsys) -> None:
     folder = _tables_written(tmp_path)
     path = folder / "table2.csv"

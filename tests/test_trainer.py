@@ -216,6 +216,7 @@ def test_graph_mode_trains_as_eager_mode(variant: str) -> None:
     assert moved > 1e-3
 
 
+@pytest.mark.process
 def test_compiled_graph_step_trains_as_eager_mode() -> None:
     """train.compile (inductor, on CPU here) inside graph mode: the full CUDA path's code."""
     spec = variants.get(variants.SRRESNET_MSE)

@@ -89,6 +89,7 @@ PAPER_DAG_JOBS = {
 }
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     "profile", [[], ["--configfile", "config/quick.yaml"]], ids=["paper", "quick"]
 )
@@ -131,6 +132,7 @@ def test_dry_run_lists_the_whole_paper_dag(workdir, profile):
     assert not (workdir / paths.EFFECTIVE_CONFIG).exists()  # a dry run writes nothing
 
 
+@pytest.mark.process
 def test_a_run_writes_the_effective_configuration_every_job_reads(workdir):
     """results/config.yaml: params.yaml, the profiles and the --config pairs merged once."""
     sets = "set=[train.srgan.lr=1.0e-5, mos.raters=3]"
@@ -151,6 +153,7 @@ def test_a_run_writes_the_effective_configuration_every_job_reads(workdir):
     assert written.stat().st_mtime_ns == mtime  # unchanged: not rewritten
 
 
+@pytest.mark.process
 def test_depth_target_is_separate(workdir):
     result = snakemake(workdir, "--dry-run", "depth")
     assert result.returncode == 0, result.stderr
@@ -167,6 +170,7 @@ def test_depth_target_is_separate(workdir):
     assert "train_srgan" not in jobs  # the paper's models are not part of it
 
 
+@pytest.mark.process
 def test_mos_target_is_separate(workdir):
     """`snakemake mos` builds the study from the evaluations; `all` does not; its manifest is
     protected, so a study that may hold ratings is never rebuilt."""
@@ -184,6 +188,7 @@ def test_mos_target_is_separate(workdir):
 # --- configuration errors stop the run before any job -------------------------------------
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -202,6 +207,7 @@ def test_bad_config_fails_before_any_job(workdir, args, message):
     assert not (workdir / "data").exists()
 
 
+@pytest.mark.process
 def test_an_alias_bomb_profile_is_refused_at_once(workdir):
     levels = [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}' if n else 'x'] * 9)}]\n" for n in range(9)]
     (workdir / "bomb.yaml").write_text("".join(levels))  # 9**9 values once expanded
@@ -211,6 +217,7 @@ def test_an_alias_bomb_profile_is_refused_at_once(workdir):
     assert "bad configuration: config file bomb.yaml is too large once its aliases" in said
 
 
+@pytest.mark.process
 def test_bad_profile_file_is_named(workdir):
     (workdir / "bad.yaml").write_text("modle:\n  blocks: 3\n")
     result = snakemake(workdir, "--dry-run", "--configfile", "bad.yaml")
@@ -219,6 +226,7 @@ def test_bad_profile_file_is_named(workdir):
     assert "bad.yaml" in said and "unknown key modle" in said
 
 
+@pytest.mark.process
 def test_lint_is_clean(workdir):
     result = snakemake(workdir, "--lint")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -305,6 +313,7 @@ def test_demo_dag_runs_end_to_end_on_the_mirror(workdir, shared_data):
 # --- DVC ----------------------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_dvc_dag_shows_the_stages():
     result = subprocess.run(
         [str(BIN / "dvc"), "dag", "--dot"], cwd=REPO, capture_output=True, text=True, timeout=120
