@@ -42,7 +42,7 @@ notebooks: setup
 # After editing dependencies in pyproject.toml: re-lock and regenerate the pip/conda export.
 lock: $(UV)
 	$(UV) lock
-	$(UV) export --frozen --no-hashes --no-emit-project --no-dev --format requirements-txt \
+	$(UV) export --frozen --no-hashes --no-emit-project --no-default-groups --format requirements-txt \
 		-o requirements.lock.txt
 
 clean-env:

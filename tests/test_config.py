@@ -128,7 +128,7 @@ def test_pip_export_matches_the_lock():
             "--frozen",
             "--no-hashes",
             "--no-emit-project",
-            "--no-dev",
+            "--no-default-groups",
             "--format",
             "requirements-txt",
         ],
