@@ -10,7 +10,7 @@ UV := .uv/bin/uv
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: setup demo test lint notebooks lock clean-env
+.PHONY: setup demo test lint docs notebooks lock clean-env
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -32,6 +32,12 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks notebooks
 	$(VENV)/bin/ruff format --check src tests benchmarks notebooks
+
+# The documentation site (Sphinx + MyST, furo theme): docs/*.md into docs/_build/html, offline.
+# Every warning fails the build: a broken link between pages, a missing heading anchor, a page
+# left out of the table of contents (-E: every page read again, so none hides a warning).
+docs: setup
+	$(VENV)/bin/sphinx-build -E -W --keep-going -n -q -b html docs docs/_build/html
 
 # The report notebooks' source is notebooks/<name>.py (jupytext's percent format): after
 # editing one, regenerate the .ipynb files papermill runs (stable cell ids: same source, same
