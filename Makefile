@@ -22,7 +22,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 
 setup: $(VENV)/.synced
 
-# `make demo MIRROR=../shared/data` uses a local data mirror's real benchmark sets instead.
+# `make demo MIRROR=DIR` uses a data mirror's real test sets instead (docs/data.md).
 demo: setup
 	$(VENV)/bin/srgan demo $(if $(MIRROR),--mirror $(MIRROR))
 
@@ -36,8 +36,10 @@ lint: setup
 # The documentation site (Sphinx + MyST, furo theme): docs/*.md into docs/_build/html, offline.
 # Every warning fails the build: a broken link between pages, a missing heading anchor, a page
 # left out of the table of contents (-E: every page read again, so none hides a warning).
+DOCS_SRC ?= docs
+DOCS_OUT ?= docs/_build/html
 docs: setup
-	$(VENV)/bin/sphinx-build -E -W --keep-going -n -q -b html docs docs/_build/html
+	$(VENV)/bin/sphinx-build -E -W --keep-going -n -q -b html $(DOCS_SRC) $(DOCS_OUT)
 
 # The report notebooks' source is notebooks/<name>.py (jupytext's percent format): after
 # editing one, regenerate the .ipynb files papermill runs (stable cell ids: same source, same

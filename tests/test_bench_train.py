@@ -1,5 +1,5 @@
 """benchmarks/bench_train.py on CPU with a tiny model: its rows, ratios and projections (no
-timing is asserted: the figures belong in the README, measured on a quiet machine)."""
+timing is asserted: the figures belong in docs/benchmarks.md, measured on a quiet machine)."""
 
 from __future__ import annotations
 
