@@ -1,6 +1,7 @@
 """The README and the documentation site: the site builds with every warning as an error (a
-broken link, a missing page or heading, a page outside the table of contents), and the README's
-links point at files and headings that exist."""
+broken link, a missing page or heading, a page outside the table of contents), the README's
+links point at files and headings that exist, and every key of params.yaml has its row in the
+configuration page."""
 
 from __future__ import annotations
 
@@ -81,3 +82,23 @@ def test_the_readme_is_short_and_speaks_of_the_project_only() -> None:
         body = page.read_text(encoding="utf-8")
         assert "../shared" not in body, page.name
         assert not re.search(r"\bissue \d+|#\d{1,3}\b", body), page.name
+
+
+def _leaf_keys(tree: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            keys += _leaf_keys(value, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def test_every_key_of_params_yaml_is_documented() -> None:
+    import yaml
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    page = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    keys = _leaf_keys(params)
+    assert len(keys) > 50
+    assert [key for key in keys if f"| `{key}` |" not in page] == []
