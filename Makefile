@@ -10,7 +10,7 @@ UV := .uv/bin/uv
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: setup demo test check lint notebooks lock clean-env
+.PHONY: setup demo test check lint docs notebooks lock clean-env
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -22,7 +22,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 
 setup: $(VENV)/.synced
 
-# `make demo MIRROR=../shared/data` uses a local data mirror's real benchmark sets instead.
+# `make demo MIRROR=DIR` uses a data mirror's real test sets instead (docs/data.md).
 demo: setup
 	$(VENV)/bin/srgan demo $(if $(MIRROR),--mirror $(MIRROR))
 
@@ -40,6 +40,14 @@ lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks notebooks
 	$(VENV)/bin/ruff format --check src tests benchmarks notebooks
 
+# The documentation site (Sphinx + MyST, furo theme): docs/*.md into docs/_build/html, offline.
+# Every warning fails the build: a broken link between pages, a missing heading anchor, a page
+# left out of the table of contents (-E: every page read again, so none hides a warning).
+DOCS_SRC ?= docs
+DOCS_OUT ?= docs/_build/html
+docs: setup
+	$(VENV)/bin/sphinx-build -E -W --keep-going -n -q -b html $(DOCS_SRC) $(DOCS_OUT)
+
 # The report notebooks' source is notebooks/<name>.py (jupytext's percent format): after
 # editing one, regenerate the .ipynb files papermill runs (stable cell ids: same source, same
 # file; tests/test_notebooks.py checks they are up to date).
@@ -49,7 +57,7 @@ notebooks: setup
 # After editing dependencies in pyproject.toml: re-lock and regenerate the pip/conda export.
 lock: $(UV)
 	$(UV) lock
-	$(UV) export --frozen --no-hashes --no-emit-project --no-dev --format requirements-txt \
+	$(UV) export --frozen --no-hashes --no-emit-project --no-default-groups --format requirements-txt \
 		-o requirements.lock.txt
 
 clean-env:

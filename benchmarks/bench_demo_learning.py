@@ -11,7 +11,7 @@ process CPU time of the whole run (training, scoring, start-up; on a shared mach
 time can be several times larger). With ``--threads 1`` (the default) it is what one demo job
 gets on 2 cores.
 
-README, "The demo", lists the settings measured with it (e.g. ``--set model.channels=16
+docs/benchmarks.md lists the settings measured with it (e.g. ``--set model.channels=16
 --set train.srresnet.lr=1.0e-3``) and why the profile's were chosen.
 """
 

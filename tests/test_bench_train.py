@@ -1,5 +1,5 @@
 """benchmarks/bench_train.py on CPU with a tiny model: its rows and projections (no timing is
-asserted: the figures belong in the documentation, measured on a quiet machine)."""
+asserted: the figures belong in docs/benchmarks.md, measured on a quiet machine)."""
 
 from __future__ import annotations
 

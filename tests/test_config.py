@@ -129,7 +129,7 @@ def test_pip_export_matches_the_lock():
             "--frozen",
             "--no-hashes",
             "--no-emit-project",
-            "--no-dev",
+            "--no-default-groups",
             "--format",
             "requirements-txt",
         ],

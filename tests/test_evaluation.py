@@ -36,7 +36,7 @@ PAPER_TABLE2 = {
 PSNR_TOLERANCE = 0.05
 SSIM_TOLERANCE = 0.003
 
-# Our own values for the common Wang et al. SSIM (not in the paper; the README's reference
+# Our own values for the common Wang et al. SSIM (not in the paper; docs/evaluation.md's reference
 # baseline), as measured with this protocol; they guard against silent protocol changes.
 OUR_WANG_SSIM = {
     "nearest": {"Set5": 0.73722, "Set14": 0.65288, "BSD100": 0.62931},

@@ -112,3 +112,34 @@ def test_the_demo_banner_names_each_demo_setting(monkeypatch: pytest.MonkeyPatch
     ):
         assert key in banner, key
     assert "vgg.weights" not in demo_banner(None, imagenet_vgg=True)
+
+
+def test_the_demo_summary_labels_stand_in_perceptual_scores(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The demo's LPIPS and NIQE come from stand-in weights: its summary says so on each score
+    and in a line under them; PSNR, SSIM and colour are not labelled."""
+    import json
+
+    from srgan.cli.common import STANDIN_NOTE, uses_standin
+    from srgan.cli.demo import demo_config, demo_scores
+    from srgan.core.config import from_dict
+
+    monkeypatch.chdir(REPO)  # `srgan demo` runs in the project folder
+    row = {"psnr": 28.5, "ssim": 0.83, "ssim_wang": 0.8, "ciede2000": 3.2, "lpips": 0.25,
+           "niqe": 12.5, "n_images": 5, "images": {}}  # fmt: skip
+    (tmp_path / "bicubic.json").write_text(json.dumps({"SkimageTest": row}))
+    standin = uses_standin(from_dict(demo_config(None, imagenet_vgg=False)))
+    assert standin
+    scores = (
+        "PSNR 28.50 dB, SSIM 0.8300 (daala), 0.8000 (Wang), CIEDE2000 3.20, "
+        "LPIPS (stand-in) 0.2500, NIQE (stand-in) 12.5000, 5 images"
+    )
+    assert demo_scores(tmp_path, standin) == [
+        f"  bicubic         SkimageTest  {scores}",
+        STANDIN_NOTE,
+    ]
+    assert "stand-in" in STANDIN_NOTE and "mean nothing" in STANDIN_NOTE
+    pretrained = demo_scores(tmp_path, standin=False)
+    assert pretrained == [f"  bicubic         SkimageTest  {scores.replace(' (stand-in)', '')}"]
+    assert not uses_standin(load_config(PARAMS))

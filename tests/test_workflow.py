@@ -236,7 +236,7 @@ def test_lint_is_clean(workdir):
 # --- the demo, end to end -----------------------------------------------------------------
 
 
-#: The end-to-end test checks the DAG, not how well the demo learns (README, "The demo"): a
+#: The end-to-end test checks the DAG, not how well the demo learns (docs/benchmarks.md): a
 #: shorter SRResNet schedule keeps it at a few minutes.
 SHORT_DEMO = ["train.srresnet.steps=200", "train.srresnet.lr_decay_step=150"]
 

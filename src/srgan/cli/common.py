@@ -69,8 +69,27 @@ def report_parameters(args: argparse.Namespace, reports_dir: Path) -> dict:
     return params
 
 
-def scores_line(row: dict) -> str:
-    """One set's means as ``srgan evaluate`` prints them."""
+#: The label of a perceptual score computed with stand-in weights, wherever one is printed.
+STANDIN_LABEL = "(stand-in)"
+#: The line printed under scores that carry that label.
+STANDIN_NOTE = (
+    "LPIPS and NIQE marked (stand-in) come from stand-in weights "
+    "(evaluate.perceptual.weights: standin): they show the pipeline works; "
+    "their values mean nothing."
+)
+
+
+def uses_standin(config) -> bool:
+    """Whether ``config``'s perceptual scores come from stand-in weights."""
+    from srgan.core.config import PERCEPTUAL_STANDIN
+
+    perceptual = config.evaluate.perceptual
+    return perceptual.enabled and perceptual.weights == PERCEPTUAL_STANDIN
+
+
+def scores_line(row: dict, standin: bool) -> str:
+    """One set's means as ``srgan evaluate`` prints them; ``standin``: the perceptual scores
+    come from stand-in weights, and each is labelled so."""
     from srgan.metrics.colour import CIEDE2000_KEY
     from srgan.metrics.perceptual import LPIPS_KEYS, NIQE_KEY
 
@@ -79,7 +98,8 @@ def scores_line(row: dict) -> str:
     )
     if CIEDE2000_KEY in row:  # an evaluation made before the colour measure has none
         line += f", CIEDE2000 {row[CIEDE2000_KEY]:.2f}"
+    label = f" {STANDIN_LABEL}" if standin else ""
     for key in (*LPIPS_KEYS.values(), NIQE_KEY):
         if key in row:
-            line += f", {key.replace('_', '-').upper()} {row[key]:.4f}"
+            line += f", {key.replace('_', '-').upper()}{label} {row[key]:.4f}"
     return f"{line}, {row['n_images']} images"

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from srgan.cli.common import scores_line
+from srgan.cli.common import STANDIN_NOTE, scores_line, uses_standin
 from srgan.core import datasets, paths
 from srgan.core.config import DEMO_PROFILE
 from srgan.core.errors import UserError
@@ -45,14 +45,20 @@ def demo_command(
     return command + (["--dry-run"] if dry_run else [])
 
 
+def demo_config(mirror: Path | None, imagenet_vgg: bool) -> dict:
+    """The demo's effective configuration (params.yaml and its layers, merged)."""
+    from srgan.core.config import PARAMS_FILE, merged_config_dict
+
+    profiles, sets = demo_layers(mirror, imagenet_vgg)
+    return merged_config_dict(Path(PARAMS_FILE), profiles, sets)
+
+
 def demo_banner(mirror: Path | None, imagenet_vgg: bool) -> str:
     """The warning the demo prints first and last, naming each setting of its configuration
     that departs from the paper (``provenance.deviations``, derived, never hand-written)."""
-    from srgan.core.config import PARAMS_FILE, merged_config_dict
     from srgan.report import provenance
 
-    profiles, sets = demo_layers(mirror, imagenet_vgg)
-    config = merged_config_dict(Path(PARAMS_FILE), profiles, sets)
+    config = demo_config(mirror, imagenet_vgg)
     settings = "\n".join(f"  - {d}" for d in provenance.deviations(config))
     return f"{DEMO_WARNING} Settings that depart from the paper's:\n{settings}"
 
@@ -64,10 +70,15 @@ def _imagenet_vgg_cached() -> bool:
     return path.is_file() and path.stat().st_size == VGG19_IMAGENET_SIZE
 
 
-def _print_demo_scores(eval_dir: Path) -> None:
-    for path in sorted(eval_dir.glob("*.json")):
-        for dataset, row in json.loads(path.read_text()).items():
-            print(f"  {path.stem:15s} {dataset:12s} {scores_line(row)}")
+def demo_scores(eval_dir: Path, standin: bool) -> list[str]:
+    """The summary lines of the demo's evaluations: one per method and set, then, when its
+    LPIPS and NIQE come from stand-in weights (the demo profile's), the note that says so."""
+    lines = [
+        f"  {path.stem:15s} {dataset:12s} {scores_line(row, standin)}"
+        for path in sorted(eval_dir.glob("*.json"))
+        for dataset, row in json.loads(path.read_text()).items()
+    ]
+    return lines + ([STANDIN_NOTE] if standin else [])
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -97,7 +108,10 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     if args.dry_run:
         return
     print(f"\nDemo finished in {time.monotonic() - start:.0f} s. Scores (x4, luma):")
-    _print_demo_scores(paths.EVALS_DIR)
+    from srgan.core.config import from_dict
+
+    standin = uses_standin(from_dict(demo_config(args.mirror, imagenet_vgg)))
+    print("\n".join(demo_scores(paths.EVALS_DIR, standin)))
     index = paths.report_page(paths.INDEX)
     print(f"{banner}\nReports: {index}; tables: {paths.TABLES_DIR}/")
 
@@ -112,7 +126,10 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
         "mirror's Set5, Set14, BSD100 and trains on T91 (config/demo_mirror.yaml).",
     )
     p.add_argument(
-        "--mirror", type=Path, default=None, help="a data mirror laid out as ../shared/data"
+        "--mirror",
+        type=Path,
+        default=None,
+        help="a data mirror: benchmarks/<set>/, train/<set>/, optionally SHA256SUMS",
     )
     p.add_argument("--cores", type=int, default=2, help="CPU cores for Snakemake (default 2)")
     p.add_argument("--dry-run", action="store_true", help="list the jobs, run nothing")

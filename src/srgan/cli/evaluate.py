@@ -6,7 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from srgan.cli.common import add_config_args, load_config, scores_line, show_progress
+from srgan.cli.common import (
+    STANDIN_NOTE,
+    add_config_args,
+    load_config,
+    scores_line,
+    show_progress,
+    uses_standin,
+)
 from srgan.core import paths, variants
 from srgan.core.errors import UserError
 
@@ -71,8 +78,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     # A PSNR is infinite where an SR image equals its HR image: written as Infinity (and a
     # NIQE NaN where an image is smaller than NIQE's block).
     write_json_atomic(args.out, results, allow_infinity=True)
+    standin = uses_standin(config)
     for name, row in results.items():
-        print(f"{method} {name}: {scores_line(row)}")
+        print(f"{method} {name}: {scores_line(row, standin)}")
+    if standin:
+        print(STANDIN_NOTE)
 
 
 def add_evaluate(sub: argparse._SubParsersAction) -> None:

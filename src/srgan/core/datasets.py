@@ -110,7 +110,7 @@ BUNDLED_SETS = {BUNDLED_TEST_SET: TEST_IMAGES, BUNDLED_TRAIN_SET: TRAIN_IMAGES}
 
 # --- training sets and mirrors -------------------------------------------------------------------
 
-#: A mirror's layout (as ``../shared/data``): ``benchmarks/<set>/``, ``train/<set>/``, sums.
+#: A mirror's layout (docs/data.md): ``benchmarks/<set>/``, ``train/<set>/``, sums.
 MIRROR_TEST_DIR = "benchmarks"
 MIRROR_TRAIN_DIR = "train"
 MIRROR_SUMS = "SHA256SUMS"

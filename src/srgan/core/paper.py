@@ -239,7 +239,7 @@ PAPER_SETTINGS = (
     PaperSetting("train.adam_beta1", ADAM_BETA1, "Adam beta1 = 0.9"),
 )
 
-#: Settings the paper leaves open (README, "Deviations from the paper and open points"): the
+#: Settings the paper leaves open (docs/deviations.md): the
 #: reports name the choice made.
 OPEN_POINTS = {
     "vgg.normalization": "VGG input normalisation",

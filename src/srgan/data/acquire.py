@@ -5,8 +5,8 @@ relative to the folder) at ``paths.manifest``: the provenance of exactly what wa
 
 * The test sets (Set5, Set14, BSD100, DIV2K_valid) and DIV2K's training images are
   downloaded from canonical public URLs with published checksums (:mod:`srgan.data.download`).
-* A mirror (``data.mirror``) is a local folder laid out as ``../shared/data``
-  (``benchmarks/<set>/``, ``train/<set>/``); its files are checked against its
+* A mirror (``data.mirror``) is a local folder laid out as
+  ``benchmarks/<set>/``, ``train/<set>/`` (docs/data.md); its files are checked against its
   ``SHA256SUMS`` when it has one, and nothing is downloaded.
 * ImageNet is never downloaded: a seeded subset of a user's ILSVRC train folder is linked.
 * The photographs bundled with scikit-image make the offline demo's sets.

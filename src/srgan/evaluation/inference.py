@@ -389,7 +389,7 @@ def _fix_mmap_threshold() -> None:
     By default glibc raises its mmap threshold each time a large buffer is freed, so the
     per-tile buffers of a long run of tiles come from the heap, which fragments and grows
     with the number of tiles. A fixed threshold gives each large buffer its own mapping,
-    returned when freed (figures: README, "Benchmarks").
+    returned when freed (figures: docs/benchmarks.md).
     """
     libc = ctypes.CDLL(None)  # this process's own symbols: the C library's among them
     if hasattr(libc, "mallopt"):

@@ -1,6 +1,6 @@
 """The paper's evaluation protocol: x4 benchmark LR images, baselines, PSNR and SSIM on Y.
 
-Protocol (the paper's Section 4.1; the README's "evaluation protocol"), with the choices
+Protocol (the paper's Section 4.1; docs/evaluation.md), with the choices
 the paper leaves open:
 
 1. The HR image is cropped to a multiple of the scale (4), keeping the top-left corner.

@@ -10,8 +10,7 @@ padding), K1 = 0.01, K2 = 0.03, L = 255, mean over the map.
 
 ``ssim_daala`` follows Xiph's daala ``tools/dump_ssim.c`` (the SRGAN paper's tool): integer
 8-bit planes, a quantised Gaussian whose sigma grows with the image height, windows truncated
-at the border and each pixel weighted by its in-image window weight (README, "The evaluation
-protocol").
+at the border and each pixel weighted by its in-image window weight (docs/evaluation.md).
 
 This module uses nothing else of the package.
 """
