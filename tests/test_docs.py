@@ -33,6 +33,7 @@ def make_docs(source: Path, out: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.process
 def test_the_docs_build_without_a_warning(tmp_path: Path) -> None:
     result = make_docs(DOCS, tmp_path / "html")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -41,6 +42,7 @@ def test_the_docs_build_without_a_warning(tmp_path: Path) -> None:
     assert set(pages) <= set(built)
 
 
+@pytest.mark.process
 def test_a_broken_link_or_a_page_outside_the_toc_fails_the_build(tmp_path: Path) -> None:
     """The check itself: each defect is named, and the build fails."""
     source = tmp_path / "docs"
