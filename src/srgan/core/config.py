@@ -5,16 +5,14 @@ One file, ``params.yaml``, holds the paper's settings; Snakemake reads it as its
 ``--set key=value`` pairs override it, in that order. The merged result is validated
 against ``config_schema.yaml`` (a wrong key or value names itself in a ``UserError``)
 and turned into the typed, frozen dataclasses below. Beyond the schema: a number must be
-finite (YAML's ``.nan`` and ``.inf`` pass JSON Schema's bounds), a file must be UTF-8 YAML,
-and a key given twice in one mapping is an error, not a silent override. YAML is measured
-before it is built (files and ``--set`` values alike): more than ``MAX_YAML_NODES`` values
-once its aliases are expanded (an "alias bomb"), more than ``MAX_YAML_DEPTH`` levels of
-nesting, or a value that contains itself is refused in one line. Types are checked as the
+finite (YAML's ``.nan`` and ``.inf`` pass JSON Schema's bounds). Files and ``--set`` values
+are read by ``srgan.core.yaml_files`` (UTF-8, a key given twice refused, the work bounded
+before anything is built). Types are checked as the
 code uses them: an integer key takes a whole number written as one (``2``, not ``2.0``; not
 ``true``), by the schema and again when the typed dataclasses are built.
 
-This module is a leaf: it imports nothing else from the package but ``errors`` (and ``fileio``
-to write the effective configuration).
+This module imports only ``yaml_files``, ``errors`` (and ``fileio`` to write the effective
+configuration) of the package.
 """
 
 from __future__ import annotations
@@ -31,6 +29,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import yaml
 
 from srgan.core.errors import UserError
+from srgan.core.yaml_files import UnboundedYAML, load_bounded, read_yaml
 
 #: The ``profile`` of params.yaml (the paper's settings, also config/paper.yaml), of
 #: config/quick.yaml (the paper's models on a shortened schedule) and of config/demo.yaml (the
@@ -43,10 +42,6 @@ PERCEPTUAL_STANDIN = "standin"
 
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
 PARAMS_FILE = "params.yaml"
-#: The most values (scalars, lists, mappings) a YAML document may stand for once its aliases
-#: are expanded, and the deepest nesting it may have (params.yaml: about 300 values, 5 levels).
-MAX_YAML_NODES = 100_000
-MAX_YAML_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -202,149 +197,6 @@ class Config:
 # --- loading and merging -------------------------------------------------------------
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last)."""
-
-
-def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    lines: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            first = lines.setdefault(key, key_node.start_mark.line + 1)
-        except TypeError:  # an unhashable key: construct_mapping reports it
-            continue
-        if first != key_node.start_mark.line + 1:
-            raise yaml.MarkedYAMLError(
-                problem=f"the key {key!r} is given twice in one mapping (lines {first} and "
-                f"{key_node.start_mark.line + 1})",
-            )
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing, undecodable, malformed or oversized file (a key given
-    twice, an alias bomb, deep nesting included) is a one-line ``UserError`` naming it."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read config file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(
-            f"config file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
-            "save it as UTF-8"
-        ) from None
-    try:
-        data = load_bounded(text, _UniqueKeyLoader)  # a SafeLoader: plain data only
-    except _Unbounded as exc:
-        raise UserError(f"config file {path} {exc}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(
-            f"config file {path} must hold a mapping of keys, not {type(data).__name__}"
-        )
-    return data
-
-
-class _Unbounded(Exception):
-    """YAML that stands for too much data, too deeply nested, or for itself (the message
-    continues "config file X ...")."""
-
-
-def load_bounded(text: str, loader_class: type[yaml.SafeLoader] = yaml.SafeLoader) -> Any:
-    """YAML text as data, measured before it is built: the nesting of the text is read from
-    the parser's events (no recursion), then the node graph's size and depth with its aliases
-    expanded (counted, not expanded: a graph of n nodes in O(n)). ``_Unbounded`` beyond
-    ``MAX_YAML_NODES`` values or ``MAX_YAML_DEPTH`` levels, or for a value that contains
-    itself; ``yaml.YAMLError`` for malformed text."""
-    depth = 0
-    for event in yaml.parse(text, Loader=loader_class):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_YAML_DEPTH:
-                mark = event.start_mark
-                raise _Unbounded(
-                    f"is nested more than {MAX_YAML_DEPTH} levels deep (line {mark.line + 1}, "
-                    f"column {mark.column + 1})"
-                )
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-    loader = loader_class(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        size, deepest = _expanded_size(node)
-        if size > MAX_YAML_NODES:
-            raise _Unbounded(
-                f"is too large once its aliases are expanded: {size} values, at most "
-                f"{MAX_YAML_NODES} (an alias bomb?)"
-            )
-        if deepest > MAX_YAML_DEPTH:
-            raise _Unbounded(
-                f"is nested more than {MAX_YAML_DEPTH} levels deep once its aliases are expanded"
-            )
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
-def _expanded_size(root: yaml.Node) -> tuple[int, int]:
-    """(values, levels) of the data the node graph ``root`` stands for, its aliases (shared
-    nodes) counted at every place they occur. Depth-first with an explicit stack; a node met
-    again on its own path is a value containing itself (``_Unbounded``)."""
-    size: dict[int, int] = {}
-    depth: dict[int, int] = {}
-    on_path: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, finished = stack.pop()
-        key = id(node)
-        children = _child_nodes(node)
-        if finished:
-            size[key] = 1 + sum(size[id(child)] for child in children)
-            depth[key] = 1 + max((depth[id(child)] for child in children), default=0)
-            on_path.discard(key)
-            continue
-        if key in size:
-            continue
-        on_path.add(key)
-        stack.append((node, True))
-        for child in children:
-            if id(child) in on_path:
-                mark = child.start_mark
-                raise _Unbounded(
-                    f"holds a value that refers to itself through an alias (line "
-                    f"{mark.line + 1}, column {mark.column + 1})"
-                )
-            if id(child) not in size:
-                stack.append((child, False))
-    return size[id(root)], depth[id(root)]
-
-
-def _child_nodes(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    return []
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """A YAML error in one line: what is wrong, and where when known."""
-    if not isinstance(exc, yaml.MarkedYAMLError):
-        return " ".join(str(exc).split())
-    mark = exc.problem_mark
-    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-    return f"{exc.problem}{where}"
-
-
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Return ``base`` with ``override`` laid over it (mappings merge, everything else replaces)."""
     merged = copy.deepcopy(base)
@@ -368,7 +220,7 @@ def parse_set(items: list[str]) -> dict[str, Any]:
             raise UserError(f"--set expects key=value with a dotted key, got {item!r}")
         try:
             value = _parse_scalar(raw)
-        except _Unbounded as exc:
+        except UnboundedYAML as exc:
             raise UserError(f"--set {_shortened(item)} {exc}") from None
         node = result
         parts = key.split(".")
@@ -389,7 +241,7 @@ def _shortened(item: str) -> str:
 
 
 def _parse_scalar(raw: str) -> Any:
-    """A ``--set`` value as YAML reads it (``load_bounded``: ``_Unbounded`` for an alias bomb
+    """A ``--set`` value as YAML reads it (``load_bounded``: ``UnboundedYAML`` for an alias bomb
     or deep nesting); ``1e-4`` is a float too (YAML 1.1 wants ``1.0e-4``)."""
     try:
         value = load_bounded(raw) if raw != "" else ""
