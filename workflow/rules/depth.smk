@@ -43,7 +43,8 @@ rule train_depth:
         layers=LAYERS,
     threads: THREADS
     resources:
-        gpu=1,
+        gpu=GPUS,
+        runtime=depth_runtime,
     log:
         str(paths.log_file("depth", "train_b{blocks}_skip{skip}")),
     benchmark:
@@ -74,7 +75,7 @@ rule evaluate_depth:
         tile=CFG.evaluate.tile,
     threads: THREADS
     resources:
-        gpu=1,
+        gpu=GPUS,
     log:
         str(paths.log_file("depth", "evaluate_b{blocks}_skip{skip}")),
     conda:

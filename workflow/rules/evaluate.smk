@@ -50,7 +50,7 @@ rule evaluate_model:
         tile=CFG.evaluate.tile,
     threads: THREADS
     resources:
-        gpu=1,
+        gpu=GPUS,
     log:
         str(paths.log_file("evaluate", "{method}")),
     conda:

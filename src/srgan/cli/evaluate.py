@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srgan.cli.common import add_config_args, load_config, scores_line, show_progress
+from srgan.cli.common import (
+    add_config_args,
+    load_config,
+    scores_line,
+    show_progress,
+    take_gpu,
+)
 from srgan.core import variants
 from srgan.core.errors import UserError
 
@@ -37,6 +43,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if args.checkpoint is not None:
         from srgan.evaluation import inference
 
+        take_gpu(args.device)
         generator = inference.load_generator(args.checkpoint, device=args.device)
         upscaler = inference.generator_upscaler(generator, tile=args.tile)
         method = f"checkpoint:{args.checkpoint}"
