@@ -26,8 +26,9 @@ setup: $(VENV)/.synced
 demo: setup
 	$(VENV)/bin/srgan demo $(if $(MIRROR),--mirror $(MIRROR))
 
+# loadgroup: tests marked with one xdist_group run in one worker (they share a fixture).
 test: setup
-	$(VENV)/bin/python -m pytest -n 2
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks notebooks
