@@ -115,6 +115,46 @@ def _scores(workdir: Path) -> dict[str, dict]:
     }
 
 
+def _planned_resources(output: str) -> dict[str, list[dict[str, str]]]:
+    """{rule: [each job's resources]} from a dry run's listing."""
+    jobs: dict[str, list[dict[str, str]]] = {}
+    rule = None
+    for line in output.splitlines():
+        if match := re.match(r"^(?:local)?rule (\w+):$", line):
+            rule = match.group(1)
+        elif rule and line.strip().startswith("resources:"):
+            pairs = line.split("resources:", 1)[1].split(", ")
+            jobs.setdefault(rule, []).append(dict(pair.split("=", 1) for pair in pairs))
+    return jobs
+
+
+def test_the_slurm_profile_plans_each_job_s_gpu_memory_and_time_limit(tmp_path):
+    """A dry run of the paper's DAG with the shipped profile: GPU jobs ask for one GPU, a
+    training job's time limit is its schedule at workflow.steps_per_second (x 1.25, + 15
+    minutes), with SIGTERM 5 minutes before it."""
+    workdir = _workflow_folder(tmp_path / "plan")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        [str(BIN / "snakemake"), "--dry-run", "--workflow-profile", str(SHIPPED_PROFILE.parent)],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    jobs = _planned_resources(result.stdout)
+    runtimes = sorted(
+        int(job["runtime"]) for rule in ("train_srresnet", "train_srgan") for job in jobs[rule]
+    )
+    # SRResNet-MSE: 1e6 steps at 62/s; SRResNet-VGG22: 1e6 at 29/s; each SRGAN: 2e5 at 29/s
+    assert runtimes == [159, 159, 159, 352, 734]
+    for rule in ("train_srresnet", "train_srgan", "evaluate_model"):
+        for job in jobs[rule]:
+            assert job["gpu"] == "1" and job["slurm_partition"] == "gpu", job
+    for rule in ("train_srresnet", "train_srgan"):
+        for job in jobs[rule]:
+            assert job["slurm_extra"] == "--signal=TERM@300" and job["mem_mb"] == "32000", job
+    assert all("gpu" not in job for job in jobs["evaluate_baseline"])
+    assert {job["runtime"] for job in jobs["report_table"]} == {"60"}
+
+
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory) -> Path:
     """The DAG on this machine with two pretend GPUs and `--resources gpu=2`."""
@@ -177,7 +217,13 @@ def _test_profile(folder: Path) -> Path:
     training = profile["set-resources"]["train_srresnet"]
     assert training["slurm_extra"].startswith("'--signal=TERM@")  # the shipped early SIGTERM
     training.update(runtime=FIRST_ATTEMPT_RUNTIME, slurm_extra=FIRST_ATTEMPT_SIGNAL)
-    profile.update({"slurm-init-seconds-before-status-checks": 5, "latency-wait": 5})
+    profile.update(
+        {
+            "slurm-init-seconds-before-status-checks": 5,
+            "latency-wait": 5,
+            "slurm-keep-successful-logs": True,  # one log per job: the attempts are counted
+        }
+    )
     folder.mkdir()
     (folder / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     return folder
@@ -225,6 +271,15 @@ def test_slurm_runs_the_dag_as_the_local_run_and_survives_a_time_limit(slurm, lo
     assert len(attempts) == 2, attempts
     first = _slurm_job(slurm, attempts[0].stem)
     assert first["JobState"] == "FAILED" and first["TimeLimit"] == "00:02:00", first
+    # the trivial jobs ran where Snakemake runs (localrules); the others as SLURM jobs
+    submitted = {folder.name for folder in (workdir / ".snakemake" / "slurm_logs").iterdir()}
+    assert submitted == {
+        f"rule_{rule}"
+        for rule in (
+            "bundled_benchmark", "bundled_train", "evaluate_baseline", "evaluate_model",
+            "train_srresnet", "train_srgan", "report_table", "report_figures",
+        )
+    }  # fmt: skip
     train_log = (workdir / paths.log_file("train", variants.SRRESNET_MSE)).read_text()
     resumed = re.search(r"resuming from step (\d+)", train_log)
     assert resumed and 0 < int(resumed.group(1)) < TIME_LIMITED_STEPS, train_log
