@@ -20,8 +20,10 @@ squeue). A partition ``main`` with no time limit.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -40,6 +42,7 @@ KILL_WAIT = 30
 #: How long the daemons get to come up.
 START_TIMEOUT = 60
 NULL_DEVICE = (1, 3)  # major, minor of /dev/null
+PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent ends
 
 SLURM_CONF = """\
 ClusterName=srgantest
@@ -76,6 +79,12 @@ Waittime=0
 NodeName=localhost CPUs={cpus} RealMemory={memory_mb} Gres=gpu:{gpus} State=UNKNOWN
 PartitionName={partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """
+
+
+def _end_with_parent() -> None:
+    """In a daemon, before it starts: SIGTERM when the process that started it ends, so a
+    test that is killed leaves no daemon behind (Linux's PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def missing_programs() -> list[str]:
@@ -146,7 +155,8 @@ class LocalSlurm:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # not ended by a Ctrl-C meant for the test
+                start_new_session=True,  # a Ctrl-C meant for the test goes to the test
+                preexec_fn=_end_with_parent,
             )
         )
 
