@@ -29,6 +29,7 @@ WAIT = 30  # seconds a holder may take to start (torch is not imported: it is fa
 
 
 def _env(tmp_path: Path, gpus: str) -> dict[str, str]:
+    """Pretend GPUs, a lock folder of the test's own, and no SLURM job around."""
     env = {k: v for k, v in os.environ.items() if k != gpuslots.SLURM_JOB_ENV}
     return {**env, gpuslots.VISIBLE_ENV: gpus, gpuslots.LOCK_DIR_ENV: str(tmp_path / "locks")}
 
@@ -123,6 +124,8 @@ def test_each_process_gets_its_own_gpu_and_a_crash_frees_it(tmp_path):
     lock_dir = tmp_path / "locks"
     assert lock_dir.stat().st_mode & 0o7777 == gpuslots.LOCK_DIR_MODE  # other users' jobs too
     assert sorted(p.name for p in lock_dir.iterdir()) == ["gpu0.lock", "gpu1.lock"]
+    for lock in lock_dir.iterdir():
+        assert lock.stat().st_mode & 0o777 == gpuslots.LOCK_FILE_MODE  # whatever the umask
 
 
 def test_srgan_train_takes_the_free_gpu_before_it_starts(tmp_path):

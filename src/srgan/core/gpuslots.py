@@ -15,9 +15,9 @@ starting CUDA). Nothing is claimed when the device is the CPU or a numbered ``cu
 user chose), inside a SLURM job (SLURM assigned the GPU; the lock files of a shared node's
 other users are not ours to take), or when there is no GPU (a CPU machine: then there is
 nothing to share). The lock folder is ``$SRGAN_GPU_LOCK_DIR``, by default
-``srgan-gpu-locks`` in the system's temporary folder; it is made world-writable with the
-sticky bit, like /tmp, and a lock file readable by all, so jobs of every user of the machine
-share the slots (``flock`` needs only a read-only descriptor).
+``srgan-gpu-locks`` in the temporary folder (``$TMPDIR`` or /tmp); it is made world-writable
+with the sticky bit, like /tmp, and each lock file readable by all, so the jobs of every user
+with the same folder share the slots (``flock`` needs only a read-only descriptor).
 
 Imports: the standard library only (it runs before torch initialises CUDA).
 """
@@ -99,6 +99,24 @@ def _lock_name(gpu: str) -> str:
     return "gpu" + re.sub(r"[^A-Za-z0-9_.-]", "_", gpu) + ".lock"
 
 
+def _open_lock(path: Path) -> int:
+    """A read-only descriptor of a GPU's lock file, made (readable by all) if missing. An
+    existing file is opened without O_CREAT: Linux refuses O_CREAT on another user's file in
+    a sticky folder (fs.protected_regular)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    while True:
+        try:
+            return os.open(path, flags)
+        except FileNotFoundError:
+            pass
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, LOCK_FILE_MODE)
+        except FileExistsError:
+            continue  # another process made it in between: open that one
+        os.fchmod(fd, LOCK_FILE_MODE)  # whatever the umask
+        return fd
+
+
 def try_claim(gpus: list[str], folder: Path) -> Slot | None:
     """Take the first of ``gpus`` no other process holds; None when all are held."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -107,7 +125,7 @@ def try_claim(gpus: list[str], folder: Path) -> Slot | None:
         folder.chmod(LOCK_DIR_MODE)
     for gpu in gpus:
         path = folder / _lock_name(gpu)
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, LOCK_FILE_MODE)
+        fd = _open_lock(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
