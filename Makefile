@@ -26,9 +26,10 @@ setup: $(VENV)/.synced
 demo: setup
 	$(VENV)/bin/srgan demo $(if $(MIRROR),--mirror $(MIRROR))
 
-# The full suite (CI runs it): about 20 minutes on 2 cores.
+# The full suite (CI runs it): about 20 minutes on 2 cores. loadgroup: tests marked with one
+# xdist_group run in one worker (they share a fixture).
 test: setup
-	$(VENV)/bin/python -m pytest -n 2
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
 
 # The fast path a developer runs before each commit: every test without a slow, process or
 # browser mark (under 2 minutes on 2 cores); an unmarked test that starts a process or uses

@@ -25,13 +25,29 @@
 # tables and reports: everything, they are cheap). So `dvc exp run -S train.srgan.lr=1e-5`
 # retrains only the three SRGAN variants, and a report option retrains nothing.
 #
-# Resources: training and model evaluation ask for `gpu=1`; with `--resources gpu=1` (the
-# default profile, workflow/profiles/default) they run one at a time. Snakemake does not set
-# CUDA_VISIBLE_DEVICES: on a multi-GPU machine, run one workflow per GPU or keep gpu=1.
+# Resources: training and model evaluation ask for `gpu=1` (none when the device is the CPU);
+# with `--resources gpu=1` (the default profile, workflow/profiles/default) they run one at a
+# time. With `--resources gpu=N` on a machine with N GPUs, N run at once, each `srgan` job on
+# its own GPU (it takes a free one before touching CUDA: srgan.core.gpuslots).
+# On a SLURM cluster: `snakemake --workflow-profile workflow/profiles/slurm` (docs/cluster.md);
+# the jobs below run on the machine running Snakemake, the rest as SLURM jobs.
 # An interrupted training job resumes from runs/<variant>/checkpoints/ when rerun (after a
 # hard kill: `snakemake --unlock`, then the same command; the profile sets --rerun-incomplete).
 
 configfile: "params.yaml"
+
+
+# Jobs that run where Snakemake runs, never as cluster jobs: writing a line, collecting
+# tables, the index page (a cluster job costs more to start than these take), and downloads
+# (a cluster's compute nodes often have no network; the archives are extracted by cluster jobs).
+localrules:
+    train_identity,
+    depth_identity,
+    data_ready,
+    download,
+    build_tables,
+    depth_table,
+    report_index,
 
 
 include: "workflow/rules/common.smk"

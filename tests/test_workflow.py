@@ -383,13 +383,10 @@ def test_demo_command_lays_the_profiles():
     from srgan.cli.demo import demo_command
 
     offline = demo_command(None, 2, imagenet_vgg=False)
-    assert offline[1:] == [
-        "-m", "snakemake", "--cores", "2", "--resources", "gpu=2",  # CPU jobs: one per core
-        "--configfile", "config/demo.yaml",
-    ]  # fmt: skip
+    assert offline[1:] == ["-m", "snakemake", "--cores", "2", "--configfile", "config/demo.yaml"]
     mirrored = demo_command(Path("../shared/data"), 4, imagenet_vgg=True, dry_run=True)
-    assert mirrored[5:7] == ["--resources", "gpu=4"]
-    assert mirrored[7:] == [
+    assert mirrored[3:5] == ["--cores", "4"]
+    assert mirrored[5:] == [
         "--configfile",
         "config/demo.yaml",
         "config/demo_mirror.yaml",

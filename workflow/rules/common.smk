@@ -3,6 +3,7 @@
 # in separate files). See the Snakefile's header for how the configuration reaches the jobs.
 
 import json
+import math
 import os
 import re
 import shlex
@@ -191,9 +192,50 @@ def depth_overrides(wildcards):
     return shlex.join([arg for pair in depth_sets(wildcards) for arg in ("--set", pair)])
 
 
+def depth_config(wildcards):
+    """The configuration of one depth-study model: the effective one, with its overrides."""
+    sets = [*SETS, *depth_sets(wildcards)]
+    return from_dict(merged_config_dict(Path(PARAMS_FILE), OVERLAYS, sets))
+
+
 def depth_trigger(wildcards):
     """The rerun trigger of a depth-study model: its variant's, with the depth overrides laid
     over the effective configuration as its job lays them (merged_config_dict)."""
-    sets = [*SETS, *depth_sets(wildcards)]
-    config = from_dict(merged_config_dict(Path(PARAMS_FILE), OVERLAYS, sets))
-    return identity.rerun_trigger(config, variants.get(variants.DEPTH_STUDY))
+    return identity.rerun_trigger(depth_config(wildcards), variants.get(variants.DEPTH_STUDY))
+
+
+# --- resources ------------------------------------------------------------------------------
+# What a job asks of the machine or the cluster (docs/cluster.md). Where jobs run, and with
+# how much memory, is the profile's (workflow/profiles/default on one machine,
+# workflow/profiles/slurm on a cluster); what follows from the configuration is here.
+
+#: The GPUs of a training or model-evaluation job: one, none when the configured device is
+#: the CPU. `--resources gpu=N` runs at most N such jobs at once (each takes its own GPU:
+#: srgan.core.gpuslots); on SLURM the plugin turns it into `sbatch --gpus=1`.
+GPUS = 0 if CFG.device == "cpu" else 1
+
+#: A training job's time limit (the `runtime` resource, in minutes; only a cluster uses it):
+#: its steps at workflow.steps_per_second, times RUNTIME_MARGIN, plus SETUP_MINUTES (reading
+#: and decoding the training set, loading VGG19, scoring during training, writing the model).
+#: A job that reaches its limit anyway writes a checkpoint on SLURM's early SIGTERM and the
+#: next attempt continues (the cluster profile's `retries`).
+RUNTIME_MARGIN = 1.25
+SETUP_MINUTES = 15
+
+
+def train_minutes(config, variant):
+    """The time limit of training ``variant`` under ``config``, in whole minutes."""
+    spec = variants.get(variant)
+    rates = config.workflow.steps_per_second
+    plain = spec.content == variants.MSE and not spec.adversarial
+    rate = rates.srresnet_mse if plain else rates.others
+    steps = variants.schedule(config, spec).steps
+    return math.ceil(steps / rate / 60 * RUNTIME_MARGIN + SETUP_MINUTES)
+
+
+def train_runtime(wildcards):
+    return train_minutes(CFG, wildcards.variant)
+
+
+def depth_runtime(wildcards):
+    return train_minutes(depth_config(wildcards), variants.DEPTH_STUDY)

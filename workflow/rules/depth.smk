@@ -43,7 +43,8 @@ rule train_depth:
         layers=LAYERS,
     threads: THREADS
     resources:
-        gpu=1,
+        gpu=GPUS,
+        runtime=depth_runtime,
     log:
         str(paths.log_file("depth", "train_b{blocks}_skip{skip}")),
     benchmark:
@@ -70,7 +71,7 @@ rule evaluate_depth:
         depth=DEPTH_EVALUATION,
     threads: THREADS
     resources:
-        gpu=1,
+        gpu=GPUS,
     log:
         str(paths.log_file("depth", "evaluate_b{blocks}_skip{skip}")),
     conda:

@@ -46,7 +46,7 @@ rule evaluate_model:
         layers=LAYERS,
     threads: THREADS
     resources:
-        gpu=1,
+        gpu=GPUS,
     log:
         str(paths.log_file("evaluate", "{method}")),
     conda:

@@ -51,7 +51,8 @@ rule train_srresnet:
         layers=LAYERS,
     threads: THREADS
     resources:
-        gpu=1,
+        gpu=GPUS,
+        runtime=train_runtime,
     log:
         str(paths.log_file("train", "{variant}")),
     benchmark:
@@ -79,7 +80,8 @@ rule train_srgan:
         layers=LAYERS,
     threads: THREADS
     resources:
-        gpu=1,
+        gpu=GPUS,
+        runtime=train_runtime,
     log:
         str(paths.log_file("train", "{variant}")),
     benchmark:

@@ -46,6 +46,16 @@ def load_config(args: argparse.Namespace, flag_sets: list[str] | None = None):
     return load_config(args.params, args.config, [*args.sets, *(flag_sets or [])])
 
 
+def take_gpu(device: str) -> None:
+    """Before CUDA starts: take a GPU no other job holds when several are there, and say
+    which GPU the command uses (``srgan.core.gpuslots``)."""
+    from srgan.core import gpuslots
+
+    note = gpuslots.claim(device)
+    if note is not None:
+        print(note, flush=True)
+
+
 def show_progress(args: argparse.Namespace) -> bool:
     return not getattr(args, "no_progress", False)
 

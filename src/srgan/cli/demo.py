@@ -35,10 +35,9 @@ def demo_command(
     weights are already in the torch.hub cache) uses those instead.
     """
     profiles, sets = demo_layers(mirror, imagenet_vgg)
+    # The demo trains on the CPU (device: cpu), so its jobs ask for no GPU and the workflow
+    # profile's one-GPU limit does not hold them back.
     command = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
-    # The demo trains on the CPU (device: cpu): the workflow profile's one-GPU limit would
-    # run its training and evaluation jobs one at a time on an idle core.
-    command += ["--resources", f"gpu={cores}"]
     command += ["--configfile", *(str(p) for p in profiles)]
     if sets:
         command += ["--config", f"set=[{', '.join(sets)}]"]

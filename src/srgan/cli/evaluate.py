@@ -12,6 +12,7 @@ from srgan.cli.common import (
     load_config,
     scores_line,
     show_progress,
+    take_gpu,
     uses_standin,
 )
 from srgan.core import paths, variants
@@ -59,6 +60,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if args.checkpoint is not None:
         from srgan.evaluation import inference
 
+        take_gpu(config.device)
         generator = inference.load_generator(args.checkpoint, device=config.device)
         upscaler = inference.generator_upscaler(generator, tile=config.evaluate.tile)
         method = f"checkpoint:{args.checkpoint}"

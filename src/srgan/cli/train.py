@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from srgan.cli.common import add_config_args, load_config, show_progress
+from srgan.cli.common import add_config_args, load_config, show_progress, take_gpu
 from srgan.core import variants
 
 
@@ -17,6 +17,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from srgan.training.signals import TrainingInterrupted
 
     config = load_config(args)
+    take_gpu(config.device)
     acquire.ensure_bundled_train_set(config)
     try:
         run.train(

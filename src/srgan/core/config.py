@@ -150,9 +150,18 @@ class DepthStudyConfig:
 
 
 @dataclass(frozen=True)
+class TrainingRates:
+    """Training steps per second assumed for a job's time limit on a cluster."""
+
+    srresnet_mse: float  # SRResNet-MSE and the depth study: MSE alone
+    others: float  # a VGG loss and/or the discriminator
+
+
+@dataclass(frozen=True)
 class WorkflowConfig:
     variants: tuple[str, ...]
     threads: int
+    steps_per_second: TrainingRates
     depth: DepthStudyConfig
 
 
