@@ -9,10 +9,10 @@ the browser receives names a method or a file.
 
 The operator page (``/operator``) needs the token printed at start (a new one each start,
 never stored); it shows each rater's progress and exports the ratings as CSV. There are no
-debug routes: unknown paths are 404, errors never show a traceback. A rating the database
-cannot store (a full disk) is answered with a page saying it was NOT saved (JSON to a client
-that asks for it); the operator's log says why. Every page carries the security headers
-(``limits.SECURITY_HEADERS``).
+default passwords and no debug routes: unknown paths are 404, errors never show a traceback.
+A rating the database cannot store (a full disk) is answered with a page saying it was NOT
+saved (JSON to a client that asks for it); the operator's log says why. Every page carries
+the security headers (``limits.SECURITY_HEADERS``).
 
 This module uses paths, store and limits (the headers, the operator's log); it imports
 tornado.
