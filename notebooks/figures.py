@@ -23,7 +23,7 @@ comparison_images = []  # <dataset>/<stem>, in order; empty: figures.DEFAULT_PIC
 from IPython.display import HTML, Markdown, display
 
 from srgan.core import paths, variants
-from srgan.report import charts, curves, figures, notebooks, render, tables
+from srgan.report import charts, curves, figures, notebooks, page_frame, table_display, tables
 
 ctx = notebooks.context(
     results_dir, runs_dir, reports_dir, data_dir, profile, config_files, config_sets, params_file
@@ -36,7 +36,7 @@ def show_panels(name, crop, panels, heading, alt):
     display(HTML(ctx.show_figure(figures.panels_figure(panels, crop, heading), name, alt)))
     crops = figures.save_crops(panels, name, ctx.crops_dir)
     links = {title: ctx.href(path) for title, path in crops.items()}
-    display(HTML(render.links_line("Full-resolution crops", links)))
+    display(HTML(page_frame.links_line("Full-resolution crops", links)))
 
 
 # %% [markdown]
@@ -52,7 +52,7 @@ def show_panels(name, crop, panels, heading, alt):
 # every crop at full resolution.
 
 # %%
-display(Markdown(render.COLOUR_TEXT))
+display(Markdown(table_display.COLOUR_TEXT))
 per_image = tables.per_image_scores(ctx.evals_dir)
 wanted = comparison_images or figures.DEFAULT_PICKS
 picks = figures.resolve_picks(wanted, ctx.images_dir, ctx.data_dir)
@@ -72,7 +72,7 @@ elif [f"{d}/{s}" for d, s in picks] != list(wanted):
         )
     )
 for dataset, stem in picks:
-    name = render.figure_name("comparison", dataset, stem)
+    name = page_frame.figure_name("comparison", dataset, stem)
     crop, panels = figures.comparison_panels(
         dataset, stem, ctx.images_dir, ctx.data_dir, per_image, ctx.scale
     )
@@ -106,7 +106,7 @@ if evolution is None:
     )
 else:
     crop, panels = evolution
-    name = render.figure_name("evolution", dataset, stem)
+    name = page_frame.figure_name("evolution", dataset, stem)
     heading = figures.evolution_heading(variant, dataset, stem, crop)
     show_panels(name, crop, panels, heading, f"{variant} during training on {dataset}/{stem}")
 
@@ -138,7 +138,7 @@ curves = {
 }
 for name, fig in curves.items():
     if fig is not None:
-        display(HTML(ctx.show_figure(fig, name, render.figure_caption(name))))
+        display(HTML(ctx.show_figure(fig, name, page_frame.figure_caption(name))))
 display(Markdown(f"From `{ctx.run_folder('<variant>').metrics}/`."))
 
 # %% [markdown]
@@ -190,11 +190,11 @@ if not drawn:
 
 # %%
 correlation = tables.mos_correlation(points)
-display(Markdown(render.CORRELATION_NOTE))
+display(Markdown(table_display.CORRELATION_NOTE))
 if correlation.empty:
     display(Markdown("_No test set has at least three of our methods with a paper MOS._"))
 else:
-    display(render.correlation_frame(correlation))
+    display(table_display.correlation_frame(correlation))
 
 # %% [markdown]
 # ## Network depth
@@ -219,4 +219,4 @@ else:
     display(Markdown(f"From `{depth_files}`."))
 
 # %%
-display(Markdown(render.provenance_markdown(ctx.provenance)))
+display(Markdown(table_display.provenance_markdown(ctx.provenance)))

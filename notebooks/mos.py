@@ -29,7 +29,7 @@ from IPython.display import HTML, Markdown, display
 
 from srgan.core import paths
 from srgan.mos import analysis, formatting, screening, store
-from srgan.report import notebooks, render
+from srgan.report import notebooks, table_display
 
 
 def show(frame: pd.DataFrame, empty: str = "_Nothing to show._") -> None:
@@ -274,4 +274,4 @@ else:
     show(formatting.power_frame(tables["power"]))
 
 # %%
-display(Markdown(render.provenance_markdown(ctx.provenance)))
+display(Markdown(table_display.provenance_markdown(ctx.provenance)))

@@ -19,7 +19,7 @@ params_file = "params.yaml"  # the base configuration
 # %matplotlib inline
 from IPython.display import HTML, Markdown, display
 
-from srgan.report import notebooks, render, tables
+from srgan.report import notebooks, table_display, tables
 
 ctx = notebooks.context(
     results_dir, runs_dir, reports_dir, data_dir, profile, config_files, config_sets, params_file
@@ -27,19 +27,19 @@ ctx = notebooks.context(
 display(HTML(ctx.banner()))
 
 # %%
-display(HTML(render.table_guide_html(tables.TABLE1)))
+display(HTML(table_display.table_guide_html(tables.TABLE1)))
 table = tables.table1(tables.load_evals(ctx.evals_dir), ctx.evals_dir, ctx.reasons)
-for dataset in render.datasets_run(table):  # what we ran first, then what we did not
+for dataset in table_display.datasets_run(table):  # what we ran first, then what we did not
     display(Markdown(f"### {dataset}"))
-    display(render.style_frame(render.display_frame(table, dataset, ran_only=True)))
-    if note := render.not_run_note(table, dataset):
+    display(table_display.style_frame(table_display.display_frame(table, dataset, ran_only=True)))
+    if note := table_display.not_run_note(table, dataset):
         display(Markdown(note))
-if not_run := render.not_run_sets_html(table):
+if not_run := table_display.not_run_sets_html(table):
     display(HTML(not_run))
 
 # %%
 display(Markdown("**Where our numbers come from** (one `srgan evaluate` JSON file per model):"))
-display(Markdown(render.markdown_table(render.sources_frame(table, ctx.evals_dir))))
+display(Markdown(table_display.markdown_table(table_display.sources_frame(table, ctx.evals_dir))))
 
 # %%
-display(Markdown(render.provenance_markdown(ctx.provenance)))
+display(Markdown(table_display.provenance_markdown(ctx.provenance)))

@@ -12,7 +12,7 @@ from report_helpers import DEMO_CONFIG, PARAMS, empty_panels, make_outputs, png_
 
 from srgan.core import paper, paths
 from srgan.core.config import load_config
-from srgan.report import charts, curves, render, tables
+from srgan.report import charts, curves, page_frame, tables
 
 
 def _runs(root: Path, config: dict | None = None) -> list[curves.TrainingRun]:
@@ -165,10 +165,10 @@ def test_verdict_dot_plot(tmp_path: Path) -> None:
     assert colours[bicubic] == charts.SIGN_COLOURS[0]  # the reference itself: neither colour
     assert colours[labels.index("NN")] == charts.SIGN_COLOURS[-1]
     # The index names every figure the reports save, the perceptual and MOS ones too.
-    assert render.figure_caption("perception_distortion_niqe") == (
+    assert page_frame.figure_caption("perception_distortion_niqe") == (
         "Perception against distortion: PSNR and NIQE"
     )
-    assert render.figure_caption("mos") == "MOS per method with 95% intervals (our study)"
+    assert page_frame.figure_caption("mos") == "MOS per method with 95% intervals (our study)"
 
 
 @pytest.mark.slow

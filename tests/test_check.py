@@ -17,7 +17,7 @@ from PIL import Image
 from srgan.cli import main as cli
 from srgan.core import variants
 from srgan.core.config import Config, load_config, with_sets
-from srgan.training import check, throughput
+from srgan.training import check, check_environment, check_path, check_report, throughput
 from srgan.training import step as trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,29 +61,29 @@ def test_check_on_the_cpu_passes_every_check_and_keeps_everything(
     record = json.loads((tmp_path / "check.json").read_text())
     verdicts = [(c["check"], c["verdict"]) for c in record["checks"]]
     path = [
-        (f"{name} {variant}", check.PASS)
+        (f"{name} {variant}", check_report.PASS)
         for variant in check.CPU_PLAN.path_variants
         for name in PATH_CHECKS
     ]
     assert verdicts == [
-        ("torch", check.INFO),
-        ("device", check.PASS),  # the demo profile names the CPU
-        ("training step", check.INFO),
-        ("training set", check.PASS),
-        ("images", check.INFO),
+        ("torch", check_report.INFO),
+        ("device", check_report.PASS),  # the demo profile names the CPU
+        ("training step", check_report.INFO),
+        ("training set", check_report.PASS),
+        ("images", check_report.INFO),
         *path,
-        ("LR on the device", check.PASS),
-        ("rates compile, bf16", check.SKIP),
-        ("rate srresnet_mse configured", check.INFO),
-        ("rate srgan_vgg54 configured", check.INFO),
-        ("projected hours configured", check.INFO),
+        ("LR on the device", check_report.PASS),
+        ("rates compile, bf16", check_report.SKIP),
+        ("rate srresnet_mse configured", check_report.INFO),
+        ("rate srgan_vgg54 configured", check_report.INFO),
+        ("projected hours configured", check_report.INFO),
     ]
     for item in record["checks"]:
         assert f"{item['verdict']:4s}  {item['check']:34s} {item['detail']}" in out
     figures = [c["figures"] for c in record["checks"] if c["check"].startswith("graph step")]
     for found in figures:
-        assert found["graph_vs_eager"] <= check.WEIGHT_ATOL < found["replays_moved"]
-        assert found["resumed_vs_uninterrupted"] <= check.WEIGHT_ATOL
+        assert found["graph_vs_eager"] <= check_path.WEIGHT_ATOL < found["replays_moved"]
+        assert found["resumed_vs_uninterrupted"] <= check_path.WEIGHT_ATOL
     assert record["images"]["count"] == 6
     assert record["device"] == "cpu" and record["plan"]["note"] == check.CPU_PLAN.note
     # batch 2, crop 32 measured; the configuration's batch 2, crop 16: 4x the pixels
@@ -117,12 +117,12 @@ def test_the_path_check_sees_a_learning_rate_that_never_reaches_the_step(
     monkeypatch.setattr(trainer.Trainer, "set_lr", stale)
     files = sorted(images.glob("*.png"))
     config = _path_config(images, tmp_path / "data")
-    verdicts = check._path_checks(variants.SRRESNET_MSE, config, CPU, files, None, tmp_path)
+    verdicts = check_path.path_checks(variants.SRRESNET_MSE, config, CPU, files, None, tmp_path)
     assert [(v.check, v.verdict) for v in verdicts] == [
-        ("graph step srresnet_mse", check.FAIL),
-        ("lr drop srresnet_mse", check.FAIL),
-        ("evaluation between replays srresnet_mse", check.FAIL),
-        ("checkpoint after capture srresnet_mse", check.PASS),  # resumes as it ran
+        ("graph step srresnet_mse", check_report.FAIL),
+        ("lr drop srresnet_mse", check_report.FAIL),
+        ("evaluation between replays srresnet_mse", check_report.FAIL),
+        ("checkpoint after capture srresnet_mse", check_report.PASS),  # resumes as it ran
     ]
     assert "lr 0 CHANGED the weights" in verdicts[1].detail
 
@@ -135,30 +135,32 @@ def test_layouts_match_sees_contiguous_adam_state_in_channels_last_parameters(
     built = trainer.build_trainer(spec, config, CPU)
     lr, hr = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 16, 16) * 2 - 1
     built.step(lr, hr)
-    state = check._as_a_cpu_run_writes(built)
-    assert check._layouts_match(built)
+    state = check_path._as_a_cpu_run_writes(built)
+    assert check_path._layouts_match(built)
     for module in (built.generator, built.discriminator):
         module.to(memory_format=torch.channels_last)
-    assert not check._layouts_match(built)  # the state made before, contiguous
+    assert not check_path._layouts_match(built)  # the state made before, contiguous
     built.load_state(state)
-    assert check._layouts_match(built)
+    assert check_path._layouts_match(built)
 
 
-def _rates(report: check.Report, table: dict[str, tuple[float, float, str, bool]]) -> None:
+def _rates(report: check_report.Report, table: dict[str, tuple[float, float, str, bool]]) -> None:
     for row, (srresnet, srgan, precision, compiled) in table.items():
         settings = {"train.compile": compiled, "train.precision": precision}
         for variant, value in ((variants.SRRESNET_MSE, srresnet), (variants.SRGAN_VGG54, srgan)):
-            report.rates.append(check.Rate(variant, row, settings, value, 1e3 / value, 1, None))
+            report.rates.append(
+                check_report.Rate(variant, row, settings, value, 1e3 / value, 1, None)
+            )
 
 
 def test_recommendations_on_cuda_prefer_the_fastest_fp32_and_name_bf16_a_deviation() -> None:
     """Illustrative rates (not measurements): compile is the fastest fp32 setting and misses
     the targets; bf16 with compile is faster still, and named a deviation."""
-    report = check.Report("cuda", check.CUDA_PLAN)
+    report = check_report.Report("cuda", check.CUDA_PLAN)
     _rates(
         report,
         {
-            check.CONFIGURED: (179.0, 75.5, "fp32", False),
+            check_report.CONFIGURED: (179.0, 75.5, "fp32", False),
             "compile": (232.0, 80.0, "fp32", True),
             "bf16": (224.0, 98.0, "bf16", False),
             "compile+bf16": (259.0, 104.0, "bf16", True),
@@ -168,25 +170,31 @@ def test_recommendations_on_cuda_prefer_the_fastest_fp32_and_name_bf16_a_deviati
         "quick profile": load_config(PARAMS, [QUICK]),
         "paper's schedule": load_config(PARAMS),
     }
-    report.projected_hours = check._projections(report.rates, schedules)
+    report.projected_hours = check_report.projections(report.rates, schedules)
     hours = report.projected_hours
     # quick: 2e5 SRResNet steps at 232 it/s, 6e4 SRGAN steps at 80 it/s
     assert hours["compile"]["quick profile"] == pytest.approx((2e5 / 232 + 6e4 / 80) / 3600)
     config = load_config(PARAMS)
-    lines = check._recommend(report, config, torch.device("cuda"))
+    lines = check_report.recommend(report, config, torch.device("cuda"))
     assert lines[0].startswith("train.compile: true, train.precision: fp32: the fastest")
     assert lines[1].startswith("train.compile: true, train.precision: bf16 is faster still")
     assert "deviation" in lines[1]
-    report.checks.append(check.Verdict("graph step srgan_vgg54", check.FAIL, "capture failed"))
-    assert check._recommend(report, config, torch.device("cuda"))[0].startswith("train.step: eager")
+    report.checks.append(
+        check_report.Verdict("graph step srgan_vgg54", check_report.FAIL, "capture failed")
+    )
+    assert check_report.recommend(report, config, torch.device("cuda"))[0].startswith(
+        "train.step: eager"
+    )
 
 
 def test_synthetic_images_stand_in_when_no_set_is_there(images: Path) -> None:
     config = load_config(PARAMS, [], ["data.mirror=null", "data.root=/nonexistent"])
     with tempfile.TemporaryDirectory() as tmp:
-        files, source = check._images(config, 96, 16, Path(tmp))
-        assert len(files) == check.CHECK_IMAGES and source.startswith("synthetic")
-    files, source = check._images(tiny_config(images), 16, 2, Path("/nonexistent"))
+        files, source = check_environment.choose_images(config, 96, 16, Path(tmp))
+        assert len(files) == check_environment.CHECK_IMAGES and source.startswith("synthetic")
+    files, source = check_environment.choose_images(
+        tiny_config(images), 16, 2, Path("/nonexistent")
+    )
     assert len(files) == 6 and source.startswith("the training set (folder) at")
 
 
@@ -194,7 +202,7 @@ def test_synthetic_images_stand_in_when_no_set_is_there(images: Path) -> None:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("variant", check.CHECKED)
+@pytest.mark.parametrize("variant", check_report.CHECKED)
 def test_the_captured_path_and_lr_pass_on_cuda(variant: str, images: Path, tmp_path: Path) -> None:
     """The CUDA path for real (tiny models): capture, replays, the lr drop, an evaluation
     between replays, a checkpoint after the capture resumed; GPU-made LR against the CPU's."""
@@ -202,8 +210,8 @@ def test_the_captured_path_and_lr_pass_on_cuda(variant: str, images: Path, tmp_p
     sets = [*check.COMMON_SETS, f"data.root={tmp_path / 'data'}", "device=cuda"]
     config = with_sets(tiny_config(images), sets, "test")
     files = sorted(images.glob("*.png"))
-    verdicts = check._path_checks(variant, config, cuda, files, None, tmp_path)
-    assert [v.verdict for v in verdicts] == [check.PASS] * len(PATH_CHECKS), verdicts
+    verdicts = check_path.path_checks(variant, config, cuda, files, None, tmp_path)
+    assert [v.verdict for v in verdicts] == [check_report.PASS] * len(PATH_CHECKS), verdicts
     assert "captured after" in verdicts[0].detail
-    lr = check._lr_check(config, cuda, files, "test images", check.LR_CHECK_STEPS)
-    assert lr.verdict == check.PASS, lr.detail
+    lr = check_path.lr_check(config, cuda, files, "test images", check_path.LR_CHECK_STEPS)
+    assert lr.verdict == check_report.PASS, lr.detail

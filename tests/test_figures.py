@@ -17,7 +17,7 @@ from report_helpers import TEST_SETS, empty_panels, make_outputs, png_ok
 from srgan.core import paper, paths
 from srgan.core.paper import SCALE
 from srgan.metrics.colour import ciede2000_map
-from srgan.report import charts, figures, render, tables
+from srgan.report import charts, figures, page_frame, tables
 
 
 def test_busiest_window_finds_the_texture() -> None:
@@ -74,7 +74,7 @@ def test_comparison_figure_has_lr_hr_zooms_and_crops(tmp_path: Path) -> None:
     width = fig.get_size_inches()[0] * charts.DPI / figures.PANEL_COLUMNS
     assert width >= 330
     assert empty_panels(fig) == []
-    png_ok(charts.save(fig, tmp_path / "cmp.png", render.DEMO_STAMP))
+    png_ok(charts.save(fig, tmp_path / "cmp.png", page_frame.DEMO_STAMP))
     crops = figures.save_crops(panels, "comparison_Set14_comic", tmp_path / "crops")
     assert list(crops)[0] == "LR (pixels repeated ×4)" and list(crops)[-1] == "HR (original)"
     hr_crop = np.asarray(Image.open(crops["HR (original)"]))

@@ -22,6 +22,15 @@ import pytest
 
 from srgan.core import paths
 from srgan.mos import server
+from srgan.mos.limits import (
+    FILES_RESERVED,
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    SECURITY_HEADERS,
+    Limits,
+    OncePerKind,
+    operator_log,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mos_helpers import Client, make_study, running_server
@@ -65,7 +74,7 @@ def parse(answer: bytes) -> tuple[int, dict, bytes]:
 
 def assert_security_headers(headers: dict, what: str) -> None:
     lowered = {name.lower(): value for name, value in headers.items()}
-    for name, value in server.SECURITY_HEADERS.items():
+    for name, value in SECURITY_HEADERS.items():
         assert lowered.get(name.lower()) == value, (what, name, headers)
     assert "server" not in lowered, (what, headers)
 
@@ -106,7 +115,7 @@ def test_an_oversized_body_is_refused_from_its_header_before_it_is_read(study) -
 
 @pytest.mark.process
 def test_unfinished_requests_are_closed_after_the_timeouts(study) -> None:
-    limits = server.Limits(header_timeout_s=0.5, body_timeout_s=0.5)
+    limits = Limits(header_timeout_s=0.5, body_timeout_s=0.5)
     with running_server(study, limits) as running:
         started = time.monotonic()
         with connect(running.port) as half_header:
@@ -119,12 +128,12 @@ def test_unfinished_requests_are_closed_after_the_timeouts(study) -> None:
         with connect(running.port) as idle:  # a kept-alive connection that goes quiet
             idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert read_all(idle).startswith(b"HTTP/1.1 200 OK")
-        assert not server.Limits().header_timeout_s > 60  # the default is seconds, not hours
+        assert not Limits().header_timeout_s > 60  # the default is seconds, not hours
 
 
 @pytest.mark.process
 def test_connections_are_capped_per_client_and_idle_ones_make_room(study) -> None:
-    limits = server.Limits(connections=4, per_client=2)
+    limits = Limits(connections=4, per_client=2)
     with running_server(study, limits) as running:
         held = [connect(running.port, "127.0.0.2") for _ in range(2)]
         for sock in held:
@@ -151,9 +160,9 @@ def test_connections_are_capped_per_client_and_idle_ones_make_room(study) -> Non
             sock.close()
         wait_for(lambda: not running_open(running))
         assert Client(running.url).request("/")[0] == 200
-    capped = server.Limits(connections=10**6).connection_cap()
+    capped = Limits(connections=10**6).connection_cap()
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    assert capped == (10**6 if soft == resource.RLIM_INFINITY else soft - server.FILES_RESERVED)
+    assert capped == (10**6 if soft == resource.RLIM_INFINITY else soft - FILES_RESERVED)
 
 
 def running_open(running) -> dict:
@@ -187,7 +196,7 @@ def test_every_answer_carries_the_security_headers(study) -> None:
 @pytest.mark.process
 def test_refusals_are_logged_once_per_kind(study) -> None:
     stream = io.StringIO()
-    with server.operator_log(stream), running_server(study) as running:
+    with operator_log(stream), running_server(study) as running:
         for _ in range(30):
             assert send(running.port, oversized_post())[0] == 413
         for _ in range(5):
@@ -202,7 +211,7 @@ def test_refusals_are_logged_once_per_kind(study) -> None:
 
 def test_once_per_kind_counts_what_it_holds_back() -> None:
     now = [0.0]
-    once = server.OncePerKind(interval_s=60, clock=lambda: now[0])
+    once = OncePerKind(interval_s=60, clock=lambda: now[0])
     logger = logging.getLogger("srgan.test.once")
     records = [
         logger.makeRecord(logger.name, logging.WARNING, __file__, 1, "refused %s", (n,), None)
@@ -349,13 +358,13 @@ def test_a_chunked_body_and_a_header_are_cut_at_their_limits(study) -> None:
         with connect(running.port) as sock:
             sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
             with contextlib.suppress(OSError):  # the server may close while this still sends
-                for _ in range(2 * server.MAX_BODY_BYTES // 1024):
+                for _ in range(2 * MAX_BODY_BYTES // 1024):
                     sock.sendall(b"400\r\n" + b"a" * 1024 + b"\r\n")
             status, headers, _ = parse(read_all(sock))
         assert status == 400
         assert_security_headers(headers, "chunked")
         with connect(running.port) as sock:
-            big = b"a" * (server.MAX_HEADER_BYTES + 1024)
+            big = b"a" * (MAX_HEADER_BYTES + 1024)
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big + b"\r\n\r\n")
             with contextlib.suppress(ConnectionResetError):
                 assert read_all(sock) == b""  # closed, nothing read beyond the limit

@@ -27,7 +27,7 @@ from srgan.core.errors import UserError
 from srgan.core.fileio import format_sums, read_sums, sums_digest
 from srgan.models import checkpoints
 from srgan.report import notebooks as reports
-from srgan.report import provenance, render
+from srgan.report import page_frame, provenance, table_display
 
 
 def test_deviations_of_the_paper_config_and_the_demo() -> None:
@@ -62,10 +62,10 @@ def test_result_reasons_name_the_config_and_the_models() -> None:
     assert provenance.result_reasons(paper_cfg, found) == [
         f"{reason} (models: srgan_vgg54, depth/b4_skip1)" for reason in own.reasons
     ]
-    banner = render.banner_html(reasons, demo=True)
+    banner = page_frame.banner_html(reasons, demo=True)
     assert "NOT comparable" in banner and f"<li>{comparability.DEMO}</li>" in banner
-    assert "These numbers are NOT comparable" in render.banner_html(["a reason"])
-    assert render.banner_html([]) == ""
+    assert "These numbers are NOT comparable" in page_frame.banner_html(["a reason"])
+    assert page_frame.banner_html([]) == ""
 
 
 @pytest.mark.process
@@ -88,7 +88,7 @@ def test_the_quick_profile_is_named_in_every_report_and_the_index(tmp_path: Path
     prov = provenance.gather(
         quick.to_dict(), tmp_path / "runs", tmp_path / "timings", tmp_path / "data"
     )
-    markdown = render.provenance_markdown(prov)
+    markdown = table_display.provenance_markdown(prov)
     assert markdown.splitlines()[2] == f"- **Profile**: {note}"
     # The quick profile's shorter schedule is a reason: its banner lists the deviations, and
     # the provenance counts them; without a banner, the provenance lists them itself.
@@ -97,12 +97,12 @@ def test_the_quick_profile_is_named_in_every_report_and_the_index(tmp_path: Path
         f"**Deviations from the paper in force**: {len(prov['deviations'])} settings, listed in "
         "the banner at the top of this page." in markdown
     )
-    listed = render.provenance_markdown({**prov, "reasons": []})
+    listed = table_display.provenance_markdown({**prov, "reasons": []})
     assert "- train.srresnet.steps = 100000 (paper: SRResNet: 1e6 iterations)" in listed
-    assert "**Profile**" not in render.provenance_markdown({**prov, "profile_note": None})
-    box = render.profile_note_html(note)
+    assert "**Profile**" not in table_display.provenance_markdown({**prov, "profile_note": None})
+    box = page_frame.profile_note_html(note)
     assert box.startswith('<div class="srgan-profile-note"') and "config/quick.yaml" in box
-    assert render.profile_note_html(None) == ""
+    assert page_frame.profile_note_html(None) == ""
     index = reports.build_index(tmp_path / "reports", tmp_path / "tables", profile_note=note)
     assert box in index.read_text()
 
@@ -218,11 +218,11 @@ TORCH_FREE_SCRIPT = """
 import sys
 from pathlib import Path
 
-from srgan.report import provenance, render, notebooks as reports, tables
+from srgan.report import provenance, table_display, notebooks as reports, tables
 
 ctx = reports.context(params_file=sys.argv[1], config_files=[sys.argv[2]])
 assert len(ctx.provenance["models"]) == 5, ctx.provenance["models"]
-assert "srgan_vgg54" in render.provenance_markdown(ctx.provenance)
+assert "srgan_vgg54" in table_display.provenance_markdown(ctx.provenance)
 tables.write_tables(ctx.evals_dir, Path("results/tables"), ctx.reasons)
 reports.build_index(Path("reports"), Path("results/tables"), ctx.reasons, prov=ctx.provenance)
 print(sorted(name for name in sys.modules if name.split(".")[0] == "torch"))

@@ -1,5 +1,6 @@
-"""The report pages (srgan.report.notebooks, render, index_page): the notebooks executed by
-papermill into self-contained, navigable pages, the index, and their errors.
+"""The report pages (srgan.report.notebooks, page_frame, table_display, index_page): the
+notebooks executed by papermill into self-contained, navigable pages, the index, and their
+errors.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from srgan.cli.main import main
 from srgan.core import paper, paths
 from srgan.core.errors import UserError
 from srgan.report import notebooks as reports
-from srgan.report import render, tables
+from srgan.report import table_display, tables
 
 DEMO_PARAMS = {
     "params_file": str(PARAMS),
@@ -97,7 +98,9 @@ def test_table1_notebook(tmp_path: Path) -> None:
     assert len(shown) == 3  # Set5, Set14, and BSD100 (not in the paper's Table 1)
     # BSD100 is not in the paper's Table 1: no column of paper values (and differences) for it
     bsd = shown[2].set_index(shown[2].columns[0])
-    shown_columns = [c for c in render.DISPLAY_COLUMNS.values() if c not in render.PAPER_COLUMNS]
+    shown_columns = [
+        c for c in table_display.DISPLAY_COLUMNS.values() if c not in table_display.PAPER_COLUMNS
+    ]
     assert list(bsd.columns) == shown_columns
     assert bsd.loc["SRGAN-MSE", "PSNR ours"] == "24.25"
     assert bsd.loc["SRGAN-MSE", "CIEDE2000 ours*"] == "–"  # these evaluations predate it
@@ -106,7 +109,7 @@ def test_table1_notebook(tmp_path: Path) -> None:
         assert t.iloc[:, 0].tolist() == ran  # the model not run is not a row of "not run" ...
     for dataset in ("Set5", "Set14", "BSD100"):  # ... but named under each table
         assert f"Not run on {dataset} yet (no evaluation): SRGAN-VGG22." in page
-    assert list(shown[0].columns[1:]) == list(render.DISPLAY_COLUMNS.values())
+    assert list(shown[0].columns[1:]) == list(table_display.DISPLAY_COLUMNS.values())
     assert ">not run<" not in page
     set5 = shown[0].set_index(shown[0].columns[0])
     assert set5.loc["SRResNet-MSE", "PSNR paper"] == "32.05"
@@ -250,7 +253,7 @@ def test_table_pages_are_self_contained_and_navigable(tmp_path: Path) -> None:
         _, page = _run_report(tmp_path, name)
         _check_navigation(page, name)
         assert f"<title>{reports.NOTEBOOKS[name]} – SRGAN replication</title>" in page
-    guide = {name: render.table_guide(name) for name in paths.TABLES}
+    guide = {name: table_display.table_guide(name) for name in paths.TABLES}
     assert "(BSD100, the offline demo" in guide["table1"]
     assert "BSD100" not in guide["table2"]  # Table 2 has BSD100: no note copied from Table 1
 

@@ -13,7 +13,7 @@ import pytest
 from srgan.cli.main import main
 from srgan.core import comparability, paper, paths
 from srgan.core.errors import UserError
-from srgan.report import charts, index_page, render, tables
+from srgan.report import charts, index_page, table_display, tables
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_MD = REPO.parent / "shared" / "PAPER.md"
@@ -159,7 +159,7 @@ def test_sources_frame_one_row_per_model(tmp_path: Path) -> None:
     del data["BSD100"]
     (tmp_path / "bicubic.json").write_text(json.dumps(data))
     _, t2 = tables.build_tables(tmp_path)
-    frame = render.sources_frame(t2, tmp_path)
+    frame = table_display.sources_frame(t2, tmp_path)
     assert frame["model"].tolist() == ["nearest", "bicubic", "srresnet_mse", "srgan_vgg54"]
     assert list(frame.columns) == [
         "method", "model", "evaluation file", "Set5 images", "Set14 images", "BSD100 images",
@@ -173,7 +173,8 @@ def test_sources_frame_one_row_per_model(tmp_path: Path) -> None:
     assert srgan["evaluation file"] == f"{tmp_path / 'srgan_vgg54.json'} (missing)"
     assert srgan["Set5 images"] == "–"
     # One header row on the page (no two-row pandas header of a MultiIndex).
-    assert render.markdown_table(render.sources_frame(t2, tmp_path)).splitlines()[0] == (
+    markdown = table_display.markdown_table(table_display.sources_frame(t2, tmp_path))
+    assert markdown.splitlines()[0] == (
         "| method | model | evaluation file | Set5 images | Set14 images | BSD100 images |"
     )
 
@@ -291,15 +292,19 @@ def test_depth_table(tmp_path: Path) -> None:
 def test_display_frame_and_formatting(tmp_path: Path) -> None:
     write_evals(tmp_path, skip=("srgan_vgg54",))
     _, t2 = tables.build_tables(tmp_path)
-    frame = render.display_frame(t2, "Set5")
+    frame = table_display.display_frame(t2, "Set5")
     assert frame.index.tolist() == [
         "NN", "Bicubic", "SRCNN (quoted)", "SelfExSR (quoted)", "DRCN (quoted)",
         "ESPCN (quoted)", "SRResNet (SRResNet-MSE)", "SRGAN (SRGAN-VGG54)", "HR",
     ]  # fmt: skip
     # no perceptual scores in these evaluations: their columns are left out
-    shown = [c for c in render.DISPLAY_COLUMNS.values() if c not in render.PERCEPTUAL_COLUMNS]
+    shown = [
+        c
+        for c in table_display.DISPLAY_COLUMNS.values()
+        if c not in table_display.PERCEPTUAL_COLUMNS
+    ]
     assert list(frame.columns) == shown
-    text = render.format_frame(frame)
+    text = table_display.format_frame(frame)
     # These evaluations predate the colour measure: its cell is "–", not "not run".
     assert text.loc["Bicubic"].tolist() == [
         "28.43", "28.93", "+0.50", "0.8211", "0.8111", "-0.0100", "0.8011", "–", "1.97", "ours",
@@ -308,10 +313,10 @@ def test_display_frame_and_formatting(tmp_path: Path) -> None:
     assert text.loc["SRGAN (SRGAN-VGG54)", "CIEDE2000 ours*"] == "not run"
     assert text.loc["DRCN (quoted)", "PSNR ours"] == "–"
     assert text.loc["HR", "PSNR paper"] == "∞"
-    html = render.style_frame(frame).to_html()
+    html = table_display.style_frame(frame).to_html()
     assert "font-style: italic" in html
     # Bicubic: +0.50 dB is outside the tolerance (red), -0.0100 SSIM within it (green).
-    assert render.WITHIN_STYLE in html and render.OUTSIDE_STYLE in html
+    assert table_display.WITHIN_STYLE in html and table_display.OUTSIDE_STYLE in html
 
 
 def test_ciede2000_is_read_where_an_evaluation_has_it(tmp_path: Path) -> None:
@@ -327,7 +332,7 @@ def test_ciede2000_is_read_where_an_evaluation_has_it(tmp_path: Path) -> None:
     assert math.isnan(bicubic.loc["Set14", "ciede2000_ours"])  # an older entry: none
     assert tables.metrics(t2, "table2")["table2"]["Set5"]["bicubic"]["ciede2000"] == 6.125
     assert "ciede2000" not in tables.metrics(t2, "table2")["table2"]["Set14"]["bicubic"]
-    text = render.format_frame(render.display_frame(t2, "Set5"))
+    text = table_display.format_frame(table_display.display_frame(t2, "Set5"))
     assert text.loc["Bicubic", "CIEDE2000 ours*"] == "6.12"  # 6.125 rounds half to even
     assert text.loc["NN", "CIEDE2000 ours*"] == "–"
     assert text.loc["DRCN (quoted)", "CIEDE2000 ours*"] == "–"
@@ -345,20 +350,20 @@ def test_the_sets_we_ran_come_first_and_what_was_not_run_is_said_compactly(
         entry = _entry(25.0, 0.7, {"astronaut": 25.0})
         (tmp_path / f"{method}.json").write_text(json.dumps({"SkimageTest": entry}))
     t1, t2 = tables.build_tables(tmp_path)
-    assert render.datasets_run(t1) == ["SkimageTest"]
-    assert render.datasets_run(t2) == ["SkimageTest"]
-    shown = render.display_frame(t1, "SkimageTest", ran_only=True)
+    assert table_display.datasets_run(t1) == ["SkimageTest"]
+    assert table_display.datasets_run(t2) == ["SkimageTest"]
+    shown = table_display.display_frame(t1, "SkimageTest", ran_only=True)
     assert shown.index.tolist() == ["SRResNet-MSE", "SRGAN-VGG54"]
     # a set outside the paper: no columns of paper values or differences, all "–"
-    assert not set(render.PAPER_COLUMNS) & set(shown.columns)
-    assert render.style_frame(shown).to_html()  # styled without the difference columns
-    assert render.not_run_note(t1, "SkimageTest") == (
+    assert not set(table_display.PAPER_COLUMNS) & set(shown.columns)
+    assert table_display.style_frame(shown).to_html()  # styled without the difference columns
+    assert table_display.not_run_note(t1, "SkimageTest") == (
         "_Not run on SkimageTest yet (no evaluation): SRResNet-VGG22, SRGAN-MSE, SRGAN-VGG22._"
     )
-    assert render.not_run_note(t2, "SkimageTest") == (
+    assert table_display.not_run_note(t2, "SkimageTest") == (
         "_Not run on SkimageTest yet (no evaluation): NN._"
     )
-    folded = render.not_run_sets_html(t1)
+    folded = table_display.not_run_sets_html(t1)
     assert folded.startswith("<p class='srgan-not-run'><b>Not run:</b> Set5, Set14: none of")
     assert "<details><summary>The paper's numbers on Set5, Set14</summary>" in folded
     assert folded.count("<h4>") == 2 and "32.05" in folded  # SRResNet-MSE's Set5 PSNR
@@ -366,26 +371,30 @@ def test_the_sets_we_ran_come_first_and_what_was_not_run_is_said_compactly(
     # every set run: nothing to say
     write_evals(tmp_path / "all")
     full1, _ = tables.build_tables(tmp_path / "all")
-    assert render.not_run_sets_html(full1) == ""
-    assert render.not_run_note(full1, "Set5") == ""
+    assert table_display.not_run_sets_html(full1) == ""
+    assert table_display.not_run_note(full1, "Set5") == ""
 
 
 @pytest.mark.parametrize(
     ("delta", "tolerance", "style"),
     [
-        (-0.01, tables.PSNR_TOLERANCE_DB, render.WITHIN_STYLE),  # 0.01 dB below: a match
-        (0.3, tables.PSNR_TOLERANCE_DB, render.WITHIN_STYLE),
-        (-0.31, tables.PSNR_TOLERANCE_DB, render.OUTSIDE_STYLE),
-        (0.5, tables.PSNR_TOLERANCE_DB, render.OUTSIDE_STYLE),  # far above is no match either
-        (-0.0099, tables.SSIM_TOLERANCE, render.WITHIN_STYLE),
-        (-0.0101, tables.SSIM_TOLERANCE, render.OUTSIDE_STYLE),
+        (-0.01, tables.PSNR_TOLERANCE_DB, table_display.WITHIN_STYLE),  # 0.01 dB below: a match
+        (0.3, tables.PSNR_TOLERANCE_DB, table_display.WITHIN_STYLE),
+        (-0.31, tables.PSNR_TOLERANCE_DB, table_display.OUTSIDE_STYLE),
+        (
+            0.5,
+            tables.PSNR_TOLERANCE_DB,
+            table_display.OUTSIDE_STYLE,
+        ),  # far above is no match either
+        (-0.0099, tables.SSIM_TOLERANCE, table_display.WITHIN_STYLE),
+        (-0.0101, tables.SSIM_TOLERANCE, table_display.OUTSIDE_STYLE),
         (math.nan, tables.SSIM_TOLERANCE, ""),
     ],
 )
 def test_deltas_are_coloured_by_the_tolerance_not_by_sign(
     delta: float, tolerance: float, style: str
 ) -> None:
-    assert render.delta_style(delta, tolerance) == style
+    assert table_display.delta_style(delta, tolerance) == style
 
 
 def test_the_verdict_counts_every_row_we_ran(tmp_path: Path) -> None:
@@ -439,17 +448,17 @@ def test_row_verdict(psnr_delta: float, ssim_delta: float, verdict: str) -> None
 
 
 def test_numbers_are_formatted_in_one_place() -> None:
-    """render.number: the tables, the index's headline and the provenance Markdown use it."""
-    assert render.number(28.4349, ".2f") == "28.43"
-    assert render.number(-0.01, "+.4f") == "-0.0100"
-    assert render.number(math.nan, ".2f") == "–"
-    assert render.number(math.nan, ".2f", "not run") == "not run"
-    assert render.number(math.inf, ".2f", "not run") == "∞"
+    """table_display.number: the tables, the index's headline and the provenance Markdown use it."""
+    assert table_display.number(28.4349, ".2f") == "28.43"
+    assert table_display.number(-0.01, "+.4f") == "-0.0100"
+    assert table_display.number(math.nan, ".2f") == "–"
+    assert table_display.number(math.nan, ".2f", "not run") == "not run"
+    assert table_display.number(math.inf, ".2f", "not run") == "∞"
     frame = pd.DataFrame({"model": ["a|b"], "seconds": [12.345], "max_rss_mb": [math.nan]})
-    assert render.markdown_table(frame) == (
+    assert table_display.markdown_table(frame) == (
         "| model | seconds | max_rss_mb |\n|---|---|---|\n| a\\|b | 12.3 | – |\n"
     )
-    assert render.markdown_table(frame[:0]) == "_none found_\n"
+    assert table_display.markdown_table(frame[:0]) == "_none found_\n"
 
 
 def test_the_depth_file_pattern_reads_what_paths_names() -> None:
@@ -519,7 +528,7 @@ def test_perceptual_columns_points_and_mos_correlation(tmp_path: Path) -> None:
         "lpips_vgg": 0.2,
         "niqe": 1.0,
     }
-    text = render.format_frame(render.display_frame(t2, "Set5"))
+    text = table_display.format_frame(table_display.display_frame(t2, "Set5"))
     assert text.loc["Bicubic", "LPIPS ours*"] == "0.4000"
     assert text.loc["Bicubic", "NIQE ours*"] == "4.00"
     assert text.loc["DRCN (quoted)", "LPIPS ours*"] == "–"
@@ -550,7 +559,7 @@ def test_perceptual_columns_points_and_mos_correlation(tmp_path: Path) -> None:
     assert labels[0] == "NN (paper's MOS: Set5 1.28, Set14 1.20, BSD100 1.11)"
     assert labels[-1].startswith("SRGAN-VGG54 (paper's MOS: Set5 3.58")
     assert len(labels) == 4  # the methods with LPIPS
-    shown = render.correlation_frame(tables.mos_correlation(points))
+    shown = table_display.correlation_frame(tables.mos_correlation(points))
     assert shown.columns.tolist() == ["test set", "our score", "methods", "Spearman ρ vs MOS", "p"]
     assert "-1.00" in shown["Spearman ρ vs MOS"].tolist()
 

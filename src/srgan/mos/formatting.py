@@ -4,8 +4,8 @@ A MOS with its 95% interval, or the reason it has none (:func:`mos_interval`), p
 (:func:`p_value`), the paper's layout of a MOS table (:func:`mos_paper_layout`), columns of
 numbers (:func:`format_columns`), and the report's compact tables (:func:`mos_frame`,
 :func:`pairs_frame`, :func:`screening_frame`, :func:`power_frame`: every cell text, "–" for a
-missing value, no column without a value), built on ``srgan.report.render``'s one way of
-writing a number.
+missing value, no column without a value), built on ``srgan.report.table_display``'s one
+way of writing a number.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import math
 
 import pandas as pd
 
-from srgan.report.render import DASH, NOT_RUN, number
+from srgan.report.table_display import DASH, number
+from srgan.report.tables import NOT_RUN
 
 #: Decimals of a MOS and of its difference to the paper's; p-values below P_FLOOR as "< ...".
 MOS_SPEC, MOS_DELTA_SPEC, P_SPEC, P_FLOOR = ".2f", "+.2f", ".4f", 1e-4

@@ -34,7 +34,7 @@ SIGN_COLOURS = {1: "#1a7f37", -1: "#c62828", 0: "#9e9e9e"}
 def save(fig: Figure, path: Path, stamp: str | None = None) -> Path:
     """Write ``fig`` as a PNG at ``path``, atomically (``fileio.atomic_write``).
 
-    A ``stamp`` (``srgan.report.render.stamp``: the numbers are not comparable with the
+    A ``stamp`` (``srgan.report.page_frame.stamp``: the numbers are not comparable with the
     paper's) is written in red above everything else.
     """
     if stamp:

@@ -2,8 +2,8 @@
 
 Each ``*_figure`` function returns a matplotlib ``Figure`` (made without pyplot, so nothing
 is shown by itself) or None when its inputs do not exist; ``srgan.report.charts.save`` writes it as
-a PNG, atomically (``srgan.report.render.html_image`` shows a saved one in a report, linked to the
-file). Inputs are where ``srgan.core.paths`` puts them: SR images
+a PNG, atomically (``srgan.report.page_frame.html_image`` shows a saved one in a report, linked
+to the file). Inputs are where ``srgan.core.paths`` puts them: SR images
 ``results/images/<method>/<dataset>/<stem>.png`` (the ``nearest`` ones are the LR image,
 upscaled by pixel repetition), HR images ``<test sets>/<dataset>/<stem>.*``, generator
 snapshots ``runs/<variant>/snapshots/step_<N>.pt``, and the tables of ``srgan.report.tables``.

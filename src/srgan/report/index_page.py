@@ -3,7 +3,8 @@ Tables 1 and 2 we ran against the paper's within a tolerance (:func:`verdict_htm
 ``tables.verdict``), its dot plot, then links to every report, table and figure, and the
 provenance line (:func:`index_html`, data gathered by ``srgan.report.notebooks.build_index``).
 
-The page's frame, numbers, banner and captions are :mod:`srgan.report.render`'s. Torch-free.
+The page's frame, banner and captions are :mod:`srgan.report.page_frame`'s, its numbers
+:mod:`srgan.report.table_display`'s. Torch-free.
 """
 
 from __future__ import annotations
@@ -18,25 +19,27 @@ import pandas as pd
 
 from srgan.core import paper, paths
 from srgan.report import tables
-from srgan.report.render import (
+from srgan.report.page_frame import (
+    SITE_TITLE,
+    banner_html,
+    figure_caption,
+    markdown_html,
+    page_html,
+    profile_note_html,
+)
+from srgan.report.table_display import (
     DASH,
     OUTSIDE_STYLE,
     PSNR_DELTA_SPEC,
     PSNR_SPEC,
-    SITE_TITLE,
     SSIM_DELTA_SPEC,
     SSIM_SPEC,
     TOLERANCE_TEXT,
     TOLERANCES,
     WITHIN_STYLE,
-    banner_html,
     delta_style,
-    figure_caption,
-    markdown_html,
     method_label,
     number,
-    page_html,
-    profile_note_html,
 )
 
 # --- the verdict: was it reproduced? -----------------------------------------------------------

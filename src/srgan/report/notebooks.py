@@ -7,7 +7,7 @@ runs from them. ``run_notebook("table1", Path("reports"), params)`` executes
 the notebook metadata may not exist), writes the executed notebook to ``reports/table1.ipynb``
 and the HTML without code cells (nbconvert's ``--no-input``) to ``reports/table1.html``. The
 HTML is nbconvert's ``basic`` template (the cells' HTML only) inside the project's own page
-(``render.page_html``: title, navigation bar, style), so a page fetches nothing from the
+(``page_frame.page_html``: title, navigation bar, style), so a page fetches nothing from the
 network (nbconvert's full templates load require.js and MathJax from a CDN). A notebook that
 fails in a cell is still written, with its error, before the failure is raised; one that
 cannot run at all (no kernel, a broken notebook file) leaves the previous outputs as they
@@ -16,8 +16,9 @@ were. ``build_index`` writes ``reports/index.html``: the verdict (every row of T
 then links to every report, figure and table, then the provenance; and, until a MOS study is
 analysed, ``reports/mos.html`` saying how to run one (the navigation bar links to it).
 
-Every file and folder comes from ``srgan.core.paths``; what a page says and looks like comes from
-``srgan.report.render``. This module uses charts, config, paths, provenance, render, tables and the
+Every file and folder comes from ``srgan.core.paths``; what a page looks like comes from
+``srgan.report.page_frame``, how its tables and numbers read from ``srgan.report.table_display``.
+This module uses charts, config, paths, provenance, page_frame, table_display, tables and the
 leaves errors and fileio; papermill, nbconvert and jupytext are imported only where they are
 used.
 """
@@ -35,7 +36,7 @@ from srgan.core import comparability, paths
 from srgan.core.config import from_dict, merged_config_dict
 from srgan.core.errors import UserError
 from srgan.core.fileio import atomic_write
-from srgan.report import charts, index_page, provenance, render, tables
+from srgan.report import charts, index_page, page_frame, provenance, table_display, tables
 
 #: The report notebooks (``paths.REPORTS``: names and order) with the titles the index shows.
 NOTEBOOKS = dict(
@@ -60,7 +61,7 @@ SOURCE_SUFFIX, NOTEBOOK_SUFFIX = ".py", ".ipynb"
 #: The figures' file type.
 FIGURE_SUFFIX = ".png"
 #: nbconvert's template that renders the cells only (no page around them, no script from a
-#: CDN); ``render.page_html`` makes the page.
+#: CDN); ``page_frame.page_html`` makes the page.
 HTML_TEMPLATE = "basic"
 
 
@@ -117,8 +118,8 @@ class ReportContext:
     def show_figure(self, fig: Any, name: str, alt: str) -> str:
         """Save ``fig`` as figure ``name`` (stamped when its numbers are not comparable with
         the paper's) and return its HTML: inline, linked to the PNG file at full size."""
-        path = charts.save(fig, self.figure(name), render.stamp(self.reasons, self.demo))
-        return render.html_image(path, alt, self.href(path))
+        path = charts.save(fig, self.figure(name), page_frame.stamp(self.reasons, self.demo))
+        return page_frame.html_image(path, alt, self.href(path))
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -134,9 +135,9 @@ class ReportContext:
         """The banner of results not comparable with the paper's (naming why, and the settings
         that depart from the paper), and the quick profile's note, as HTML ('' for none)."""
         prov = self.provenance
-        return render.banner_html(
+        return page_frame.banner_html(
             self.reasons, prov["deviations"], self.demo
-        ) + render.profile_note_html(prov["profile_note"])
+        ) + page_frame.profile_note_html(prov["profile_note"])
 
 
 def context(
@@ -180,7 +181,7 @@ def _write_utf8(path: Path, text: str) -> None:
 
 def notebook_html(notebook: Path) -> str:
     """An executed notebook as a page: its outputs without code cells or prompts
-    (``nbconvert --no-input``, the ``basic`` template) in ``render.page_html``, titled with
+    (``nbconvert --no-input``, the ``basic`` template) in ``page_frame.page_html``, titled with
     its report's title (``NOTEBOOKS``), which the navigation bar marks."""
     import nbformat
     from nbconvert import HTMLExporter
@@ -195,7 +196,7 @@ def notebook_html(notebook: Path) -> str:
         nbformat.read(notebook, as_version=4), resources={"metadata": {"name": notebook.stem}}
     )
     name = Path(notebook).stem
-    return render.page_html(NOTEBOOKS.get(name, name), body, name)
+    return page_frame.page_html(NOTEBOOKS.get(name, name), body, name)
 
 
 def _notebook_file(notebooks_dir: Path, name: str, suffix: str = NOTEBOOK_SUFFIX) -> Path:
@@ -294,7 +295,7 @@ def write_mos_placeholder(reports_dir: Path) -> Path | None:
     if notebook.is_file():
         return None
     page = paths.report_page(paths.MOS_REPORT, root=reports_dir)
-    _write_utf8(page, render.mos_placeholder_html())
+    _write_utf8(page, page_frame.mos_placeholder_html())
     return page
 
 
@@ -327,9 +328,9 @@ def build_index(
     if verdict is not None:
         fig = charts.verdict_figure(verdict) or charts.sanity_figure(verdict)
         if fig is not None:
-            stamp = render.stamp(reasons, demo)
+            stamp = page_frame.stamp(reasons, demo)
             path = charts.save(fig, paths.rebased(paths.VERDICT_PLOT, reports_dir), stamp)
-            plot = render.html_image(path, "Ours against the paper's", _rel(path, reports_dir))
+            plot = page_frame.html_image(path, "Ours against the paper's", _rel(path, reports_dir))
     table_files = [
         path
         for suffix in (tables.CSV, tables.METRICS)
@@ -351,7 +352,7 @@ def build_index(
         tables_dir=str(tables_dir),
         tables=tuple(_rel(p, reports_dir) for p in table_files),
         figures=tuple(_rel(p, reports_dir) for p in sorted(figures_dir.glob(f"*{FIGURE_SUFFIX}"))),
-        provenance=render.provenance_markdown(prov) if prov else "",
+        provenance=table_display.provenance_markdown(prov) if prov else "",
     )
     index = paths.report_page(paths.INDEX, root=reports_dir)
     _write_utf8(index, index_page.index_html(page))

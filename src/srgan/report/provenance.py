@@ -6,7 +6,8 @@ each model (Snakemake's ``benchmark:`` files in ``results/timings/``), the run r
 trained model (its ``final.json``), checksums of the data, and the deviations from the paper
 that the configuration puts in force. ``reasons`` says why numbers must not be compared with
 the paper (:func:`result_reasons`): the configuration's (``srgan.core.comparability.reasons``)
-and those each trained model recorded. ``srgan.report.render`` turns it into Markdown.
+and those each trained model recorded. ``srgan.report.table_display`` turns it into
+Markdown.
 
 This module uses ``srgan.models.checkpoints`` (torch-free ``read_record``) and ``srgan.core``.
 It does not import torch.

@@ -25,7 +25,8 @@ Tables 1 and 2, every row the table has (a file cut short is named, not read sho
 bicubic (the sanity check).
 
 How a table is shown (one test set laid out as in the paper, numbers formatted) is
-``srgan.report.render``'s. This module uses paper, paths, variants and the leaves errors and fileio.
+``srgan.report.table_display``'s. This module uses paper, paths, variants and the leaves errors
+and fileio.
 """
 
 from __future__ import annotations
