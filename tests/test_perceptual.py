@@ -259,7 +259,9 @@ def test_cli_writes_perceptual_scores(photo, tmp_path: Path, capsys) -> None:
         <= set(row)
         <= {*tables.EVAL_KEYS, "ciede2000", "lpips", "lpips_vgg", "niqe"}
     )
-    assert f"LPIPS {row['lpips']:.4f}, LPIPS-VGG" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"LPIPS (stand-in) {row['lpips']:.4f}, LPIPS-VGG (stand-in)" in printed
+    assert "their values mean nothing" in printed
 
 
 def test_cli_fails_before_any_work_without_weights(hub: Path, tmp_path: Path, capsys) -> None:
