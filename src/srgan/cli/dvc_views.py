@@ -33,9 +33,16 @@ def _cmd_metrics(args: argparse.Namespace) -> None:
         source = "workspace"
     else:
         import dvc.api
+        from dvc.exceptions import DvcException
 
-        shown = dvc.api.metrics_show(*(p.as_posix() for p in files), rev=args.rev)
-        found = {path: shown[path] for path in (p.as_posix() for p in files) if path in shown}
+        # One file at a time: DVC merges the files' top-level keys (table1, table2).
+        try:
+            found = {
+                path.as_posix(): dvc.api.metrics_show(path.as_posix(), rev=args.rev)
+                for path in files
+            }
+        except (DvcException, FileNotFoundError) as exc:
+            raise UserError(f"no metrics at {args.rev!r}: {exc}") from None
         source = args.rev
     if not found:
         raise UserError(f"no metrics in {args.tables_dir} ({source}): run the workflow first")
