@@ -179,10 +179,10 @@ def test_a_change_the_profile_overrides_is_refused(tmp_path):
 
 
 def test_shadowed_changes_are_the_changed_keys_the_configuration_does_not_take():
-    before = {"a": 1, "b": {"c": 2, "d": [1, 2]}, "e": 5}
-    now = {"a": 2, "b": {"c": 3, "d": [1, 3]}, "e": 5}
-    effective = {"a": 2, "b": {"c": 7, "d": [9]}, "e": 6}
-    assert config_cli.shadowed_changes(before, now, effective) == ["b.c", "b.d"]
+    before = {"a": 1, "b": {"c": 2, "d": [1, 2]}, "e": 5, "f": {}}
+    now = {"a": 2, "b": {"c": 3, "d": [1, 3]}, "e": 5, "f": {"g": 1, "h": 2}}
+    effective = {"a": 2, "b": {"c": 7, "d": [9]}, "e": 6, "f": {"g": 1, "h": 3}}
+    assert config_cli.shadowed_changes(before, now, effective) == ["b.c", "b.d", "f.h"]
     assert config_cli.shadowed_changes(now, now, effective) == []
 
 
@@ -301,7 +301,7 @@ class Project:
         self.env = {
             **os.environ,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "COLUMNS": "250",
+            "COLUMNS": "400",  # dvc exp show: every column, none cut
         }
 
     def run(self, *args: str, ok: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:
@@ -382,7 +382,7 @@ def test_a_fresh_clone_pulls_the_run_and_snakemake_finds_it_done(project, tmp_pa
     assert "up to date" in project.dvc("status", "dvc.yaml").stdout
     clone = Project(tmp_path / "clone")
     project.run("git", "clone", "-q", str(project.root), str(clone.root))
-    clone.dvc("pull")  # the remote named in .dvc/config
+    clone.dvc("pull", "dvc.yaml")  # from the remote in .dvc/config; the depth study never ran
     clone.snakemake("--touch", "--forceall")  # mark the pulled files up to date, in DAG order
     dry = clone.snakemake("--dry-run")
     assert "Nothing to be done" in dry.stdout + dry.stderr
@@ -486,13 +486,15 @@ def test_experiments_rerun_what_changed_and_say_so(project):
     assert header == ["Experiment", *psnr, *changed]
     assert "[srgan-steps]" in table and "[tiles]" in table
     # The same columns as CSV: SRGAN's PSNR moved with its schedule, SRResNet's did not.
-    rows = {
-        row["Experiment"]: row
-        for row in csv.DictReader(io.StringIO(project.dvc(*EXP_SHOW, "--csv").stdout))
-    }
+    as_csv = project.dvc(*EXP_SHOW, "--keep", "rev$", "--csv").stdout
+    rows = {row["Experiment"] or row["rev"]: row for row in csv.DictReader(io.StringIO(as_csv))}
     base, srgan = rows["master"], rows["srgan-steps"]
     assert srgan[psnr[0]] == base[psnr[0]] and srgan[psnr[-1]] != base[psnr[-1]]
     assert (srgan[changed[0]], base[changed[0]]) == ("5", "4")
+    # srgan metrics reads an experiment's tables through DVC, one table per paper table.
+    shown = project.run(str(BIN / "srgan"), "metrics", "--rev", "srgan-steps").stdout
+    found = re.search(r"^SkimageTest\s+srgan_vgg54\s+(\S+)", shown, re.MULTILINE)
+    assert float(found.group(1)) == pytest.approx(float(srgan[psnr[-1]]), abs=1e-3)
 
     # A quick-profile experiment (its configuration stage only: the quick profile trains on a
     # GPU): `dvc params diff` shows every setting that differs from the demo's.

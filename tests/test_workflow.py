@@ -167,6 +167,8 @@ def test_depth_target_is_separate(workdir):
     assert outputs(jobs, "depth_identity") == {
         f"results/depth/identity/b{b}_skip{s}.json" for b in (4, 8, 12, 16, 20, 24) for s in (0, 1)
     }
+    timings = re.findall(r"benchmark: (\S+)", result.stdout)
+    assert len(timings) == 12 and all(t.startswith("results/depth/timings/") for t in timings)
     assert "train_srgan" not in jobs  # the paper's models are not part of it
 
 

@@ -47,7 +47,7 @@ rule train_depth:
     log:
         str(paths.log_file("depth", "train_b{blocks}_skip{skip}")),
     benchmark:
-        str(paths.train_timing(f"depth_{paths.depth_run_name('{blocks}', '{skip}')}"))
+        str(paths.train_timing(DEPTH_RUN_PATTERN, paths.DEPTH_TIMINGS_DIR))
     conda:
         ENV
     shell:

@@ -79,13 +79,13 @@ def recorded_params(lock: Path, params: Path) -> dict[str, Any] | None:
 def shadowed_changes(
     before: dict[str, Any], now: dict[str, Any], effective: dict[str, Any]
 ) -> list[str]:
-    """Keys whose value in params.yaml changed (``before`` to ``now``) but does not reach the
-    effective configuration: a profile sets them."""
+    """Keys whose value in params.yaml changed (``before`` to ``now``; a key new in ``now``
+    counts) but does not reach the effective configuration: a profile sets them."""
     old, new, merged = leaves(before), leaves(now), leaves(effective)
     return [
         key
         for key, value in new.items()
-        if old.get(key, value) != value and key in merged and merged[key] != value
+        if (key not in old or old[key] != value) and key in merged and merged[key] != value
     ]
 
 

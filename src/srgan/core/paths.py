@@ -120,6 +120,9 @@ DEPTH_RUNS_DIR = RUNS_DIR / "depth"
 #: The depth study's rerun triggers (``identity_file(run, DEPTH_IDENTITY_DIR)``): inside its
 #: results folder, so that they are versioned with them (pipelines/depth/dvc.yaml).
 DEPTH_IDENTITY_DIR = DEPTH_RESULTS_DIR / "identity"
+#: The depth study's training timings (``train_timing(run, DEPTH_TIMINGS_DIR)``), beside them
+#: for the same reason, and apart from the five models' (``TIMINGS_DIR``, the reports' table).
+DEPTH_TIMINGS_DIR = DEPTH_RESULTS_DIR / "timings"
 FIGURES_DIR = REPORTS_DIR / "figures"
 #: Full-resolution crops of the per-image figures: figures/crops/<figure>/<panel>.png.
 CROPS_DIR = FIGURES_DIR / "crops"
