@@ -20,7 +20,12 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 	$(UV) sync --frozen
 	touch $@
 
-setup: $(VENV)/.synced
+setup: $(VENV)/.synced .dvc/plots_page.html
+
+# The page `dvc plots show` fills (.dvc/config), its chart library inlined from the environment
+# so that it renders offline (docs/dvc.md, "Plots").
+.dvc/plots_page.html: $(VENV)/.synced
+	$(VENV)/bin/srgan plots-page --out $@
 
 # `make demo MIRROR=DIR` uses a data mirror's real test sets instead (docs/data.md).
 demo: setup

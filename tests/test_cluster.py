@@ -73,7 +73,8 @@ GPU_RULE_LOGS = [
 SLOT_LINE = re.compile(r"^GPU: CUDA_VISIBLE_DEVICES=(\S+) \(slot \S+, held from (\S+) until", re.M)
 SLURM_LINE = re.compile(r"^GPU: CUDA_VISIBLE_DEVICES=(\S+) \(SLURM job (\d+): ", re.M)
 
-pytestmark = pytest.mark.xdist_group("cluster")  # the two tests share the local run
+#: Every test runs Snakemake; the two workflow runs share the local run (one xdist worker).
+pytestmark = [pytest.mark.xdist_group("cluster"), pytest.mark.process]
 
 
 def _workflow_folder(root: Path) -> Path:
@@ -168,6 +169,7 @@ def local_run(tmp_path_factory) -> Path:
     return workdir
 
 
+@pytest.mark.slow
 def test_gpu_jobs_on_one_machine_each_take_their_own_gpu(local_run):
     """Every training and evaluation job took a slot; one GPU never served two jobs at once
     (the interval from taking it to the job's last log line); GPU 1 was taken, which happens
@@ -239,6 +241,7 @@ def _slurm_job(cluster: LocalSlurm, job: str) -> dict[str, str]:
     return dict(item.split("=", 1) for item in out.split() if "=" in item)
 
 
+@pytest.mark.slow
 def test_slurm_runs_the_dag_as_the_local_run_and_survives_a_time_limit(slurm, local_run, tmp_path):
     workdir = _workflow_folder(tmp_path / "slurm")
     profile = _test_profile(tmp_path / "profile")

@@ -98,6 +98,7 @@ def test_claim_leaves_the_environment_alone_where_it_takes_no_slot(tmp_path):
     assert not (tmp_path / "locks").exists()
 
 
+@pytest.mark.process
 def test_each_process_gets_its_own_gpu_and_a_crash_frees_it(tmp_path):
     env = _env(tmp_path, "0,1")
     first, second = Holder(env), Holder(env)
@@ -128,6 +129,7 @@ def test_each_process_gets_its_own_gpu_and_a_crash_frees_it(tmp_path):
         assert lock.stat().st_mode & 0o777 == gpuslots.LOCK_FILE_MODE  # whatever the umask
 
 
+@pytest.mark.process
 def test_srgan_train_takes_the_free_gpu_before_it_starts(tmp_path):
     """`srgan train` on a machine whose GPU 0 is held trains with CUDA_VISIBLE_DEVICES=1
     (here on the CPU: the GPUs are pretend, so torch finds no CUDA and `auto` is the CPU)."""
@@ -154,6 +156,7 @@ def test_srgan_train_takes_the_free_gpu_before_it_starts(tmp_path):
     assert (tmp_path / "run" / "final.pt").is_file()
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("device", ["cpu", "cuda:0"])
 def test_a_chosen_device_takes_no_slot(tmp_path, device):
     env = _env(tmp_path, "0,1")

@@ -1,4 +1,4 @@
-"""The Snakemake workflow and the DVC pipeline: dry runs, config validation, lint, the demo DAG.
+"""The Snakemake workflow: dry runs, config validation, lint, the demo DAG (DVC: test_dvc.py).
 
 Each Snakemake test runs in a fresh folder that links the project's workflow files, so the
 checkout's own data/, runs/ and results/ never change what the workflow plans.
@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from srgan.core import paths, variants
 from srgan.core.config import effective_text, merged_config_dict
@@ -167,6 +166,12 @@ def test_depth_target_is_separate(workdir):
     assert outputs(jobs, "train_depth") == expected
     assert len(jobs["evaluate_depth"]) == 12
     assert outputs(jobs, "depth_table") == {"results/tables/depth.csv"}
+    # its rerun triggers lie in its results folder, which its DVC stage versions
+    assert outputs(jobs, "depth_identity") == {
+        f"results/depth/identity/b{b}_skip{s}.json" for b in (4, 8, 12, 16, 20, 24) for s in (0, 1)
+    }
+    timings = re.findall(r"benchmark: (\S+)", result.stdout)
+    assert len(timings) == 12 and all(t.startswith("results/depth/timings/") for t in timings)
     assert "train_srgan" not in jobs  # the paper's models are not part of it
 
 
@@ -310,51 +315,12 @@ def test_demo_dag_runs_end_to_end_on_the_mirror(workdir, shared_data):
     assert other_set["train_srresnet"] == 2 and other_set["train_srgan"] == 3
 
 
-# --- DVC ----------------------------------------------------------------------------------
-
-
-@pytest.mark.process
-def test_dvc_dag_shows_the_stages():
-    result = subprocess.run(
-        [str(BIN / "dvc"), "dag", "--dot"], cwd=REPO, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    edges = set(re.findall(r'^"(.+)" -> "(.+)";$', result.stdout, flags=re.MULTILINE))
-    assert edges == {
-        ("data", "train"),
-        ("data", "evaluate"),
-        ("train", "evaluate"),
-        ("train", "report"),
-        ("evaluate", "report"),
-        ("data", "workflow/depth/dvc.yaml:depth"),
-    }
-
-
-def test_dvc_yaml_follows_the_variants_and_paths():
-    """dvc.yaml names each variant's run folder and DVCLive plots: the same list, in the same
-    order, as srgan.core.variants, at the paths of srgan.paths."""
-    pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    runs = [str(paths.run_dir(v)) for v in VARIANTS]
-    outs = [next(iter(out)) for out in pipeline["stages"]["train"]["outs"]]
-    assert outs == [*runs, str(paths.TIMINGS_DIR)]
-    assert [d for d in pipeline["stages"]["evaluate"]["deps"] if d.startswith("runs/")] == runs
-    plots = [next(iter(plot)) for plot in pipeline["plots"]]
-    assert plots == [str(paths.RunFolder(paths.run_dir(v)).metrics) for v in VARIANTS]
-    # One DAG: every stage only runs a Snakemake target, depends on all the code, and takes all
-    # of params.yaml as its params (so DVC hands every change to Snakemake).
-    depth = yaml.safe_load((REPO / "workflow" / "depth" / "dvc.yaml").read_text())
-    for stage in [*pipeline["stages"].values(), *depth["stages"].values()]:
-        assert stage["cmd"].split(" && ")[-1].startswith("snakemake ")
-        assert {"Snakefile", "workflow", "src/srgan", "config"} <= set(stage["deps"])
-        assert stage["params"] == [{"params.yaml": None}]
-
-
 VARIANT_LITERAL = re.compile("[\"']({})[\"']".format("|".join(variants.NAMES)))
 
 
 def test_variant_names_are_written_only_in_the_variants_module():
     """The one place: the variant names appear as string literals only in srgan/variants.py,
-    params.yaml and the config schema (dvc.yaml lists them, checked by the test above)."""
+    params.yaml and the config schema (dvc.yaml lists them, checked by tests/test_dvc.py)."""
     allowed = {
         REPO / "src" / "srgan" / "core" / "variants.py",
         REPO / "src" / "srgan" / "core" / "config_schema.yaml",

@@ -120,6 +120,8 @@ DEPTH = CFG.workflow.depth
 DEPTH_RUNS = [
     paths.depth_run_name(blocks, int(skip)) for blocks in DEPTH.blocks for skip in DEPTH.long_skip
 ]
+#: A depth-study model's name as a pattern of the wildcards {blocks} and {skip}.
+DEPTH_RUN_PATTERN = paths.depth_run_name("{blocks}", "{skip}")
 #: The set srgan train scores during training (None: it scores nothing).
 TRAINING_EVAL_SET = variants.training_eval_set(CFG)
 

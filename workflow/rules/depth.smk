@@ -6,12 +6,12 @@
 rule depth:
     input:
         str(paths.table_file("depth", ".csv")),
-        [str(paths.identity_file(f"depth_{run}")) for run in DEPTH_RUNS],
+        [str(paths.identity_file(run, paths.DEPTH_IDENTITY_DIR)) for run in DEPTH_RUNS],
 
 
 rule depth_identity:
     output:
-        str(paths.identity_file(f"depth_{paths.depth_run_name('{blocks}', '{skip}')}")),
+        str(paths.identity_file(DEPTH_RUN_PATTERN, paths.DEPTH_IDENTITY_DIR)),
     wildcard_constraints:
         blocks=r"\d+",
         skip="0|1",
@@ -28,7 +28,7 @@ rule depth_identity:
 rule train_depth:
     input:
         data=TRAIN_DATA,
-        identity=str(paths.identity_file(f"depth_{paths.depth_run_name('{blocks}', '{skip}')}")),
+        identity=str(paths.identity_file(DEPTH_RUN_PATTERN, paths.DEPTH_IDENTITY_DIR)),
     output:
         model=depth_run_file(paths.depth_run_name("{blocks}", "{skip}")),
         metadata=depth_run_file(paths.depth_run_name("{blocks}", "{skip}"), "metadata"),
@@ -48,7 +48,7 @@ rule train_depth:
     log:
         str(paths.log_file("depth", "train_b{blocks}_skip{skip}")),
     benchmark:
-        str(paths.train_timing(f"depth_{paths.depth_run_name('{blocks}', '{skip}')}"))
+        str(paths.train_timing(DEPTH_RUN_PATTERN, paths.DEPTH_TIMINGS_DIR))
     conda:
         ENV
     shell:

@@ -5,7 +5,8 @@ calls one function of the package. A ``UserError`` (bad path, bad config value, 
 image), and a write the machine refuses (a full disk, a read-only folder:
 ``srgan.core.fileio.WRITE_ERRNOS``), is printed as one line and exits with status 2; nothing
 imports this package. Each group of commands is a module: ``evaluate`` (evaluate, upscale),
-``train``, ``status``, ``check``, ``demo``, ``data``, ``reports`` (tables, report, index), ``mos``;
+``train``, ``status``, ``check``, ``demo``, ``data``, ``reports`` (tables, report, index), ``mos``,
+``config`` and ``dvc_views`` (metrics, plots-page: DVC's views);
 ``common`` holds what they share.
 
     srgan evaluate --method bicubic --data-dir DIR --datasets Set5 Set14 BSD100 --out FILE.json
@@ -21,6 +22,9 @@ imports this package. Each group of commands is a module: ``evaluate`` (evaluate
     srgan report table1|table2|figures --out-dir reports [--param NAME=VALUE ...] [config args]
     srgan index --reports-dir reports [--tables-dir results/tables] [config args]
     srgan mos create|serve|analyse ...   (the MOS study kit: srgan.cli.mos)
+    srgan config [--write]               (the configuration a DVC run uses; its first stage)
+    srgan metrics [--rev REV]            (Tables 1 and 2 from the DVC metrics, readable)
+    srgan plots-page                     (the offline page `dvc plots show` fills)
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from srgan.cli import check, data, demo, evaluate, mos, reports, status, train
+from srgan.cli import check, config, data, demo, dvc_views, evaluate, mos, reports, status, train
 from srgan.core.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -52,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     reports.add_report(sub)
     reports.add_index(sub)
     mos.add_mos(sub)
+    config.add_config(sub)
+    dvc_views.add_metrics(sub)
+    dvc_views.add_plots_page(sub)
     return parser
 
 

@@ -28,7 +28,7 @@ import json
 from typing import Any
 
 from srgan.core.config import Config, config_hash
-from srgan.core.variants import Variant, schedule
+from srgan.core.variants import DEPTH_STUDY, Variant, get, schedule
 
 #: Config keys that never change what a run computes: where and how fast it runs, how often
 #: it logs, scores or saves, which data it could read (the files it does read are checked
@@ -64,6 +64,8 @@ SRGAN_ONLY = ("discriminator", "train.srgan", "loss.adversarial_weight")
 SRRESNET_ONLY = ("train.srresnet",)
 VGG_ONLY = ("vgg", "loss.vgg_divisor")
 TV_ONLY = ("loss.tv_weight",)
+#: Keys each model of the depth study sets for itself (workflow.depth gives their values).
+DEPTH_STUDY_SETS = ("model.blocks", "model.long_skip")
 
 
 def _drop_key(tree: dict[str, Any], dotted: str) -> None:
@@ -119,6 +121,23 @@ def evaluation_identity(config: Config) -> dict[str, Any]:
 def depth_evaluation_identity(config: Config) -> dict[str, Any]:
     """What a depth-study evaluation depends on besides its model: PSNR and SSIM on one set."""
     return {"scale": config.scale, "datasets": [config.workflow.depth.dataset]}
+
+
+def depth_study_identity(config: Config) -> dict[str, Any]:
+    """What the depth study's results depend on: its variant's run identity without the keys
+    the study sets itself (the blocks and the long skip of each model), its settings
+    (``workflow.depth``: the blocks, the skips, the steps, the set) and its evaluation's
+    identity. The DVC pipeline records it as the depth stage's params
+    (``paths.DEPTH_PARAMS``), so a change that touches none of it leaves the study up to date.
+    """
+    run = run_identity(config, get(DEPTH_STUDY))["config"]
+    for key in DEPTH_STUDY_SETS:
+        _drop_key(run, key)
+    return {
+        "run": run,
+        "depth": dataclasses.asdict(config.workflow.depth),
+        "evaluation": depth_evaluation_identity(config),
+    }
 
 
 def evaluation_trigger(identity: dict[str, Any]) -> str:

@@ -117,6 +117,12 @@ TABLES_DIR = RESULTS_DIR / "tables"
 TIMINGS_DIR = RESULTS_DIR / "timings"
 DEPTH_RESULTS_DIR = RESULTS_DIR / "depth"
 DEPTH_RUNS_DIR = RUNS_DIR / "depth"
+#: The depth study's rerun triggers (``identity_file(run, DEPTH_IDENTITY_DIR)``): inside its
+#: results folder, so that they are versioned with them (pipelines/depth/dvc.yaml).
+DEPTH_IDENTITY_DIR = DEPTH_RESULTS_DIR / "identity"
+#: The depth study's training timings (``train_timing(run, DEPTH_TIMINGS_DIR)``), beside them
+#: for the same reason, and apart from the five models' (``TIMINGS_DIR``, the reports' table).
+DEPTH_TIMINGS_DIR = DEPTH_RESULTS_DIR / "timings"
 FIGURES_DIR = REPORTS_DIR / "figures"
 #: Full-resolution crops of the per-image figures: figures/crops/<figure>/<panel>.png.
 CROPS_DIR = FIGURES_DIR / "crops"
@@ -131,8 +137,17 @@ IDENTITY_DIR = RESULTS_DIR / "identity"
 #: The effective configuration of the last workflow run (params.yaml + profiles + sets, merged
 #: once): every job reads it (``srgan ... --params results/config.yaml``).
 EFFECTIVE_CONFIG = RESULTS_DIR / "config.yaml"
+#: What the depth study's results depend on (``srgan.core.identity.depth_study_identity``),
+#: written with the effective configuration by the DVC pipeline's first stage: the params of
+#: the depth study's DVC stage, so that a change it does not depend on leaves it up to date.
+DEPTH_PARAMS = RESULTS_DIR / "depth_params.yaml"
 #: The profiles laid over params.yaml: ``config/<name>.yaml``.
 PROFILES_DIR = Path("config")
+#: DVC's record of the pipeline's last run (the params it ran with, the hash of each output).
+DVC_LOCK = Path("dvc.lock")
+#: The page ``dvc plots show`` fills (``.dvc/config``: plots.html_template), with the chart
+#: library inlined so that it renders offline; written by ``srgan plots-page`` (make setup).
+DVC_PLOTS_PAGE = Path(".dvc") / "plots_page.html"
 #: The tables of the paper we rebuild (results/tables/<name>.csv and .json).
 TABLES = ("table1", "table2")
 #: The report notebooks (notebooks/<name>.ipynb -> reports/<name>.html), in reading order.

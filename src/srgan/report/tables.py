@@ -330,6 +330,49 @@ def metrics(table: pd.DataFrame, name: str) -> dict[str, Any]:
     return {name: out}
 
 
+#: Column headers of :func:`metrics_frame`, per score key (JSON_DECIMALS' order).
+METRIC_HEADERS = {
+    "psnr": "PSNR",
+    "ssim": "SSIM",
+    COLOUR_KEY: "CIEDE2000",
+    "lpips": "LPIPS",
+    "lpips_vgg": "LPIPS-VGG",
+    "niqe": "NIQE",
+}
+
+
+def metrics_frame(data: dict[str, Any]) -> pd.DataFrame:
+    """A metrics file's content (:func:`metrics`) as a table a person reads: one row per set
+    and method, in the file's order, one column per score it holds (METRIC_HEADERS)."""
+    rows = [
+        {"set": dataset, "method": method, **scores}
+        for dataset, methods in data.items()
+        for method, scores in methods.items()
+    ]
+    present = [key for key in METRIC_HEADERS if any(key in row for row in rows)]
+    frame = pd.DataFrame(rows, columns=["set", "method", *present])
+    return frame.rename(columns=METRIC_HEADERS)
+
+
+def format_metrics(name: str, data: dict[str, Any], source: str) -> str:
+    """One table of :func:`metrics_frame` under a title naming it and where it came from."""
+    title = f"{name} ({source})"
+    frame = metrics_frame(data)
+    if frame.empty:
+        return f"{title}: no rows of ours"
+    decimals = {
+        METRIC_HEADERS[k]: d for k, d in JSON_DECIMALS.items() if METRIC_HEADERS[k] in frame
+    }
+    body = frame.to_string(
+        index=False,
+        na_rep="-",
+        formatters={
+            col: (lambda v, d=d: "-" if pd.isna(v) else f"{v:.{d}f}") for col, d in decimals.items()
+        },
+    )
+    return f"{title}\n{body}"
+
+
 # --- writing --------------------------------------------------------------------------------
 
 
