@@ -23,7 +23,16 @@ comparison_images = []  # <dataset>/<stem>, in order; empty: figures.DEFAULT_PIC
 from IPython.display import HTML, Markdown, display
 
 from srgan.core import paths, variants
-from srgan.report import charts, curves, figures, notebooks, page_frame, table_display, tables
+from srgan.report import (
+    charts,
+    curves,
+    figures,
+    notebooks,
+    page_frame,
+    perception,
+    table_display,
+    tables,
+)
 
 ctx = notebooks.context(
     results_dir, runs_dir, reports_dir, data_dir, profile, config_files, config_sets, params_file
@@ -166,7 +175,7 @@ else:
 
 # %%
 evals = tables.load_evals(ctx.evals_dir)
-points = tables.perception_points(
+points = perception.perception_points(
     tables.table1(evals, ctx.evals_dir, ctx.reasons),
     tables.table2(evals, ctx.evals_dir, ctx.reasons),
 )
@@ -189,7 +198,7 @@ if not drawn:
     )
 
 # %%
-correlation = tables.mos_correlation(points)
+correlation = perception.mos_correlation(points)
 display(Markdown(table_display.CORRELATION_NOTE))
 if correlation.empty:
     display(Markdown("_No test set has at least three of our methods with a paper MOS._"))

@@ -12,7 +12,7 @@ from report_helpers import DEMO_CONFIG, PARAMS, empty_panels, make_outputs, png_
 
 from srgan.core import paper, paths
 from srgan.core.config import load_config
-from srgan.report import charts, curves, page_frame, tables
+from srgan.report import charts, curves, page_frame, reproduced, tables
 
 
 def _runs(root: Path, config: dict | None = None) -> list[curves.TrainingRun]:
@@ -138,7 +138,7 @@ def test_verdict_dot_plot(tmp_path: Path) -> None:
             strict=True,
         )
     )
-    verdict = tables.verdict(named)
+    verdict = reproduced.verdict(named)
     fig = charts.verdict_figure(verdict)
     psnr_ax, ssim_ax = fig.axes
     assert empty_panels(fig) == []

@@ -13,7 +13,15 @@ import pytest
 from srgan.cli.main import main
 from srgan.core import comparability, paper, paths
 from srgan.core.errors import UserError
-from srgan.report import charts, index_page, table_display, tables
+from srgan.report import (
+    charts,
+    index_page,
+    perception,
+    reproduced,
+    table_display,
+    table_reading,
+    tables,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_MD = REPO.parent / "shared" / "PAPER.md"
@@ -234,13 +242,13 @@ def test_write_tables_csv_and_metrics_json(tmp_path: Path) -> None:
     assert t1["table1"]["BSD100"]["srresnet_mse"] == {"psnr": 28.08, "ssim": 0.752}
     assert list(t1["table1"]["BSD100"]) == ["srresnet_mse", "srgan_vgg54"]  # others: no BSD100
     # The CSV reads back with every row, NaN for 'not run', '' for rows without a model.
-    back = tables.read_table(tmp_path / "tables" / "table2.csv")
+    back = table_reading.read_table(tmp_path / "tables" / "table2.csv")
     assert list(back.columns) == list(tables.COLUMNS) and len(back) == 27
     assert back[back.method == "nearest"].psnr_ours.isna().all()
     assert (back[back.method == "drcn"].model == "").all()
     assert (back[back.method == "hr"].psnr_paper == math.inf).all()
     with pytest.raises(UserError, match="run `srgan tables` first"):
-        tables.read_table(tmp_path / "nope.csv")
+        table_reading.read_table(tmp_path / "nope.csv")
 
 
 def test_an_infinite_psnr_stays_out_of_the_metrics_json(tmp_path: Path) -> None:
@@ -265,7 +273,7 @@ def test_an_infinite_psnr_stays_out_of_the_metrics_json(tmp_path: Path) -> None:
     }
     assert strict["BSD100"]["bicubic"].keys() == {"psnr", "ssim"}
     # The CSV keeps the infinite value.
-    back = tables.read_table(tmp_path / "tables" / "table2.csv")
+    back = table_reading.read_table(tmp_path / "tables" / "table2.csv")
     row = back[(back.method == "bicubic") & (back.dataset == "Set5")]
     assert row.psnr_ours.iloc[0] == math.inf
 
@@ -378,17 +386,17 @@ def test_the_sets_we_ran_come_first_and_what_was_not_run_is_said_compactly(
 @pytest.mark.parametrize(
     ("delta", "tolerance", "style"),
     [
-        (-0.01, tables.PSNR_TOLERANCE_DB, table_display.WITHIN_STYLE),  # 0.01 dB below: a match
-        (0.3, tables.PSNR_TOLERANCE_DB, table_display.WITHIN_STYLE),
-        (-0.31, tables.PSNR_TOLERANCE_DB, table_display.OUTSIDE_STYLE),
+        (-0.01, reproduced.PSNR_TOLERANCE_DB, table_display.WITHIN_STYLE),  # 0.01 dB below: a match
+        (0.3, reproduced.PSNR_TOLERANCE_DB, table_display.WITHIN_STYLE),
+        (-0.31, reproduced.PSNR_TOLERANCE_DB, table_display.OUTSIDE_STYLE),
         (
             0.5,
-            tables.PSNR_TOLERANCE_DB,
+            reproduced.PSNR_TOLERANCE_DB,
             table_display.OUTSIDE_STYLE,
         ),  # far above is no match either
-        (-0.0099, tables.SSIM_TOLERANCE, table_display.WITHIN_STYLE),
-        (-0.0101, tables.SSIM_TOLERANCE, table_display.OUTSIDE_STYLE),
-        (math.nan, tables.SSIM_TOLERANCE, ""),
+        (-0.0099, reproduced.SSIM_TOLERANCE, table_display.WITHIN_STYLE),
+        (-0.0101, reproduced.SSIM_TOLERANCE, table_display.OUTSIDE_STYLE),
+        (math.nan, reproduced.SSIM_TOLERANCE, ""),
     ],
 )
 def test_deltas_are_coloured_by_the_tolerance_not_by_sign(
@@ -407,16 +415,16 @@ def test_the_verdict_counts_every_row_we_ran(tmp_path: Path) -> None:
     }
     (tmp_path / "nearest.json").write_text(json.dumps(nearest))
     t1, t2 = tables.build_tables(tmp_path)
-    frame = tables.verdict({tables.TABLE1: t1, tables.TABLE2: t2})
+    frame = reproduced.verdict({tables.TABLE1: t1, tables.TABLE2: t2})
     # Table 1: 4 variants x Set5, Set14, and SRResNet-MSE on BSD100 (no paper value);
     # Table 2: NN, bicubic, SRResNet x 3 sets. Only the 3 NN rows are within the tolerance.
-    assert tables.verdict_count(frame) == (3, 8 + 9)
+    assert reproduced.verdict_count(frame) == (3, 8 + 9)
     assert (frame["verdict"] == "").sum() == 1
     table2 = frame[frame["table"] == tables.TABLE2].set_index(["dataset", "method"])
     assert table2.loc[("Set5", "nearest"), "label"] == "NN"
     bicubic = table2.loc[("Set5", "bicubic")]
     assert bicubic["psnr_delta"] == pytest.approx(0.5)  # 28.93 against the paper's 28.43
-    assert bicubic["verdict"] == tables.NOT_REPRODUCED
+    assert bicubic["verdict"] == reproduced.NOT_REPRODUCED
     assert bicubic["psnr_vs_bicubic"] == 0.0
     assert "srgan" not in table2.index.get_level_values("method")  # not run: not judged
     assert len(frame) == len(t1[t1.status == "ours"]) + len(t2[t2.status == "ours"])
@@ -435,16 +443,16 @@ def test_the_verdict_counts_every_row_we_ran(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("psnr_delta", "ssim_delta", "verdict"),
     [
-        (0.0, 0.0, tables.REPRODUCED),
-        (-0.3, 0.01, tables.REPRODUCED),
-        (-0.3001, 0.0, tables.NOT_REPRODUCED),
-        (0.0, -0.0101, tables.NOT_REPRODUCED),
-        (0.1, math.nan, tables.NOT_REPRODUCED),  # a paper value and no SSIM of ours
+        (0.0, 0.0, reproduced.REPRODUCED),
+        (-0.3, 0.01, reproduced.REPRODUCED),
+        (-0.3001, 0.0, reproduced.NOT_REPRODUCED),
+        (0.0, -0.0101, reproduced.NOT_REPRODUCED),
+        (0.1, math.nan, reproduced.NOT_REPRODUCED),  # a paper value and no SSIM of ours
         (math.nan, math.nan, ""),  # no paper value: not judged
     ],
 )
 def test_row_verdict(psnr_delta: float, ssim_delta: float, verdict: str) -> None:
-    assert tables.row_verdict(psnr_delta, ssim_delta) == verdict
+    assert reproduced.row_verdict(psnr_delta, ssim_delta) == verdict
 
 
 def test_numbers_are_formatted_in_one_place() -> None:
@@ -533,8 +541,8 @@ def test_perceptual_columns_points_and_mos_correlation(tmp_path: Path) -> None:
     assert text.loc["Bicubic", "NIQE ours*"] == "4.00"
     assert text.loc["DRCN (quoted)", "LPIPS ours*"] == "–"
 
-    points = tables.perception_points(t1, t2)
-    assert list(points.columns) == list(tables.POINT_COLUMNS)
+    points = perception.perception_points(t1, t2)
+    assert list(points.columns) == list(perception.POINT_COLUMNS)
     # one point per model and set: Table 2's MOS, else Table 1's
     set5 = points[points["dataset"] == "Set5"].set_index("model")
     assert len(set5) == 7 and set5.loc["srgan_vgg54", "mos_paper"] == 3.58
@@ -543,7 +551,7 @@ def test_perceptual_columns_points_and_mos_correlation(tmp_path: Path) -> None:
     assert bsd100["model"].tolist() == ["nearest", "bicubic", "srresnet_mse", "srgan_vgg54"]
     assert bsd100["mos_paper"].tolist() == [1.11, 1.47, 2.29, 3.56]
 
-    rho = tables.mos_correlation(points).set_index(["dataset", "score"])
+    rho = perception.mos_correlation(points).set_index(["dataset", "score"])
     # BSD100: 4 methods with LPIPS and a MOS; LPIPS falls as the MOS rises
     assert rho.loc[("BSD100", "lpips"), "n_methods"] == 4
     assert rho.loc[("BSD100", "lpips"), "spearman_rho"] == pytest.approx(-1.0)
@@ -559,7 +567,7 @@ def test_perceptual_columns_points_and_mos_correlation(tmp_path: Path) -> None:
     assert labels[0] == "NN (paper's MOS: Set5 1.28, Set14 1.20, BSD100 1.11)"
     assert labels[-1].startswith("SRGAN-VGG54 (paper's MOS: Set5 3.58")
     assert len(labels) == 4  # the methods with LPIPS
-    shown = table_display.correlation_frame(tables.mos_correlation(points))
+    shown = table_display.correlation_frame(perception.mos_correlation(points))
     assert shown.columns.tolist() == ["test set", "our score", "methods", "Spearman ρ vs MOS", "p"]
     assert "-1.00" in shown["Spearman ρ vs MOS"].tolist()
 
@@ -650,10 +658,10 @@ def test_a_cut_table_is_detected_not_read_short(tmp_path, capsys) -> None:
         assert "srgan tables" in line, (what, line)  # says what to run
     path.write_text("".join(lines[:11]))
     with pytest.raises(UserError, match=r"lacks the rows of BSD100 that table1.json has"):
-        tables.read_table(path)
+        table_reading.read_table(path)
     path.write_text("".join(lines[:-3]))
     with pytest.raises(UserError, match=r"BSD100 has 2 of the 5 rows of srresnet_mse, "):
-        tables.read_table(path)
+        table_reading.read_table(path)
 
 
 @pytest.mark.process

@@ -22,14 +22,19 @@ def _cmd_metrics(args: argparse.Namespace) -> None:
     import json
 
     from srgan.core.errors import UserError
-    from srgan.report import tables
+    from srgan.report import dvc_views
 
     files = _metrics_files(args.tables_dir)
     if args.rev is None:
         found = {}
         for path in files:
             if path.is_file():
-                found[path.as_posix()] = json.loads(path.read_text(encoding="utf-8"))
+                try:
+                    found[path.as_posix()] = json.loads(path.read_text(encoding="utf-8"))
+                except (UnicodeDecodeError, ValueError) as exc:
+                    raise UserError(
+                        f"metrics file {path} is damaged ({exc}): run `srgan tables`"
+                    ) from None
         source = "workspace"
     else:
         import dvc.api
@@ -49,12 +54,12 @@ def _cmd_metrics(args: argparse.Namespace) -> None:
     blocks = []
     for path, content in found.items():
         for name, data in content.items():
-            blocks.append(tables.format_metrics(name, data, f"{path}, {source}"))
+            blocks.append(dvc_views.format_metrics(name, data, f"{path}, {source}"))
     print("\n\n".join(blocks))
 
 
 def _cmd_plots_page(args: argparse.Namespace) -> None:
-    from srgan.report.dvc_plots import write_plots_page
+    from srgan.report.dvc_views import write_plots_page
 
     print(f"srgan plots-page: {write_plots_page(args.out)}")
 

@@ -23,7 +23,7 @@ from matplotlib.lines import Line2D
 
 from srgan.core import paper
 from srgan.core.fileio import atomic_write
-from srgan.report import tables
+from srgan.report import reproduced
 
 #: Figure resolution (dots per inch).
 DPI = 110
@@ -58,8 +58,8 @@ def save(fig: Figure, path: Path, stamp: str | None = None) -> Path:
 
 #: (column of the verdict, axis title, tolerance) of the dot plot's panels.
 VERDICT_PANELS = (
-    ("psnr", "PSNR [dB]", tables.PSNR_TOLERANCE_DB),
-    ("ssim", "SSIM (daala)", tables.SSIM_TOLERANCE),
+    ("psnr", "PSNR [dB]", reproduced.PSNR_TOLERANCE_DB),
+    ("ssim", "SSIM (daala)", reproduced.SSIM_TOLERANCE),
 )
 DATASET_MARKERS = ("o", "s", "^", "D", "v")
 
@@ -72,7 +72,7 @@ def _one_per_model(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdict_figure(verdict: pd.DataFrame) -> Figure | None:
-    """Ours against the paper's, one point per method and test set (``tables.verdict``'s
+    """Ours against the paper's, one point per method and test set (``reproduced.verdict``'s
     rows that have a paper value), PSNR and SSIM side by side: the diagonal is a perfect
     match, the band around it the verdict's tolerance. None when no row has a paper value."""
     rows = _one_per_model(verdict[verdict["verdict"] != ""])
@@ -269,7 +269,7 @@ def _mos_text(points: pd.DataFrame, model: str, datasets: list[str]) -> str:
 
 def perception_distortion_figure(points: pd.DataFrame, score: str = "lpips") -> Figure | None:
     """Distortion (PSNR, x) against perception (``score``, y): one panel per test set, one
-    point per method (``tables.perception_points``), each method a colour and a marker named
+    point per method (``perception.perception_points``), each method a colour and a marker named
     once in the legend below the panels, with the paper's MOS of each set where it has one (no
     text beside the points: labels of close points cannot overlap). None when no method has
     both numbers.

@@ -1,6 +1,6 @@
 """The results page, ``reports/index.html``: "was it reproduced?", the verdict of every row of
 Tables 1 and 2 we ran against the paper's within a tolerance (:func:`verdict_html`, from
-``tables.verdict``), its dot plot, then links to every report, table and figure, and the
+``reproduced.verdict``), its dot plot, then links to every report, table and figure, and the
 provenance line (:func:`index_html`, data gathered by ``srgan.report.notebooks.build_index``).
 
 The page's frame, banner and captions are :mod:`srgan.report.page_frame`'s, its numbers
@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from srgan.core import paper, paths
-from srgan.report import tables
+from srgan.report import reproduced, tables
 from srgan.report.page_frame import (
     SITE_TITLE,
     banner_html,
@@ -83,7 +83,7 @@ def _verdict_style(row: dict[str, Any], column: str) -> str:
     if column == "psnr_vs_bicubic" and not pd.isna(row[column]):
         return SIGN_STYLES[(row[column] > 0) - (row[column] < 0)]
     if column == "verdict" and row[column]:
-        return WITHIN_STYLE if row[column] == tables.REPRODUCED else OUTSIDE_STYLE
+        return WITHIN_STYLE if row[column] == reproduced.REPRODUCED else OUTSIDE_STYLE
     return ""
 
 
@@ -133,12 +133,12 @@ def verdict_html(
     frame: pd.DataFrame | None, not_comparable: bool, plot: str = "", demo: bool = False
 ) -> str:
     """The index's answer to "was it reproduced?": "k of n rows reproduced", the tolerance
-    and why, every row we ran beside the paper's (``tables.verdict``), and ``plot`` (the dot
+    and why, every row we ran beside the paper's (``reproduced.verdict``), and ``plot`` (the dot
     plot's HTML). Results that are ``not_comparable`` with the paper's (a ``demo``, a shorter
     schedule...) get the same, marked as not a replication."""
     if frame is None:
         return "<p><em>No tables yet (run <code>srgan tables</code>).</em></p>"
-    k, n = tables.verdict_count(frame)
+    k, n = reproduced.verdict_count(frame)
     text = NOT_REPLICATION_DEMO if demo else NOT_REPLICATION
     mark = f"<p class='not-replication'>{text}</p>" if not_comparable else ""
     judged = frame[frame["verdict"] != ""]
@@ -156,7 +156,7 @@ def verdict_html(
         mark,
         f"<p class='verdict-count'>{count}</p>",
         f"<p>A row is <b>reproduced</b> when {TOLERANCE_TEXT} (Δ = ours − paper).</p>",
-        f"<p class='note'>{html.escape(tables.TOLERANCE_REASON)} {SANITY_NOTE}</p>",
+        f"<p class='note'>{html.escape(reproduced.TOLERANCE_REASON)} {SANITY_NOTE}</p>",
     ]
     if n:
         parts.append(verdict_table_html(judged))

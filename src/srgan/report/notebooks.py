@@ -36,7 +36,16 @@ from srgan.core import comparability, paths
 from srgan.core.config import from_dict, merged_config_dict
 from srgan.core.errors import UserError
 from srgan.core.fileio import atomic_write
-from srgan.report import charts, index_page, page_frame, provenance, table_display, tables
+from srgan.report import (
+    charts,
+    index_page,
+    page_frame,
+    provenance,
+    reproduced,
+    table_display,
+    table_reading,
+    tables,
+)
 
 #: The report notebooks (``paths.REPORTS``: names and order) with the titles the index shows.
 NOTEBOOKS = dict(
@@ -320,10 +329,10 @@ def build_index(
         name: paths.table_file(name, tables.CSV, tables_dir)
         for name in (tables.TABLE1, tables.TABLE2)
     }
-    read = {name: tables.read_table(path) for name, path in found.items() if path.is_file()}
+    read = {name: table_reading.read_table(path) for name, path in found.items() if path.is_file()}
     reasons = comparability.merged(reasons, *(tables.table_reasons(t) for t in read.values()))
     demo = bool(prov and prov.get("demo"))
-    verdict = tables.verdict(read) if read else None
+    verdict = reproduced.verdict(read) if read else None
     plot = ""
     if verdict is not None:
         fig = charts.verdict_figure(verdict) or charts.sanity_figure(verdict)

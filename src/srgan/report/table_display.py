@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from srgan.core import paper, paths
-from srgan.report import tables
+from srgan.report import reproduced, tables
 from srgan.report.page_frame import markdown_html
 from srgan.report.tables import NOT_RUN, OURS, PERCEPTUAL_KEYS, QUOTED, REFERENCE
 
@@ -79,12 +79,14 @@ PSNR_DELTA_SPEC, SSIM_DELTA_SPEC = "+.2f", "+.4f"
 MUTED_STYLE = "color: #777; font-style: italic"
 WITHIN_STYLE = "color: #1a7f37"
 OUTSIDE_STYLE = "color: #c62828"
-#: The tolerance of each delta column (``tables.PSNR_TOLERANCE_DB``, ``SSIM_TOLERANCE``), by
+#: The tolerance of each delta column (``reproduced.PSNR_TOLERANCE_DB``, ``SSIM_TOLERANCE``), by
 #: the table's column name and by the displayed one.
-TOLERANCES = {"psnr_delta": tables.PSNR_TOLERANCE_DB, "ssim_delta": tables.SSIM_TOLERANCE}
+TOLERANCES = {"psnr_delta": reproduced.PSNR_TOLERANCE_DB, "ssim_delta": reproduced.SSIM_TOLERANCE}
 DELTA_TOLERANCES = {DISPLAY_COLUMNS[column]: tol for column, tol in TOLERANCES.items()}
 #: The tolerance as the pages state it.
-TOLERANCE_TEXT = f"|Δ PSNR| ≤ {tables.PSNR_TOLERANCE_DB} dB and |Δ SSIM| ≤ {tables.SSIM_TOLERANCE}"
+TOLERANCE_TEXT = (
+    f"|Δ PSNR| ≤ {reproduced.PSNR_TOLERANCE_DB} dB and |Δ SSIM| ≤ {reproduced.SSIM_TOLERANCE}"
+)
 #: The test sets of each of the paper's tables.
 TABLE_DATASETS = {tables.TABLE1: paper.TABLE1_DATASETS, tables.TABLE2: paper.TABLE2_DATASETS}
 
@@ -257,7 +259,7 @@ def delta_style(delta: float, tolerance: float) -> str:
     """The colour of a difference ours − paper: within the tolerance, outside it, or none."""
     if pd.isna(delta):
         return ""
-    return WITHIN_STYLE if tables.within_tolerance(delta, tolerance) else OUTSIDE_STYLE
+    return WITHIN_STYLE if reproduced.within_tolerance(delta, tolerance) else OUTSIDE_STYLE
 
 
 def sources_frame(table: pd.DataFrame, evals_dir: Path) -> pd.DataFrame:
@@ -293,7 +295,7 @@ p-values are large; read ρ as a direction, not a test."""
 
 
 def correlation_frame(correlation: pd.DataFrame) -> pd.DataFrame:
-    """``tables.mos_correlation`` as text: ρ with two decimals, p with two significant digits."""
+    """``perception.mos_correlation`` as text: ρ to two decimals, p to two significant digits."""
     return pd.DataFrame(
         {
             "test set": correlation["dataset"],

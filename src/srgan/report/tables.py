@@ -13,20 +13,19 @@ Both tables are long ("tidy") DataFrames, one row per (dataset, method), with th
 variant, the paper's), our Wang SSIM, our colour difference (mean CIEDE2000 on RGB; an
 evaluation made before it has none: NaN), our LPIPS and NIQE where the evaluation has them (the
 paper has no such metric), the paper's MOS (ours comes from a MOS study: ``srgan mos``) and
-where our number came from. ``perception_points`` and ``mos_correlation`` set our perceptual
-scores beside the MOS.
+where our number came from.
 ``write_tables`` saves the tables as CSV and as a JSON metrics file for ``dvc metrics show``:
 ``{"table2": {"Set5": {"srresnet": {"psnr": .., "ssim": .., "lpips": .., "niqe": ..}}}}``.
-``read_table`` reads a CSV back checked: every column, a number where one belongs, and, for
-Tables 1 and 2, every row the table has (a file cut short is named, not read short).
 
-``verdict`` answers "was it reproduced?": every row we ran, reproduced when ours is within
-``PSNR_TOLERANCE_DB`` and ``SSIM_TOLERANCE`` of the paper's, and its difference to our own
-bicubic (the sanity check).
+What is built on them lives beside: ``read_table`` (``srgan.report.table_reading``) reads a
+CSV back checked; ``verdict`` (``srgan.report.reproduced``) answers "was it reproduced?";
+``perception_points`` and ``mos_correlation`` (``srgan.report.perception``) set our
+perceptual scores beside the MOS; ``format_metrics`` (``srgan.report.dvc_views``) prints a
+metrics file readably.
 
 How a table is shown (one test set laid out as in the paper, numbers formatted) is
-``srgan.report.table_display``'s. This module uses paper, paths, variants and the leaves errors
-and fileio.
+``srgan.report.table_display``'s. This module uses paper, paths, the colour metric's key and
+the leaves errors and fileio.
 """
 
 from __future__ import annotations
@@ -37,10 +36,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from srgan.core import paper, paths, variants
+from srgan.core import paper, paths
 from srgan.core.errors import UserError
 from srgan.core.fileio import atomic_write, write_json_atomic
 from srgan.metrics.colour import CIEDE2000_KEY
@@ -330,49 +328,6 @@ def metrics(table: pd.DataFrame, name: str) -> dict[str, Any]:
     return {name: out}
 
 
-#: Column headers of :func:`metrics_frame`, per score key (JSON_DECIMALS' order).
-METRIC_HEADERS = {
-    "psnr": "PSNR",
-    "ssim": "SSIM",
-    COLOUR_KEY: "CIEDE2000",
-    "lpips": "LPIPS",
-    "lpips_vgg": "LPIPS-VGG",
-    "niqe": "NIQE",
-}
-
-
-def metrics_frame(data: dict[str, Any]) -> pd.DataFrame:
-    """A metrics file's content (:func:`metrics`) as a table a person reads: one row per set
-    and method, in the file's order, one column per score it holds (METRIC_HEADERS)."""
-    rows = [
-        {"set": dataset, "method": method, **scores}
-        for dataset, methods in data.items()
-        for method, scores in methods.items()
-    ]
-    present = [key for key in METRIC_HEADERS if any(key in row for row in rows)]
-    frame = pd.DataFrame(rows, columns=["set", "method", *present])
-    return frame.rename(columns=METRIC_HEADERS)
-
-
-def format_metrics(name: str, data: dict[str, Any], source: str) -> str:
-    """One table of :func:`metrics_frame` under a title naming it and where it came from."""
-    title = f"{name} ({source})"
-    frame = metrics_frame(data)
-    if frame.empty:
-        return f"{title}: no rows of ours"
-    decimals = {
-        METRIC_HEADERS[k]: d for k, d in JSON_DECIMALS.items() if METRIC_HEADERS[k] in frame
-    }
-    body = frame.to_string(
-        index=False,
-        na_rep="-",
-        formatters={
-            col: (lambda v, d=d: "-" if pd.isna(v) else f"{v:.{d}f}") for col, d in decimals.items()
-        },
-    )
-    return f"{title}\n{body}"
-
-
 # --- writing --------------------------------------------------------------------------------
 
 
@@ -406,199 +361,6 @@ def write_tables(
             _write_csv(path, depth)
             written.append(path)
     return written
-
-
-# --- the verdict: was it reproduced? ---------------------------------------------------------
-
-#: A row is reproduced when ours is within these of the paper's, both PSNR and SSIM (daala's);
-#: why, as the index says it:
-TOLERANCE_REASON = (
-    "Why this tolerance: our measuring stick reproduces the rows that need no training (NN, "
-    "bicubic) within 0.02 dB and 0.0013 SSIM, and the paper prints 0.01 dB and 1e-4. The "
-    "tolerance leaves room for what a faithful retraining cannot pin down (the training set, "
-    "the seed, the points the paper leaves open) and stays below the gaps the paper's "
-    "conclusions rest on (SRResNet is 0.53 dB above the next method, DRCN, on Set5, and "
-    "3.6 dB above bicubic)."
-)
-PSNR_TOLERANCE_DB = 0.3
-SSIM_TOLERANCE = 0.01
-#: The verdict's words.
-REPRODUCED, NOT_REPRODUCED = "reproduced", "not reproduced"
-#: Our baseline that every trained model must beat on its test set (the first sanity check).
-SANITY_BASELINE = variants.BICUBIC
-#: The verdict's columns: a table's, less _NOT_IN_VERDICT, then ``psnr_vs_bicubic`` (ours
-#: minus our bicubic on the same set: did the model learn?) and ``verdict`` (REPRODUCED,
-#: NOT_REPRODUCED, or "": no paper value, a set outside the paper).
-_NOT_IN_VERDICT = ("status", "ssim_wang_ours", "mos_paper", "n_images", "source")
-VERDICT_COLUMNS = (
-    "table",
-    *(column for column in COLUMNS if column not in _NOT_IN_VERDICT),
-    "psnr_vs_bicubic",
-    "verdict",
-)
-#: Floating-point noise of a difference: 0.8111 - 0.8211 is -0.010000000000000009, which the
-#: pages print as -0.0100 and which is within a tolerance of 0.01.
-TOLERANCE_SLACK = 1e-9
-
-
-def within_tolerance(delta: float, tolerance: float) -> bool:
-    """Whether a difference ours - paper is within ``tolerance`` (NaN: no, there is no number)."""
-    return not math.isnan(delta) and abs(delta) <= tolerance + TOLERANCE_SLACK
-
-
-def row_verdict(psnr_delta: float, ssim_delta: float) -> str:
-    """REPRODUCED when both differences are within tolerance, NOT_REPRODUCED when one is
-    not, "" when the paper has no value to compare with (both differences NaN)."""
-    if math.isnan(psnr_delta) and math.isnan(ssim_delta):
-        return ""
-    psnr_ok = within_tolerance(psnr_delta, PSNR_TOLERANCE_DB)
-    ssim_ok = within_tolerance(ssim_delta, SSIM_TOLERANCE)
-    return REPRODUCED if psnr_ok and ssim_ok else NOT_REPRODUCED
-
-
-def verdict(named: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Every row we ran of the tables ``{name: table}`` (Tables 1 and 2), with its verdict
-    and the difference to our own bicubic on the same set. Rows of sets outside the paper
-    (the offline demo's) are kept, with an empty verdict."""
-    ran = {name: table[table["status"] == OURS] for name, table in named.items()}
-    bicubic = {
-        row["dataset"]: row["psnr_ours"]
-        for table in ran.values()
-        for row in table[table["model"] == SANITY_BASELINE].to_dict("records")
-    }
-    records = []
-    for name, ours in ran.items():
-        for row in ours.to_dict("records"):
-            baseline = bicubic.get(row["dataset"], math.nan)
-            records.append(
-                {
-                    **{key: row[key] for key in VERDICT_COLUMNS if key in row},
-                    "table": name,
-                    "psnr_vs_bicubic": row["psnr_ours"] - baseline,
-                    "verdict": row_verdict(row["psnr_delta"], row["ssim_delta"]),
-                }
-            )
-    return pd.DataFrame(records, columns=list(VERDICT_COLUMNS))
-
-
-def verdict_count(frame: pd.DataFrame) -> tuple[int, int]:
-    """(rows reproduced, rows with a paper value to compare with)."""
-    judged = frame[frame["verdict"] != ""]
-    return int((judged["verdict"] == REPRODUCED).sum()), len(judged)
-
-
-#: What a table's CSV holds: numbers (empty: NaN), whole numbers, text that must not be empty,
-#: and the row statuses.
-NUMBER_COLUMNS = tuple(c for c in COLUMNS if c.startswith(("psnr_", "ssim_", "lpips_", "niqe_")))
-NUMBER_COLUMNS += ("mos_paper",)
-TEXT_COLUMNS = ("dataset", "method", "label", "status", "source")
-STATUSES = (OURS, NOT_RUN, QUOTED, REFERENCE)
-#: What to do about a damaged table.
-REBUILD = "rebuild it with `srgan tables`"
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """A table CSV written by ``write_table``, checked (a UserError naming the file, the line
-    and the field, and saying to rebuild it): a missing, empty or malformed file, a missing
-    column, a last row without its newline, a value that is not a number where one belongs, an
-    unknown status. Tables 1 and 2
-    (``table1.csv``, ``table2.csv``) must also hold every row :func:`table1` and
-    :func:`table2` write, in order, and every row of the metrics JSON beside them
-    (:func:`check_rows`): a file cut short is named, never read short."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"table file not found: {path} (run `srgan tables` first)")
-    with open(path, "rb") as handle:  # every row ends with a newline: a cut one does not
-        handle.seek(max(0, path.stat().st_size - 1))
-        if handle.read(1) not in (b"\n", b""):
-            raise UserError(f"table file {path} ends inside a row (cut short?): {REBUILD}")
-    try:
-        table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=str)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        problem = " ".join(str(exc).split())
-        raise UserError(f"table file {path} is not a table ({problem}): {REBUILD}") from None
-    missing = [column for column in COLUMNS if column not in table.columns]
-    if missing:
-        raise UserError(f"table file {path} lacks the column {', '.join(missing)}: {REBUILD}")
-    if table.empty:
-        raise UserError(f"table file {path} has no rows (cut short?): {REBUILD}")
-    table = _typed_table(table, path)
-    name = path.stem
-    if path.suffix == CSV and name in (TABLE1, TABLE2):
-        check_rows(table, name, path)
-    return table
-
-
-def _typed_table(table: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """The CSV's text as the table's types; a value that does not fit names its line."""
-    out = table.copy()
-    for index, row in table.iterrows():
-        where = f"table file {path}, line {index + 2} ({row['dataset']}, {row['method']})"
-        for column in TEXT_COLUMNS:
-            if pd.isna(row[column]):
-                raise UserError(f"{where}: {column} is empty (cut short?): {REBUILD}")
-        if row["status"] not in STATUSES:
-            raise UserError(
-                f"{where}: status is {row['status']!r}, not one of {', '.join(STATUSES)}: {REBUILD}"
-            )
-        for column in (*NUMBER_COLUMNS, "n_images"):
-            value = row[column]
-            try:
-                number = math.nan if pd.isna(value) else float(value)
-            except ValueError:
-                number = None
-            whole = column != "n_images" or (number is not None and float(number).is_integer())
-            if number is None or not whole:
-                kind = "a whole number" if column == "n_images" else "a number"
-                raise UserError(f"{where}: {column} is {value!r}, not {kind}: {REBUILD}")
-    out[list(NUMBER_COLUMNS)] = out[list(NUMBER_COLUMNS)].astype(float)
-    out["n_images"] = out["n_images"].astype(int)
-    return out.fillna({"model": "", "reasons": ""})
-
-
-def expected_rows(name: str, datasets: list[str]) -> list[tuple[str, str]]:
-    """(dataset, method) of every row :func:`table1` or :func:`table2` writes, in order, when
-    the evaluations cover ``datasets`` besides the paper's."""
-    if name == TABLE1:
-        known, methods, extra_methods = paper.TABLE1_DATASETS, paper.TABLE1_METHODS, None
-    else:
-        known, methods = paper.TABLE2_DATASETS, paper.TABLE2_METHODS
-        extra_methods = tuple(paper.TABLE2_REPRODUCED)
-    extras = [ds for ds in dict.fromkeys(datasets) if ds not in known]
-    rows = [(ds, m) for ds in known for m in methods]
-    return rows + [(ds, m) for ds in extras for m in (extra_methods or methods)]
-
-
-def check_rows(table: pd.DataFrame, name: str, path: Path) -> None:
-    """A UserError unless ``table`` holds the rows of Table ``name`` (:func:`expected_rows`)
-    and every row of the metrics JSON written beside it (which names data sets whose rows
-    a cut at a line boundary would drop without a trace)."""
-    found = list(zip(table["dataset"], table["method"], strict=True))
-    expected = expected_rows(name, list(table["dataset"]))
-    if found != expected:
-        for dataset in dict.fromkeys(ds for ds, _ in expected):
-            want = [m for ds, m in expected if ds == dataset]
-            have = [m for ds, m in found if ds == dataset]
-            if have != want:
-                what = (
-                    f"lacks the rows of {dataset}"
-                    if not have
-                    else f"{dataset} has {len(have)} of the {len(want)} rows of {', '.join(want)}"
-                )
-                raise UserError(f"table file {path}: {what} (cut short?): {REBUILD}")
-        raise UserError(f"table file {path} holds rows no table has: {REBUILD}")
-    metrics_file = path.with_suffix(METRICS)
-    try:
-        recorded = json.loads(metrics_file.read_text()).get(name, {})
-    except (OSError, ValueError, AttributeError):
-        return  # no metrics beside it: the rows above are what can be checked
-    present = set(found)
-    for dataset, methods in recorded.items() if isinstance(recorded, dict) else ():
-        if any((dataset, method) not in present for method in methods):
-            raise UserError(
-                f"table file {path} lacks the rows of {dataset} that {metrics_file.name} has "
-                f"(cut short?): {REBUILD}"
-            )
 
 
 # --- per-image scores, depth study ----------------------------------------------------------
@@ -655,67 +417,3 @@ def depth_table(depth_dir: Path) -> pd.DataFrame:
             )
     table = pd.DataFrame(rows, columns=list(DEPTH_COLUMNS))
     return table.sort_values(["dataset", "long_skip", "blocks"], ignore_index=True)
-
-
-# --- perception against distortion ------------------------------------------------------------
-
-#: Columns of :func:`perception_points`.
-POINT_COLUMNS = ("model", "label", "dataset", "psnr", *PERCEPTUAL_KEYS, "mos_paper")
-
-
-def perception_points(table1: pd.DataFrame, table2: pd.DataFrame) -> pd.DataFrame:
-    """One row per evaluated model and test set: our PSNR and perceptual scores beside the
-    paper's MOS (Table 2's where a model stands for a method there, else Table 1's; NaN for a
-    set the paper did not rate). The data of the perception-distortion figure."""
-    rows = pd.concat([table2, table1], ignore_index=True)
-    rows = rows[(rows["status"] == OURS) & (rows["model"] != "")]
-    rows = rows.drop_duplicates(["model", "dataset"], keep="first")
-    points = pd.DataFrame(
-        {
-            "model": rows["model"],
-            "label": [paper.LABELS[m] for m in rows["model"]],
-            "dataset": rows["dataset"],
-            "psnr": rows["psnr_ours"],
-            **{key: rows[f"{key}_ours"] for key in PERCEPTUAL_KEYS},
-            "mos_paper": rows["mos_paper"],
-        }
-    )
-    return points.reset_index(drop=True)[list(POINT_COLUMNS)]
-
-
-#: Fewest methods a rank correlation is computed over (with 2 it is always +-1).
-MIN_CORRELATION_METHODS = 3
-#: Columns of :func:`mos_correlation`.
-CORRELATION_COLUMNS = ("dataset", "score", "n_methods", "spearman_rho", "p_value")
-
-
-def mos_correlation(
-    points: pd.DataFrame, scores: tuple[str, ...] = PERCEPTUAL_KEYS
-) -> pd.DataFrame:
-    """Spearman's rank correlation between each of our scores and the paper's MOS, per test
-    set, over the methods that have both (at least 3). A proxy only: the MOS was rated on the
-    paper's outputs, the scores are computed on ours. LPIPS and NIQE are lower-better and
-    MOS higher-better, so agreement shows as a negative rho (PSNR, also listed, positive)."""
-    from scipy.stats import spearmanr
-
-    records = []
-    for dataset, group in points.groupby("dataset", sort=False):
-        for score in ("psnr", *scores):
-            both = group[["mos_paper", score]].dropna()
-            both = both[np.isfinite(both[score])]
-            if len(both) < MIN_CORRELATION_METHODS:
-                continue
-            constant = both[score].nunique() < 2  # no ranking: rho is undefined
-            rho, p_value = (
-                (math.nan, math.nan) if constant else spearmanr(both[score], both["mos_paper"])
-            )
-            records.append(
-                {
-                    "dataset": dataset,
-                    "score": score,
-                    "n_methods": len(both),
-                    "spearman_rho": float(rho),
-                    "p_value": float(p_value),
-                }
-            )
-    return pd.DataFrame(records, columns=list(CORRELATION_COLUMNS))

@@ -1,4 +1,10 @@
-"""The page ``dvc plots show`` fills, with its chart library inlined: it renders offline.
+"""DVC's views, readable and offline.
+
+``format_metrics``: a metrics file of Tables 1 and 2 (``srgan.report.tables.metrics``) as one
+table a person reads in a terminal (``srgan metrics``), where ``dvc metrics show`` prints one
+row of every score.
+
+The page ``dvc plots show`` fills, with its chart library inlined so that it renders offline.
 
 DVC's default page loads Vega, Vega-Lite and vega-embed from a CDN, so without a network
 ``dvc_plots/index.html`` stays blank. DVC takes another page (``.dvc/config``: ``plots
@@ -15,8 +21,12 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from srgan.core.errors import UserError
+from srgan.report.tables import COLOUR_KEY, JSON_DECIMALS
 
 #: The libraries DVC's vega plots need, in load order (paths in Snakemake's assets).
 VEGA_LIBRARIES = ("vega/vega.js", "vega-lite/vega-lite.js", "vega-embed/vega-embed.js")
@@ -68,3 +78,48 @@ def write_plots_page(path: Path) -> Path:
 
     write_text_atomic(Path(path), plots_page())
     return Path(path)
+
+
+# --- the metrics, one table each -------------------------------------------------------------
+
+#: Column headers of :func:`metrics_frame`, per score key (JSON_DECIMALS' order).
+METRIC_HEADERS = {
+    "psnr": "PSNR",
+    "ssim": "SSIM",
+    COLOUR_KEY: "CIEDE2000",
+    "lpips": "LPIPS",
+    "lpips_vgg": "LPIPS-VGG",
+    "niqe": "NIQE",
+}
+
+
+def metrics_frame(data: dict[str, Any]) -> pd.DataFrame:
+    """A metrics file's content (:func:`metrics`) as a table a person reads: one row per set
+    and method, in the file's order, one column per score it holds (METRIC_HEADERS)."""
+    rows = [
+        {"set": dataset, "method": method, **scores}
+        for dataset, methods in data.items()
+        for method, scores in methods.items()
+    ]
+    present = [key for key in METRIC_HEADERS if any(key in row for row in rows)]
+    frame = pd.DataFrame(rows, columns=["set", "method", *present])
+    return frame.rename(columns=METRIC_HEADERS)
+
+
+def format_metrics(name: str, data: dict[str, Any], source: str) -> str:
+    """One table of :func:`metrics_frame` under a title naming it and where it came from."""
+    title = f"{name} ({source})"
+    frame = metrics_frame(data)
+    if frame.empty:
+        return f"{title}: no rows of ours"
+    decimals = {
+        METRIC_HEADERS[k]: d for k, d in JSON_DECIMALS.items() if METRIC_HEADERS[k] in frame
+    }
+    body = frame.to_string(
+        index=False,
+        na_rep="-",
+        formatters={
+            col: (lambda v, d=d: "-" if pd.isna(v) else f"{v:.{d}f}") for col, d in decimals.items()
+        },
+    )
+    return f"{title}\n{body}"
