@@ -4,7 +4,8 @@
 # Raters scored each image from 1 (bad) to 5 (excellent) on the blind rating page of
 # `srgan mos serve`, after calibration on NN (shown as 1) and HR (shown as 5) versions of other
 # images, as in the paper (Section 3.4). `srgan mos analyse` exported the ratings and runs this
-# report. The statistics are in `srgan.mos.analysis` and `srgan.mos.screening`.
+# report. The statistics are in `srgan.mos.analysis` and `srgan.mos.screening`, the charts in
+# `srgan.mos.charts`.
 
 # %% tags=["parameters"]
 # Parameters: papermill replaces them (`-p name value`). Paths are relative to the project root.
@@ -28,7 +29,7 @@ import pandas as pd
 from IPython.display import HTML, Markdown, display
 
 from srgan.core import paths
-from srgan.mos import analysis, formatting, screening, store
+from srgan.mos import analysis, charts, formatting, screening, store
 from srgan.report import notebooks, table_display
 
 
@@ -156,7 +157,7 @@ if outside:
 
 # %%
 show(formatting.mos_frame(tables["mos"]), "_No test ratings yet._")
-fig = analysis.mos_figure(tables["mos"])
+fig = charts.mos_figure(tables["mos"])
 if fig is not None:
     display(HTML(ctx.show_figure(fig, "mos", "MOS per method with 95% intervals")))
 
@@ -250,7 +251,7 @@ display(
 # The share of each score per method and test set (test images only).
 
 # %%
-fig = analysis.histogram_figure(ratings)
+fig = charts.histogram_figure(ratings)
 if fig is not None:
     display(HTML(ctx.show_figure(fig, "mos_histograms", "Histograms of the ratings")))
 
