@@ -245,3 +245,25 @@ def test_srgan_status_runs_without_torch(tmp_path: Path) -> None:
         ("srresnet_mse", status.INTERRUPTED, 0),
         ("srresnet_vgg22", status.WAITING, 0),
     ]
+
+
+@pytest.mark.process
+def test_srgan_status_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """``srgan status | head``: a reader that leaves early ends the command with exit 1 and
+    nothing on stderr (no BrokenPipeError traceback, no 'Exception ignored' at exit)."""
+    command = [sys.executable, "-m", "srgan.cli", "status", "--params", str(PARAMS)]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    try:
+        done = subprocess.run(
+            [*command, "--config", str(QUICK)],
+            cwd=tmp_path,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (1, "")

@@ -30,6 +30,7 @@ imports this package. Each group of commands is a module: ``evaluate`` (evaluate
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -37,6 +38,8 @@ from srgan.cli import check, config, data, demo, dvc_views, evaluate, mos, repor
 from srgan.core.errors import UserError
 
 EXIT_USER_ERROR = 2
+#: When the reader of the output went away (``srgan status | head``), as Python's docs advise.
+EXIT_CLOSED_OUTPUT = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command; its exit status. A reader that closes the output early (``| head``)
+    ends it quietly, without a traceback."""
+    try:
+        try:
+            return run(argv)
+        finally:
+            sys.stdout.flush()  # here, not at exit, where a closed pipe can no longer be caught
+    except BrokenPipeError:
+        # Nothing more can be written; the interpreter's own flush at exit must not try again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_CLOSED_OUTPUT
+
+
+def run(argv: Sequence[str] | None) -> int:
+    """Parses the arguments and runs the command; a user's mistake is one line on stderr."""
     from srgan.core.fileio import WRITE_ERRNOS
 
     args = build_parser().parse_args(argv)
