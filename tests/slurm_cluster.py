@@ -34,9 +34,11 @@ from pathlib import Path
 PACKAGES = ("munge", "slurmctld", "slurmd", "slurm-client")
 PROGRAMS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo")
 PARTITION = "main"
-#: Seconds a finished job stays visible to squeue (the plugin wants >= 3x its first status
-#: check delay before it polls with squeue).
-MIN_JOB_AGE = 600
+#: Seconds a finished job stays visible to squeue and scontrol: at least 3x the plugin's first
+#: status check delay (it polls with squeue), and longer than the whole DAG, whose jobs the
+#: test reads back at its end (the DAG took 16 minutes on a busy 2-core machine; with 10
+#: minutes here the first GPU jobs' records were gone).
+MIN_JOB_AGE = 7200
 #: Seconds between SIGTERM and SIGKILL at a time limit or scancel (SLURM's default).
 KILL_WAIT = 30
 #: How long the daemons get to come up.

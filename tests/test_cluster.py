@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from slurm_cluster import LocalSlurm, missing_programs
+from slurm_cluster import MIN_JOB_AGE, LocalSlurm, missing_programs
 
 from srgan.core import gpuslots, paths, variants
 from srgan.models import checkpoints
@@ -238,7 +238,9 @@ def _slurm_job(cluster: LocalSlurm, job: str) -> dict[str, str]:
     out = subprocess.run(
         ["scontrol", "-o", "show", "job", job], env=cluster.env, capture_output=True, text=True
     ).stdout
-    return dict(item.split("=", 1) for item in out.split() if "=" in item)
+    record = dict(item.split("=", 1) for item in out.split() if "=" in item)
+    assert record, f"SLURM job {job}: no record left (MinJobAge: {MIN_JOB_AGE} s)"
+    return record
 
 
 @pytest.mark.slow
