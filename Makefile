@@ -31,11 +31,11 @@ setup: $(VENV)/.synced .dvc/plots_page.html
 demo: setup
 	$(VENV)/bin/srgan demo $(if $(MIRROR),--mirror $(MIRROR))
 
-# The full suite (CI runs it): 20 to 50 minutes on 2 cores (docs/benchmarks.md). loadgroup:
-# tests marked with one xdist_group run in one worker (they share a fixture); the 15 slowest
-# tests are listed at the end.
+# The full suite (CI runs it): 20 to 50 minutes on 2 cores (docs/benchmarks.md). loadfile:
+# each test file runs in one worker, so a module's fixture (the cluster tests' local run, the
+# DVC project) is built once; the 15 slowest tests are listed at the end.
 test: setup
-	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup --durations=15
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile --durations=15
 
 # The fast path a developer runs before each commit: every test without a slow, process or
 # browser mark (under 2 minutes on 2 cores); an unmarked test that starts a process or uses

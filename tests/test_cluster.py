@@ -73,8 +73,9 @@ GPU_RULE_LOGS = [
 SLOT_LINE = re.compile(r"^GPU: CUDA_VISIBLE_DEVICES=(\S+) \(slot \S+, held from (\S+) until", re.M)
 SLURM_LINE = re.compile(r"^GPU: CUDA_VISIBLE_DEVICES=(\S+) \(SLURM job (\d+): ", re.M)
 
-#: Every test runs Snakemake; the two workflow runs share the local run (one xdist worker).
-pytestmark = [pytest.mark.xdist_group("cluster"), pytest.mark.process]
+#: Every test runs Snakemake; the two workflow runs share the local run (`make test` runs a
+#: file in one worker).
+pytestmark = pytest.mark.process
 
 
 def _workflow_folder(root: Path) -> Path:
