@@ -31,7 +31,7 @@ setup: $(VENV)/.synced .dvc/plots_page.html
 demo: setup
 	$(VENV)/bin/srgan demo $(if $(MIRROR),--mirror $(MIRROR))
 
-# The full suite (CI runs it): 20 to 50 minutes on 2 cores (docs/benchmarks.md). loadfile:
+# The full suite (CI runs it): about 47 minutes on 2 cores (docs/benchmarks.md). loadfile:
 # each test file runs in one worker, so a module's fixture (the cluster tests' local run, the
 # DVC project) is built once; the 15 slowest tests are listed at the end.
 test: setup

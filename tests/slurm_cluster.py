@@ -36,8 +36,7 @@ PROGRAMS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "si
 PARTITION = "main"
 #: Seconds a finished job stays visible to squeue and scontrol: at least 3x the plugin's first
 #: status check delay (it polls with squeue), and longer than the whole DAG, whose jobs the
-#: test reads back at its end (the DAG took 16 minutes on a busy 2-core machine; with 10
-#: minutes here the first GPU jobs' records were gone).
+#: test reads back at its end (16 minutes on a busy 2-core machine).
 MIN_JOB_AGE = 7200
 #: Seconds between SIGTERM and SIGKILL at a time limit or scancel (SLURM's default).
 KILL_WAIT = 30

@@ -251,13 +251,16 @@ def test_srgan_status_runs_without_torch(tmp_path: Path) -> None:
 def test_srgan_status_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     """``srgan status | head``: a reader that leaves early ends the command with exit 1 and
     nothing on stderr (no BrokenPipeError traceback, no 'Exception ignored' at exit)."""
-    command = [sys.executable, "-m", "srgan.cli", "status", "--params", str(PARAMS)]
+    command = [
+        *(sys.executable, "-m", "srgan.cli", "status"),
+        *("--params", str(PARAMS), "--config", str(QUICK)),
+    ]
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before anything is written
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     try:
         done = subprocess.run(
-            [*command, "--config", str(QUICK)],
+            command,
             cwd=tmp_path,
             stdout=write_end,
             stderr=subprocess.PIPE,
